@@ -1,0 +1,96 @@
+package httpapi
+
+import (
+	"time"
+
+	"github.com/usermgmt/usermgmt/core/identity"
+	"github.com/usermgmt/usermgmt/core/user"
+)
+
+// Request bodies. Each is strict: unknown fields are rejected, so a client
+// cannot set what the endpoint does not offer (AC-03). Bounds here are the
+// transport's; the domain applies its own rules after.
+type registerRequest struct {
+	Email       string  `json:"email" validate:"required,max=254"`
+	Username    string  `json:"username" validate:"required,max=32"`
+	Password    string  `json:"password" validate:"required,max=1024"`
+	DisplayName *string `json:"displayName,omitempty" validate:"omitempty,max=400"`
+}
+
+type loginRequest struct {
+	Identifier string `json:"identifier" validate:"required,max=254"`
+	Password   string `json:"password" validate:"required,max=1024"`
+}
+
+type refreshRequest struct {
+	RefreshToken string `json:"refreshToken" validate:"required,max=128"`
+}
+
+type logoutRequest struct {
+	RefreshToken string `json:"refreshToken,omitempty" validate:"max=128"`
+}
+
+type changePasswordRequest struct {
+	CurrentPassword string `json:"currentPassword" validate:"required,max=1024"`
+	NewPassword     string `json:"newPassword" validate:"required,max=1024"`
+}
+
+type updateMeRequest struct {
+	DisplayName *string        `json:"displayName,omitempty" validate:"omitempty,max=400"`
+	Preferences map[string]any `json:"preferences,omitempty"`
+}
+
+// Response bodies.
+type userResponse struct {
+	ID            string         `json:"id"`
+	Email         string         `json:"email"`
+	Username      string         `json:"username"`
+	DisplayName   string         `json:"displayName"`
+	Role          string         `json:"role"`
+	Roles         []string       `json:"roles"`
+	Status        string         `json:"status"`
+	EmailVerified bool           `json:"emailVerified"`
+	MFAEnabled    bool           `json:"mfaEnabled"`
+	Preferences   map[string]any `json:"preferences"`
+	CreatedAt     time.Time      `json:"createdAt"`
+	UpdatedAt     time.Time      `json:"updatedAt"`
+}
+
+type tokenResponse struct {
+	AccessToken  string `json:"accessToken"`
+	RefreshToken string `json:"refreshToken"`
+	TokenType    string `json:"tokenType"`
+	ExpiresIn    int    `json:"expiresIn"`
+}
+
+type authResponse struct {
+	User userResponse `json:"user"`
+	tokenResponse
+}
+
+type verifyResponse struct {
+	Sub   string   `json:"sub"`
+	Sid   string   `json:"sid"`
+	Roles []string `json:"roles"`
+	Org   string   `json:"org"`
+	Exp   int64    `json:"exp"`
+}
+
+type healthResponse struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks,omitempty"`
+}
+
+func toUserResponse(u user.User) userResponse {
+	return userResponse{ID: string(u.ID()), Email: u.Email(), Username: u.Username(), DisplayName: u.DisplayName(),
+		Role: u.Role(), Roles: u.Roles(), Status: u.Status().String(), EmailVerified: u.EmailVerified(),
+		MFAEnabled: u.MFAEnabled(), Preferences: u.Preferences(), CreatedAt: u.CreatedAt(), UpdatedAt: u.UpdatedAt()}
+}
+
+func toTokenResponse(t identity.Tokens) tokenResponse {
+	return tokenResponse{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, TokenType: "Bearer", ExpiresIn: int(t.ExpiresIn.Seconds())}
+}
+
+func toAuthResponse(a identity.Auth) authResponse {
+	return authResponse{User: toUserResponse(a.User), tokenResponse: toTokenResponse(a.Tokens)}
+}

@@ -1,0 +1,218 @@
+// Package httpapi is the HTTP transport of usermgmt on Fiber v2: routes,
+// strict DTO decoding and validation, authentication middleware, and the one
+// place where domain errors become RFC 9457 problem+json responses.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/usermgmt/usermgmt/core/identity"
+)
+
+// Options configure the API.
+type Options struct {
+	Logger *slog.Logger
+	// JWKS returns the current JSON Web Key Set document.
+	JWKS func() []byte
+	// Ready reports whether dependencies can serve; nil means always ready.
+	Ready func(ctx context.Context) error
+	// TrustedProxies are the peers whose X-Forwarded-For is believed (LG-03).
+	TrustedProxies []netip.Prefix
+	// BodyLimit caps request bodies in bytes (default 64 KiB, IV-01).
+	BodyLimit int
+	// Middleware runs before every route (metrics, tracing).
+	Middleware []fiber.Handler
+	// Version is reported by /openapi.json.
+	Version string
+}
+
+// API serves the identity use cases over HTTP.
+type API struct {
+	id      *identity.Service
+	opt     Options
+	dec     *decoder
+	routes  []route
+	openapi []byte
+}
+
+// New returns the API over svc.
+func New(svc *identity.Service, opt Options) (*API, error) {
+	if svc == nil {
+		return nil, errors.New("httpapi.New: nil identity service")
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.BodyLimit == 0 {
+		opt.BodyLimit = 64 << 10
+	}
+	if opt.JWKS == nil {
+		return nil, errors.New("httpapi.New: JWKS source is required")
+	}
+	a := &API{id: svc, opt: opt, dec: newDecoder()}
+	a.routes = a.routeTable()
+	doc, err := buildOpenAPI(a.routes, opt.Version)
+	if err != nil {
+		return nil, err
+	}
+	a.openapi = doc
+	return a, nil
+}
+
+// App returns a standalone Fiber app serving the API, with the server
+// settings the service wants: no banner, no version header, bounded bodies
+// and timeouts, strict routing.
+func (a *API) App() *fiber.App {
+	app := fiber.New(fiber.Config{
+		AppName:               "",
+		ServerHeader:          "",
+		DisableStartupMessage: true,
+		StrictRouting:         true,
+		CaseSensitive:         true,
+		Immutable:             true, // values outlive the handler (caches, sessions)
+		BodyLimit:             a.opt.BodyLimit,
+		ReadTimeout:           15 * time.Second,
+		WriteTimeout:          15 * time.Second,
+		IdleTimeout:           120 * time.Second,
+		ErrorHandler:          errorHandler(a.opt.Logger, a.allowed),
+	})
+	app.Use(a.requestID, a.recoverPanic, a.securityHeaders)
+	for _, m := range a.opt.Middleware {
+		app.Use(m)
+	}
+	a.register(app)
+	app.Use(func(*fiber.Ctx) error { return fiber.ErrNotFound })
+	return app
+}
+
+// Mount registers the API's routes on a host's router. Errors are rendered
+// by the API itself, so the host's ErrorHandler never sees them.
+func (a *API) Mount(r fiber.Router) {
+	r.Use(a.requestID, a.recoverPanic, a.securityHeaders, a.renderErrors)
+	for _, m := range a.opt.Middleware {
+		r.Use(m)
+	}
+	a.register(r)
+}
+
+func (a *API) register(r fiber.Router) {
+	for _, rt := range a.routes {
+		r.Add(rt.method, rt.path, rt.handle)
+	}
+}
+
+// renderErrors renders a handler's error as problem+json in place.
+func (a *API) renderErrors(c *fiber.Ctx) error {
+	err := c.Next()
+	if err == nil {
+		return nil
+	}
+	return errorHandler(a.opt.Logger, a.allowed)(c, err)
+}
+
+// allowed lists the methods routed for path, for the Allow header of a 405.
+func (a *API) allowed(path string) string {
+	var ms []string
+	for _, rt := range a.routes {
+		if rt.path == path && !slices.Contains(ms, rt.method) {
+			ms = append(ms, rt.method)
+		}
+	}
+	return strings.Join(ms, ", ")
+}
+
+const headerRequestID = "X-Request-Id"
+
+// requestID keeps a sane incoming X-Request-Id or makes one, and echoes it.
+func (a *API) requestID(c *fiber.Ctx) error {
+	id := c.Get(headerRequestID)
+	if !validRequestID(id) {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	c.Locals(headerRequestID, id)
+	c.Set(headerRequestID, id)
+	return c.Next()
+}
+
+func validRequestID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_' || ch == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func requestID(c *fiber.Ctx) string {
+	id, _ := c.Locals(headerRequestID).(string)
+	return id
+}
+
+// recoverPanic turns a panic into a 500 problem; the process survives (LO-06).
+func (a *API) recoverPanic(c *fiber.Ctx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			a.opt.Logger.ErrorContext(c.UserContext(), "panic in handler", "panic", r, "path", c.Path(),
+				"requestId", requestID(c), "stack", string(debug.Stack()))
+			err = errInternal
+		}
+	}()
+	return c.Next()
+}
+
+func (a *API) securityHeaders(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Next()
+}
+
+// clientIP is the peer address, or, when the peer is a trusted proxy, the
+// right-most X-Forwarded-For address that is not a trusted proxy (LG-03):
+// the left-most entries are whatever the client chose to send.
+func (a *API) clientIP(c *fiber.Ctx) string {
+	peer, err := netip.ParseAddr(c.Context().RemoteIP().String())
+	if err != nil {
+		return c.Context().RemoteIP().String()
+	}
+	if !a.trusted(peer) {
+		return peer.String()
+	}
+	hops := strings.Split(c.Get(fiber.HeaderXForwardedFor), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		ip, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		if !a.trusted(ip) {
+			return ip.String()
+		}
+	}
+	return peer.String()
+}
+
+func (a *API) trusted(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, p := range a.opt.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,213 @@
+package httpapi
+
+import (
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/usermgmt/usermgmt/core/identity"
+	"github.com/usermgmt/usermgmt/core/session"
+	"github.com/usermgmt/usermgmt/core/token"
+	"github.com/usermgmt/usermgmt/core/user"
+)
+
+// access says who may call a route; every route declares one (AC-01).
+type access int
+
+const (
+	public access = iota // anyone
+	bearer               // a valid access token of a live session
+)
+
+// route is one endpoint: how it is served and how it is documented. The
+// OpenAPI document is built from this table, so a route cannot be served
+// without being documented.
+type route struct {
+	method, path string
+	summary, tag string
+	access       access
+	body         any // request DTO, nil when the route takes no body
+	bodyOptional bool
+	status       int // success status
+	resp         any // success body, nil for none
+	rawResp      string
+	handle       fiber.Handler
+}
+
+func (a *API) routeTable() []route {
+	return []route{
+		{method: fiber.MethodPost, path: "/v1/auth/register", summary: "Register an account with a password and sign in", tag: "auth",
+			access: public, body: registerRequest{}, status: fiber.StatusCreated, resp: authResponse{}, handle: a.registerAccount},
+		{method: fiber.MethodPost, path: "/v1/auth/login", summary: "Sign in with email or username and password", tag: "auth",
+			access: public, body: loginRequest{}, status: fiber.StatusOK, resp: authResponse{}, handle: a.login},
+		{method: fiber.MethodPost, path: "/v1/auth/refresh", summary: "Rotate a refresh token for a new token pair", tag: "auth",
+			access: public, body: refreshRequest{}, status: fiber.StatusOK, resp: tokenResponse{}, handle: a.refresh},
+		{method: fiber.MethodPost, path: "/v1/auth/logout", summary: "End the current session (and the one of the given refresh token)", tag: "auth",
+			access: bearer, body: logoutRequest{}, bodyOptional: true, status: fiber.StatusNoContent, handle: a.withClaims(a.logout)},
+		{method: fiber.MethodPost, path: "/v1/auth/password/change", summary: "Change the password; other sessions end", tag: "auth",
+			access: bearer, body: changePasswordRequest{}, status: fiber.StatusNoContent, handle: a.withClaims(a.changePassword)},
+		{method: fiber.MethodGet, path: "/v1/auth/verify", summary: "Forward-auth: check an access token; X-User-Id and X-User-Roles on success", tag: "auth",
+			access: bearer, status: fiber.StatusOK, resp: verifyResponse{}, handle: a.withClaims(a.verify)},
+		{method: fiber.MethodGet, path: "/v1/users/me", summary: "The caller's account", tag: "users",
+			access: bearer, status: fiber.StatusOK, resp: userResponse{}, handle: a.withClaims(a.me)},
+		{method: fiber.MethodPatch, path: "/v1/users/me", summary: "Update the caller's profile and preferences", tag: "users",
+			access: bearer, body: updateMeRequest{}, status: fiber.StatusOK, resp: userResponse{}, handle: a.withClaims(a.updateMe)},
+		{method: fiber.MethodGet, path: "/healthz", summary: "Liveness", tag: "operations",
+			access: public, status: fiber.StatusOK, resp: healthResponse{}, handle: a.healthz},
+		{method: fiber.MethodGet, path: "/readyz", summary: "Readiness: dependencies reachable", tag: "operations",
+			access: public, status: fiber.StatusOK, resp: healthResponse{}, handle: a.readyz},
+		{method: fiber.MethodGet, path: "/.well-known/jwks.json", summary: "Public keys that verify access tokens (RFC 7517)", tag: "operations",
+			access: public, status: fiber.StatusOK, rawResp: "JWK Set", handle: a.jwks},
+		{method: fiber.MethodGet, path: "/openapi.json", summary: "This document (OpenAPI 3.1)", tag: "operations",
+			access: public, status: fiber.StatusOK, rawResp: "OpenAPI document", handle: a.openAPI},
+	}
+}
+
+func (a *API) client(c *fiber.Ctx) session.Client {
+	ua := c.Get(fiber.HeaderUserAgent)
+	if len(ua) > 512 {
+		ua = ua[:512]
+	}
+	return session.Client{IP: a.clientIP(c), UserAgent: ua}
+}
+
+func (a *API) registerAccount(c *fiber.Ctx) error {
+	var in registerRequest
+	if err := a.dec.decode(c, &in, false); err != nil {
+		return err
+	}
+	var display string
+	if in.DisplayName != nil {
+		display = *in.DisplayName
+	}
+	res, err := a.id.Register(c.UserContext(), identity.RegisterInput{Email: in.Email, Username: in.Username,
+		Password: in.Password, DisplayName: display, Client: a.client(c)})
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(toAuthResponse(res))
+}
+
+func (a *API) login(c *fiber.Ctx) error {
+	var in loginRequest
+	if err := a.dec.decode(c, &in, false); err != nil {
+		return err
+	}
+	res, err := a.id.Login(c.UserContext(), identity.LoginInput{Identifier: in.Identifier, Password: in.Password, Client: a.client(c)})
+	if err != nil {
+		return err
+	}
+	return c.JSON(toAuthResponse(res))
+}
+
+func (a *API) refresh(c *fiber.Ctx) error {
+	var in refreshRequest
+	if err := a.dec.decode(c, &in, false); err != nil {
+		return err
+	}
+	t, err := a.id.Refresh(c.UserContext(), identity.RefreshInput{Token: in.RefreshToken, Client: a.client(c)})
+	if err != nil {
+		return err
+	}
+	return c.JSON(toTokenResponse(t))
+}
+
+func (a *API) logout(c *fiber.Ctx, p token.Claims) error {
+	var in logoutRequest
+	if err := a.dec.decode(c, &in, true); err != nil {
+		return err
+	}
+	if err := a.id.Logout(c.UserContext(), p, in.RefreshToken); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (a *API) changePassword(c *fiber.Ctx, p token.Claims) error {
+	var in changePasswordRequest
+	if err := a.dec.decode(c, &in, false); err != nil {
+		return err
+	}
+	if err := a.id.ChangePassword(c.UserContext(), p, in.CurrentPassword, in.NewPassword); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (a *API) verify(c *fiber.Ctx, p token.Claims) error {
+	c.Set("X-User-Id", p.Subject)
+	c.Set("X-User-Roles", strings.Join(p.Roles, ","))
+	c.Set("X-Session-Id", p.SessionID)
+	return c.JSON(verifyResponse{Sub: p.Subject, Sid: p.SessionID, Roles: p.Roles, Org: p.Org, Exp: p.ExpiresAt.Unix()})
+}
+
+func (a *API) me(c *fiber.Ctx, p token.Claims) error {
+	u, err := a.id.Me(c.UserContext(), p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(toUserResponse(u))
+}
+
+func (a *API) updateMe(c *fiber.Ctx, p token.Claims) error {
+	var in updateMeRequest
+	if err := a.dec.decode(c, &in, false); err != nil {
+		return err
+	}
+	u, err := a.id.UpdateMe(c.UserContext(), p, user.ProfileUpdate{DisplayName: in.DisplayName, Preferences: in.Preferences})
+	if err != nil {
+		return err
+	}
+	return c.JSON(toUserResponse(u))
+}
+
+func (a *API) healthz(c *fiber.Ctx) error {
+	return c.JSON(healthResponse{Status: "ok"})
+}
+
+func (a *API) readyz(c *fiber.Ctx) error {
+	if a.opt.Ready != nil {
+		if err := a.opt.Ready(c.UserContext()); err != nil {
+			a.opt.Logger.WarnContext(c.UserContext(), "not ready", "err", err)
+			return c.Status(fiber.StatusServiceUnavailable).JSON(healthResponse{Status: "unavailable", Checks: map[string]string{"dependencies": "failing"}})
+		}
+	}
+	return c.JSON(healthResponse{Status: "ok"})
+}
+
+func (a *API) jwks(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderContentType, "application/jwk-set+json")
+	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
+	return c.Send(a.opt.JWKS())
+}
+
+func (a *API) openAPI(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(a.openapi)
+}
+
+// withClaims authenticates the bearer token of the request and passes its
+// claims to h: an ended session's token fails here at once (SE-03).
+func (a *API) withClaims(h func(*fiber.Ctx, token.Claims) error) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		raw, ok := bearerToken(c.Get(fiber.HeaderAuthorization))
+		if !ok {
+			return errUnauthenticated
+		}
+		p, err := a.id.Verify(c.UserContext(), raw)
+		if err != nil {
+			return err
+		}
+		return h(c, p)
+	}
+}
+
+func bearerToken(h string) (string, bool) {
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	t := strings.TrimSpace(h[len(prefix):])
+	return t, t != "" && len(t) <= 4096
+}
+

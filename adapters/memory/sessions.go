@@ -1,0 +1,122 @@
+package memory
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/usermgmt/usermgmt/core/session"
+	"github.com/usermgmt/usermgmt/core/user"
+	"github.com/usermgmt/usermgmt/ports"
+)
+
+type sessionRow struct{ s session.Session }
+
+func cloneSession(s session.Session) session.Session {
+	s.AMR = slices.Clone(s.AMR)
+	s.RotationNonce = slices.Clone(s.RotationNonce)
+	return s
+}
+
+// Sessions is the in-memory ports.Sessions.
+type Sessions struct{ s *Store }
+
+// NewSessions returns the store's Sessions.
+func NewSessions(s *Store) *Sessions { return &Sessions{s} }
+
+var _ ports.Sessions = (*Sessions)(nil)
+
+// Create stores a new session.
+func (r *Sessions) Create(ctx context.Context, s session.Session) error {
+	defer r.s.lock(ctx)()
+	id := string(s.ID)
+	r.s.sessions[id] = &sessionRow{cloneSession(s)}
+	onRollback(ctx, func() { delete(r.s.sessions, id) })
+	return nil
+}
+
+// ByID returns the session with id.
+func (r *Sessions) ByID(ctx context.Context, id session.ID) (session.Session, error) {
+	defer r.s.lock(ctx)()
+	x, ok := r.s.sessions[string(id)]
+	if !ok {
+		return session.Session{}, session.ErrNotFound
+	}
+	return cloneSession(x.s), nil
+}
+
+// ByRefreshHash returns the session whose live or previous token hashes to h.
+func (r *Sessions) ByRefreshHash(ctx context.Context, h session.TokenHash) (session.Session, error) {
+	defer r.s.lock(ctx)()
+	for _, x := range r.s.sessions {
+		if x.s.RefreshHash == h || (x.s.PreviousHash == h && h != "") {
+			return cloneSession(x.s), nil
+		}
+	}
+	return session.Session{}, session.ErrNotFound
+}
+
+// Rotate replaces the live token of the session holding rot.Presented.
+func (r *Sessions) Rotate(ctx context.Context, rot session.Rotation) (session.Session, error) {
+	defer r.s.lock(ctx)()
+	for _, x := range r.s.sessions {
+		s := x.s
+		if s.RefreshHash != rot.Presented || s.Revoked() || !rot.At.Before(s.ExpiresAt) || s.LastSeenAt.Before(rot.IdleCutoff) {
+			continue
+		}
+		old := x.s
+		s.PreviousHash, s.RefreshHash = s.RefreshHash, rot.Next
+		s.RotationNonce = slices.Clone(rot.Nonce)
+		s.Generation++
+		s.RotatedAt, s.LastSeenAt = rot.At, rot.At
+		s.Client = rot.Client
+		x.s = s
+		onRollback(ctx, func() { x.s = old })
+		return cloneSession(s), nil
+	}
+	return session.Session{}, session.ErrNotRotated
+}
+
+// Revoke ends a live session.
+func (r *Sessions) Revoke(ctx context.Context, id session.ID, reason session.RevokeReason, at time.Time) (bool, error) {
+	defer r.s.lock(ctx)()
+	x, ok := r.s.sessions[string(id)]
+	if !ok || x.s.Revoked() {
+		return false, nil
+	}
+	r.revoke(ctx, x, reason, at)
+	return true, nil
+}
+
+// RevokeUser ends every live session of uid but keep.
+func (r *Sessions) RevokeUser(ctx context.Context, uid user.ID, keep session.ID, reason session.RevokeReason, at time.Time) ([]session.ID, error) {
+	defer r.s.lock(ctx)()
+	var ended []session.ID
+	for _, x := range r.s.sessions {
+		if x.s.UserID == uid && x.s.ID != keep && !x.s.Revoked() {
+			r.revoke(ctx, x, reason, at)
+			ended = append(ended, x.s.ID)
+		}
+	}
+	slices.Sort(ended)
+	return ended, nil
+}
+
+func (r *Sessions) revoke(ctx context.Context, x *sessionRow, reason session.RevokeReason, at time.Time) {
+	old := x.s
+	x.s.RevokedAt, x.s.RevokeReason = at, reason
+	onRollback(ctx, func() { x.s = old })
+}
+
+// RevokedSince lists sessions revoked at or after t, oldest first.
+func (r *Sessions) RevokedSince(ctx context.Context, t time.Time) ([]session.Revocation, error) {
+	defer r.s.lock(ctx)()
+	var out []session.Revocation
+	for _, x := range r.s.sessions {
+		if x.s.Revoked() && !x.s.RevokedAt.Before(t) {
+			out = append(out, session.Revocation{ID: x.s.ID, UserID: x.s.UserID, At: x.s.RevokedAt})
+		}
+	}
+	slices.SortFunc(out, func(a, b session.Revocation) int { return a.At.Compare(b.At) })
+	return out, nil
+}

@@ -1,0 +1,633 @@
+// Package identity holds the account and token use cases: registration,
+// login, refresh-token rotation, logout, access-token verification for
+// forward-auth, the caller's own profile, password change and the first
+// administrator. Every state change commits together with the events it
+// causes, in one transaction (ports.Transactor + ports.Outbox).
+package identity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/usermgmt/usermgmt/core/credential"
+	"github.com/usermgmt/usermgmt/core/errs"
+	"github.com/usermgmt/usermgmt/core/event"
+	"github.com/usermgmt/usermgmt/core/session"
+	"github.com/usermgmt/usermgmt/core/token"
+	"github.com/usermgmt/usermgmt/core/user"
+	"github.com/usermgmt/usermgmt/ports"
+)
+
+// Deps are the ports the use cases drive; all are required.
+type Deps struct {
+	Tx          ports.Transactor
+	Users       ports.Users
+	Credentials ports.Credentials
+	Sessions    ports.Sessions
+	Outbox      ports.Outbox
+	Hasher      ports.PasswordHasher
+	Blocklist   ports.PasswordBlocklist
+	Signer      ports.TokenSigner
+	Verifier    ports.TokenVerifier
+	Revoked     ports.RevokedSessions
+	Clock       ports.Clock
+	IDs         ports.IDs
+}
+
+// Config holds the token and session settings.
+type Config struct {
+	Issuer    string
+	Audience  string
+	AccessTTL time.Duration
+	Sessions  session.Policy
+}
+
+// Service runs the identity use cases.
+type Service struct {
+	d   Deps
+	cfg Config
+	log *slog.Logger
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// New validates the dependencies and configuration and returns a Service.
+func New(d Deps, cfg Config, opts ...Option) (*Service, error) {
+	if d.Tx == nil || d.Users == nil || d.Credentials == nil || d.Sessions == nil || d.Outbox == nil ||
+		d.Hasher == nil || d.Blocklist == nil || d.Signer == nil || d.Verifier == nil || d.Revoked == nil ||
+		d.Clock == nil || d.IDs == nil {
+		return nil, errors.New("identity.New: missing dependency")
+	}
+	switch {
+	case cfg.Issuer == "" || cfg.Audience == "":
+		return nil, errors.New("identity.New: issuer and audience are required")
+	case cfg.AccessTTL <= 0 || cfg.AccessTTL > 15*time.Minute:
+		return nil, errors.New("identity.New: access-token lifetime must be in (0, 15m] (SE-03)")
+	case cfg.Sessions.AbsoluteLifetime <= 0 || cfg.Sessions.IdleTimeout <= 0:
+		return nil, errors.New("identity.New: session lifetime and idle timeout must be positive (SE-06)")
+	case cfg.Sessions.ReuseGrace < 0:
+		return nil, errors.New("identity.New: refresh reuse grace must not be negative")
+	}
+	s := &Service{d: d, cfg: cfg, log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+// Tokens are what a successful sign-in or refresh returns.
+type Tokens struct {
+	AccessToken  string
+	RefreshToken string
+	ExpiresIn    time.Duration
+	SessionID    session.ID
+}
+
+// Auth is a signed-in user and their tokens.
+type Auth struct {
+	User user.User
+	Tokens
+}
+
+// RegisterInput is a self-service registration.
+type RegisterInput struct {
+	Email, Username, Password, DisplayName string
+	Client                                 session.Client
+}
+
+// Register creates an account with a password and signs it in.
+func (s *Service) Register(ctx context.Context, in RegisterInput) (Auth, error) {
+	now := s.d.Clock.Now()
+	var v errs.Validation
+	u, err := user.New(user.ID(s.d.IDs.NewID()), in.Email, in.Username, in.DisplayName, now)
+	if err := v.Merge(err); err != nil {
+		return Auth{}, err
+	}
+	if err := v.CheckInvalid("password", s.checkPassword(ctx, in.Password, in.Email, in.Username)); err != nil {
+		return Auth{}, err
+	}
+	if err := v.Err(); err != nil {
+		return Auth{}, err
+	}
+	// A cheap look-up first spares an argon2 hash for an obvious duplicate;
+	// the unique indexes behind Create still decide concurrent races.
+	if _, err := s.d.Users.ByEmail(ctx, u.Email()); err == nil {
+		return Auth{}, user.ErrEmailTaken
+	}
+	if _, err := s.d.Users.ByUsername(ctx, u.Username()); err == nil {
+		return Auth{}, user.ErrUsernameTaken
+	}
+	hash, err := s.d.Hasher.Hash(ctx, in.Password)
+	if err != nil {
+		return Auth{}, fmt.Errorf("register: %w", err)
+	}
+	sess, refresh := s.newSession(u.ID(), in.Client, []string{token.MethodPassword}, now)
+	err = s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
+		if err := s.d.Users.Create(ctx, u); err != nil {
+			return err
+		}
+		if err := s.d.Credentials.SetPasswordHash(ctx, u.ID(), hash, now); err != nil {
+			return err
+		}
+		if err := s.d.Sessions.Create(ctx, sess); err != nil {
+			return err
+		}
+		return s.d.Outbox.Append(ctx, s.event(u.ID(), now, event.UserCreated{
+			UserID: string(u.ID()), Email: u.Email(), Username: u.Username(), Role: u.Role(),
+			RegistrationMethod: event.MethodEmail, Metadata: map[string]string{"userAgent": in.Client.UserAgent},
+		}))
+	})
+	if err != nil {
+		return Auth{}, fmt.Errorf("register: %w", err)
+	}
+	return s.authFor(ctx, u, sess, refresh, now)
+}
+
+// LoginInput is a password sign-in; Identifier is an email or a username.
+type LoginInput struct {
+	Identifier, Password string
+	Client               session.Client
+}
+
+// Login checks the password and opens a new session (SE-07). Unknown
+// accounts, accounts without a password and wrong passwords all cost one
+// argon2 verification and fail with the same error (LG-01).
+func (s *Service) Login(ctx context.Context, in LoginInput) (Auth, error) {
+	if len(in.Password) > credential.MaxPasswordBytes {
+		return Auth{}, credential.ErrInvalidCredentials
+	}
+	u, hash, err := s.findCredential(ctx, in.Identifier)
+	if err != nil {
+		return Auth{}, fmt.Errorf("login: %w", err)
+	}
+	ok, rehash, err := s.d.Hasher.Verify(ctx, in.Password, hash)
+	if err != nil {
+		return Auth{}, fmt.Errorf("login: %w", err)
+	}
+	if !ok || hash == "" {
+		return Auth{}, credential.ErrInvalidCredentials
+	}
+	if !u.CanSignIn() {
+		return Auth{}, user.ErrDisabled
+	}
+	now := s.d.Clock.Now()
+	var newHash credential.PasswordHash
+	if rehash {
+		// Stored parameters are weaker than the configured ones: upgrade now,
+		// while the password is at hand. A failure here must not fail the login.
+		if newHash, err = s.d.Hasher.Hash(ctx, in.Password); err != nil {
+			s.log.WarnContext(ctx, "password rehash skipped", "user", u.ID(), "err", err)
+			newHash = ""
+		}
+	}
+	sess, refresh := s.newSession(u.ID(), in.Client, []string{token.MethodPassword}, now)
+	err = s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
+		if err := s.d.Sessions.Create(ctx, sess); err != nil {
+			return err
+		}
+		if newHash != "" {
+			if err := s.d.Credentials.SetPasswordHash(ctx, u.ID(), newHash, now); err != nil {
+				return err
+			}
+		}
+		return s.d.Outbox.Append(ctx, s.event(u.ID(), now, event.UserLogin{
+			UserID: string(u.ID()), LoginMethod: event.MethodPassword, IPAddress: in.Client.IP,
+			UserAgent: in.Client.UserAgent, SessionID: string(sess.ID),
+		}))
+	})
+	if err != nil {
+		return Auth{}, fmt.Errorf("login: %w", err)
+	}
+	return s.authFor(ctx, u, sess, refresh, now)
+}
+
+// findCredential returns the user named by identifier and their password
+// hash. Where there is none it returns an empty hash and no error, so the
+// caller verifies against the dummy hash and fails the same way.
+func (s *Service) findCredential(ctx context.Context, identifier string) (user.User, credential.PasswordHash, error) {
+	find := s.d.Users.ByUsername
+	if containsAt(identifier) {
+		find = s.d.Users.ByEmail
+	}
+	u, err := find(ctx, identifier)
+	if errors.Is(err, user.ErrNotFound) {
+		return user.User{}, "", nil
+	}
+	if err != nil {
+		return user.User{}, "", err
+	}
+	h, err := s.d.Credentials.PasswordHash(ctx, u.ID())
+	if errors.Is(err, credential.ErrNoPassword) {
+		return user.User{}, "", nil
+	}
+	if err != nil {
+		return user.User{}, "", err
+	}
+	return u, h, nil
+}
+
+func containsAt(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '@' {
+			return true
+		}
+	}
+	return false
+}
+
+// RefreshInput presents a refresh token.
+type RefreshInput struct {
+	Token  string
+	Client session.Client
+}
+
+// Refresh rotates a refresh token (SE-04, SE-05). Exactly one of any number
+// of concurrent refreshes with one token succeeds; the others fail without
+// harming the family. A token that had been rotated before the request began
+// is reuse: its whole session ends, the end commits even though the caller
+// gets an error, and user.security_violation is emitted.
+func (s *Service) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) {
+	started := s.d.Clock.Now()
+	if !session.WellFormed(in.Token) {
+		return Tokens{}, session.ErrInvalidRefreshToken
+	}
+	rot, next := session.PlanRotation(in.Token, s.d.IDs.NewSecret(32), in.Client, s.cfg.Sessions, started)
+	sess, err := s.d.Sessions.Rotate(ctx, rot)
+	if err == nil {
+		a, err := s.tokensFor(ctx, sess, next, started)
+		if err != nil {
+			return Tokens{}, fmt.Errorf("refresh: %w", err)
+		}
+		return a, nil
+	}
+	if !errors.Is(err, session.ErrNotRotated) {
+		return Tokens{}, fmt.Errorf("refresh: %w", err)
+	}
+	sess, err = s.d.Sessions.ByRefreshHash(ctx, rot.Presented)
+	if errors.Is(err, session.ErrNotFound) {
+		return Tokens{}, session.ErrInvalidRefreshToken
+	}
+	if err != nil {
+		return Tokens{}, fmt.Errorf("refresh: %w", err)
+	}
+	now := s.d.Clock.Now()
+	switch session.Judge(sess, rot.Presented, s.cfg.Sessions, started, now) {
+	case session.Grace:
+		successor := session.NextToken(in.Token, sess.RotationNonce)
+		if session.Hash(successor) != sess.RefreshHash {
+			return Tokens{}, session.ErrInvalidRefreshToken
+		}
+		return s.tokensFor(ctx, sess, successor, now)
+	case session.Timeout:
+		if err := s.endSessions(ctx, sess.UserID, []session.ID{sess.ID}, session.ReasonTimeout, now); err != nil {
+			return Tokens{}, fmt.Errorf("refresh: %w", err)
+		}
+		return Tokens{}, session.ErrInvalidRefreshToken
+	case session.Reuse:
+		if err := s.endReusedFamily(ctx, sess, in.Client, now); err != nil {
+			return Tokens{}, fmt.Errorf("refresh: %w", err)
+		}
+		return Tokens{}, session.ErrRefreshTokenReused
+	case session.LostRace, session.Unknown:
+		return Tokens{}, session.ErrInvalidRefreshToken
+	}
+	return Tokens{}, session.ErrInvalidRefreshToken
+}
+
+// endReusedFamily ends a session whose rotated token came back, and reports it.
+func (s *Service) endReusedFamily(ctx context.Context, sess session.Session, c session.Client, now time.Time) error {
+	var ended bool
+	err := s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
+		var err error
+		if ended, err = s.d.Sessions.Revoke(ctx, sess.ID, session.ReasonReuse, now); err != nil || !ended {
+			return err
+		}
+		return s.d.Outbox.Append(ctx,
+			s.event(sess.UserID, now, event.UserSecurityViolation{
+				UserID: string(sess.UserID), ViolationType: "refresh_token_reuse", Severity: event.SeverityHigh,
+				Details: map[string]string{"sessionId": string(sess.ID), "ipAddress": c.IP, "userAgent": c.UserAgent},
+			}),
+			s.event(sess.UserID, now, event.UserLogout{UserID: string(sess.UserID), SessionID: string(sess.ID),
+				LogoutType: session.ReasonReuse.LogoutType()}))
+	})
+	if err != nil {
+		return err
+	}
+	if ended {
+		s.log.WarnContext(ctx, "refresh token reuse: session ended", "user", sess.UserID, "session", sess.ID)
+		return s.d.Revoked.Add(ctx, session.Revocation{ID: sess.ID, UserID: sess.UserID, At: now})
+	}
+	return nil
+}
+
+// endSessions ends the given sessions of uid for reason and emits one
+// user.logout per session it actually ended.
+func (s *Service) endSessions(ctx context.Context, uid user.ID, ids []session.ID, reason session.RevokeReason, now time.Time) error {
+	var ended []session.Revocation
+	err := s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
+		ended = ended[:0]
+		for _, id := range ids {
+			ok, err := s.d.Sessions.Revoke(ctx, id, reason, now)
+			if err != nil {
+				return err
+			}
+			if ok {
+				ended = append(ended, session.Revocation{ID: id, UserID: uid, At: now})
+			}
+		}
+		return s.d.Outbox.Append(ctx, s.logoutEvents(uid, ended, reason, now)...)
+	})
+	if err != nil {
+		return err
+	}
+	return s.d.Revoked.Add(ctx, ended...)
+}
+
+func (s *Service) logoutEvents(uid user.ID, ended []session.Revocation, reason session.RevokeReason, now time.Time) []event.Event {
+	evs := make([]event.Event, 0, len(ended))
+	for _, r := range ended {
+		evs = append(evs, s.event(uid, now, event.UserLogout{UserID: string(uid), SessionID: string(r.ID), LogoutType: reason.LogoutType()}))
+	}
+	return evs
+}
+
+// Logout ends the caller's session and, if a refresh token is given, the
+// session it belongs to when that is the caller's too.
+func (s *Service) Logout(ctx context.Context, p token.Claims, refreshToken string) error {
+	uid := user.ID(p.Subject)
+	ids := []session.ID{session.ID(p.SessionID)}
+	if refreshToken != "" && session.WellFormed(refreshToken) {
+		other, err := s.d.Sessions.ByRefreshHash(ctx, session.Hash(refreshToken))
+		switch {
+		case err == nil && other.UserID == uid && other.ID != ids[0]:
+			ids = append(ids, other.ID)
+		case err != nil && !errors.Is(err, session.ErrNotFound):
+			return fmt.Errorf("logout: %w", err)
+		}
+	}
+	if err := s.endSessions(ctx, uid, ids, session.ReasonManual, s.d.Clock.Now()); err != nil {
+		return fmt.Errorf("logout: %w", err)
+	}
+	return nil
+}
+
+// Verify checks an access token for forward-auth and every authenticated
+// request: signature and claims, then that its session has not ended. Any
+// failure to decide, such as the revocation lookup failing, denies (LO-06).
+func (s *Service) Verify(ctx context.Context, raw string) (token.Claims, error) {
+	c, err := s.d.Verifier.Verify(ctx, raw)
+	if err != nil {
+		return token.Claims{}, err
+	}
+	revoked, err := s.d.Revoked.IsRevoked(ctx, session.ID(c.SessionID))
+	if err != nil {
+		return token.Claims{}, fmt.Errorf("verify: revocation lookup: %w", err)
+	}
+	if revoked {
+		return token.Claims{}, session.ErrRevoked
+	}
+	return c, nil
+}
+
+// Me returns the caller's account.
+func (s *Service) Me(ctx context.Context, p token.Claims) (user.User, error) {
+	u, err := s.d.Users.ByID(ctx, user.ID(p.Subject))
+	if err != nil {
+		return user.User{}, fmt.Errorf("me: %w", err)
+	}
+	return u, nil
+}
+
+// UpdateMe applies a self-service profile change and emits user.updated
+// with what changed, when anything did.
+func (s *Service) UpdateMe(ctx context.Context, p token.Claims, upd user.ProfileUpdate) (user.User, error) {
+	uid := user.ID(p.Subject)
+	var out user.User
+	err := s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
+		var changes []user.Change
+		now := s.d.Clock.Now()
+		u, err := s.d.Users.Update(ctx, uid, func(u *user.User) error {
+			var err error
+			changes, err = u.UpdateProfile(upd, now)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		out = u
+		if len(changes) == 0 {
+			return nil
+		}
+		ev := event.UserUpdated{UserID: string(uid), Changes: map[string]any{}, PreviousValues: map[string]any{}, UpdatedBy: string(uid)}
+		for _, c := range changes {
+			ev.Changes[c.Field], ev.PreviousValues[c.Field] = c.Current, c.Previous
+		}
+		return s.d.Outbox.Append(ctx, s.event(uid, now, ev))
+	})
+	if err != nil {
+		return user.User{}, fmt.Errorf("update profile: %w", err)
+	}
+	return out, nil
+}
+
+// ErrWrongCurrentPassword rejects a password change whose current password is wrong.
+var ErrWrongCurrentPassword = errs.ErrValidation.WithFields(errs.FieldError{Field: "currentPassword", Message: "is incorrect"})
+
+// ChangePassword replaces the caller's password after checking the current
+// one (PW-06) and ends every other session of the caller (SE-08).
+func (s *Service) ChangePassword(ctx context.Context, p token.Claims, current, next string) error {
+	uid := user.ID(p.Subject)
+	u, err := s.d.Users.ByID(ctx, uid)
+	if err != nil {
+		return fmt.Errorf("change password: %w", err)
+	}
+	h, err := s.d.Credentials.PasswordHash(ctx, uid)
+	if err != nil && !errors.Is(err, credential.ErrNoPassword) {
+		return fmt.Errorf("change password: %w", err)
+	}
+	if len(current) > credential.MaxPasswordBytes {
+		return ErrWrongCurrentPassword
+	}
+	ok, _, err := s.d.Hasher.Verify(ctx, current, h)
+	if err != nil {
+		return fmt.Errorf("change password: %w", err)
+	}
+	if !ok || h == "" {
+		return ErrWrongCurrentPassword
+	}
+	var v errs.Validation
+	if err := v.CheckInvalid("newPassword", s.checkPassword(ctx, next, u.Email(), u.Username())); err != nil {
+		return err
+	}
+	if err := v.Err(); err != nil {
+		return err
+	}
+	hash, err := s.d.Hasher.Hash(ctx, next)
+	if err != nil {
+		return fmt.Errorf("change password: %w", err)
+	}
+	now := s.d.Clock.Now()
+	var ended []session.Revocation
+	err = s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
+		if err := s.d.Credentials.SetPasswordHash(ctx, uid, hash, now); err != nil {
+			return err
+		}
+		ids, err := s.d.Sessions.RevokeUser(ctx, uid, session.ID(p.SessionID), session.ReasonForced, now)
+		if err != nil {
+			return err
+		}
+		ended = ended[:0]
+		for _, id := range ids {
+			ended = append(ended, session.Revocation{ID: id, UserID: uid, At: now})
+		}
+		evs := append([]event.Event{s.event(uid, now, event.UserPasswordChanged{
+			UserID: string(uid), ChangedBy: string(uid), SecurityLevel: event.SecurityLevelUser,
+		})}, s.logoutEvents(uid, ended, session.ReasonForced, now)...)
+		return s.d.Outbox.Append(ctx, evs...)
+	})
+	if err != nil {
+		return fmt.Errorf("change password: %w", err)
+	}
+	return s.d.Revoked.Add(ctx, ended...)
+}
+
+// EnsureAdmin creates the first administrator with email and password when no
+// account has that email, and reports whether it did. The password must pass
+// the same policy as any other (PW-06: no default accounts).
+func (s *Service) EnsureAdmin(ctx context.Context, email, password string) (bool, error) {
+	if _, err := s.d.Users.ByEmail(ctx, email); err == nil {
+		return false, nil
+	} else if !errors.Is(err, user.ErrNotFound) {
+		return false, fmt.Errorf("bootstrap admin: %w", err)
+	}
+	now := s.d.Clock.Now()
+	username, err := s.freeUsername(ctx, email)
+	if err != nil {
+		return false, fmt.Errorf("bootstrap admin: %w", err)
+	}
+	u, err := user.New(user.ID(s.d.IDs.NewID()), email, username, "Administrator", now)
+	if err != nil {
+		return false, fmt.Errorf("bootstrap admin: %w", err)
+	}
+	if err := u.GrantRole(user.RoleAdmin, now); err != nil {
+		return false, fmt.Errorf("bootstrap admin: %w", err)
+	}
+	u.MarkEmailVerified(now)
+	if err := s.checkPassword(ctx, password, u.Email(), u.Username()); err != nil {
+		return false, fmt.Errorf("bootstrap admin: password %w", err)
+	}
+	hash, err := s.d.Hasher.Hash(ctx, password)
+	if err != nil {
+		return false, fmt.Errorf("bootstrap admin: %w", err)
+	}
+	err = s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
+		if err := s.d.Users.Create(ctx, u); err != nil {
+			return err
+		}
+		if err := s.d.Credentials.SetPasswordHash(ctx, u.ID(), hash, now); err != nil {
+			return err
+		}
+		return s.d.Outbox.Append(ctx, s.event(u.ID(), now, event.UserCreated{
+			UserID: string(u.ID()), Email: u.Email(), Username: u.Username(), Role: u.Role(),
+			RegistrationMethod: event.MethodEmail, Metadata: map[string]string{"createdBy": "bootstrap"},
+		}))
+	})
+	if errors.Is(err, user.ErrEmailTaken) {
+		return false, nil // another instance bootstrapped it first
+	}
+	if err != nil {
+		return false, fmt.Errorf("bootstrap admin: %w", err)
+	}
+	return true, nil
+}
+
+// freeUsername derives a username from the email's local part ("admin" when
+// nothing usable is left) and appends a number while it is taken.
+func (s *Service) freeUsername(ctx context.Context, email string) (string, error) {
+	base := user.UsernameFrom(email)
+	for i := 0; i < 100; i++ {
+		name := base
+		if i > 0 {
+			name = fmt.Sprintf("%s%d", base, i)
+		}
+		_, err := s.d.Users.ByUsername(ctx, name)
+		if errors.Is(err, user.ErrNotFound) {
+			return name, nil
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	return "", errors.New("no free username")
+}
+
+// SyncRevocations loads into the revocation lookups every session that ended
+// recently enough for one of its access tokens to be still valid: at start
+// (so a restart forgets no revocation) and periodically when other instances
+// share the database without a shared revocation store.
+func (s *Service) SyncRevocations(ctx context.Context, window time.Duration) error {
+	rs, err := s.d.Sessions.RevokedSince(ctx, s.d.Clock.Now().Add(-window))
+	if err != nil {
+		return fmt.Errorf("sync revocations: %w", err)
+	}
+	return s.d.Revoked.Add(ctx, rs...)
+}
+
+// checkPassword applies the password policy: shape, context words, blocklist.
+func (s *Service) checkPassword(ctx context.Context, password, email, username string) error {
+	if err := credential.CheckShape(password); err != nil {
+		return err
+	}
+	if err := credential.CheckContext(password, credential.ContextWords(email, username)...); err != nil {
+		return err
+	}
+	blocked, err := s.d.Blocklist.Blocked(ctx, password)
+	if err != nil {
+		return fmt.Errorf("password blocklist: %w", err)
+	}
+	if blocked {
+		return credential.ErrCommon
+	}
+	return nil
+}
+
+func (s *Service) newSession(uid user.ID, c session.Client, amr []string, now time.Time) (session.Session, string) {
+	return session.New(session.ID(s.d.IDs.NewID()), uid, s.d.IDs.NewSecret(32), c, amr, s.cfg.Sessions, now)
+}
+
+// tokensFor issues an access token for a session whose refresh token is
+// refresh, after checking its user may still sign in.
+func (s *Service) tokensFor(ctx context.Context, sess session.Session, refresh string, now time.Time) (Tokens, error) {
+	u, err := s.d.Users.ByID(ctx, sess.UserID)
+	if err != nil {
+		return Tokens{}, err
+	}
+	if !u.CanSignIn() {
+		return Tokens{}, session.ErrInvalidRefreshToken
+	}
+	a, err := s.authFor(ctx, u, sess, refresh, now)
+	return a.Tokens, err
+}
+
+func (s *Service) authFor(ctx context.Context, u user.User, sess session.Session, refresh string, now time.Time) (Auth, error) {
+	access, err := s.d.Signer.Sign(ctx, token.Claims{
+		ID: s.d.IDs.NewID(), Issuer: s.cfg.Issuer, Audience: s.cfg.Audience, Subject: string(u.ID()),
+		SessionID: string(sess.ID), Roles: u.Roles(), AMR: sess.AMR,
+		IssuedAt: now, NotBefore: now, ExpiresAt: now.Add(s.cfg.AccessTTL),
+	})
+	if err != nil {
+		return Auth{}, fmt.Errorf("sign access token: %w", err)
+	}
+	return Auth{User: u, Tokens: Tokens{AccessToken: access, RefreshToken: refresh, ExpiresIn: s.cfg.AccessTTL, SessionID: sess.ID}}, nil
+}
+
+func (s *Service) event(subject user.ID, at time.Time, p event.Payload) event.Event {
+	return event.New(s.d.IDs.NewID(), string(subject), at, p)
+}

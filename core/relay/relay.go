@@ -1,0 +1,143 @@
+// Package relay moves events from the transactional outbox to the event bus:
+// claim pending records, publish them, mark them published only after the
+// bus acknowledged them. Delivery is at-least-once; consumers dedupe by id.
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/usermgmt/usermgmt/ports"
+)
+
+// Config tunes the relay.
+type Config struct {
+	Batch        int           // records per claim (default 100)
+	Interval     time.Duration // pause when the outbox is empty (default 200ms)
+	MaxAttempts  int           // failed attempts before a record is parked (default 10)
+	Retention    time.Duration // published records are pruned after this (default 24h)
+	PruneEvery   time.Duration // how often to prune (default 10m)
+	ErrorBackoff time.Duration // pause after a failed publish (default 1s)
+}
+
+func (c Config) withDefaults() Config {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if c.Batch <= 0 {
+		c.Batch = 100
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 10
+	}
+	def(&c.Interval, 200*time.Millisecond)
+	def(&c.Retention, 24*time.Hour)
+	def(&c.PruneEvery, 10*time.Minute)
+	def(&c.ErrorBackoff, time.Second)
+	return c
+}
+
+// Relay drains the outbox into a publisher.
+type Relay struct {
+	tx        ports.Transactor
+	outbox    ports.OutboxRelay
+	pub       ports.EventPublisher
+	clock     ports.Clock
+	cfg       Config
+	log       *slog.Logger
+	lastPrune time.Time
+}
+
+// New returns a Relay.
+func New(tx ports.Transactor, outbox ports.OutboxRelay, pub ports.EventPublisher, clock ports.Clock, cfg Config, log *slog.Logger) (*Relay, error) {
+	if tx == nil || outbox == nil || pub == nil || clock == nil {
+		return nil, errors.New("relay.New: missing dependency")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Relay{tx: tx, outbox: outbox, pub: pub, clock: clock, cfg: cfg.withDefaults(), log: log}, nil
+}
+
+// Run relays until ctx ends.
+func (r *Relay) Run(ctx context.Context) error {
+	for {
+		n, err := r.Once(ctx)
+		wait := time.Duration(0)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			r.log.WarnContext(ctx, "outbox relay: publish failed; records stay pending", "err", err)
+			wait = r.cfg.ErrorBackoff
+		case n == 0:
+			wait = r.cfg.Interval
+		}
+		if wait > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+		}
+	}
+}
+
+// Once claims and publishes one batch and reports how many records it
+// published. On a publish error every claimed record counts a failed
+// attempt; a record that has failed MaxAttempts times is parked so it never
+// blocks the rest.
+func (r *Relay) Once(ctx context.Context) (int, error) {
+	var published int
+	var pubErr error
+	err := r.tx.WithinTx(ctx, func(ctx context.Context) error {
+		recs, err := r.outbox.Claim(ctx, r.cfg.Batch)
+		if err != nil || len(recs) == 0 {
+			return err
+		}
+		if pubErr = r.pub.Publish(ctx, recs); pubErr != nil {
+			for _, rec := range recs {
+				park := rec.Attempts+1 >= r.cfg.MaxAttempts
+				if err := r.outbox.MarkFailed(ctx, rec.ID, pubErr.Error(), park); err != nil {
+					return err
+				}
+				if park {
+					r.log.ErrorContext(ctx, "outbox relay: record parked", "id", rec.ID, "type", rec.Type, "attempts", rec.Attempts+1)
+				}
+			}
+			return nil
+		}
+		ids := make([]string, len(recs))
+		for i, rec := range recs {
+			ids[i] = rec.ID
+		}
+		published = len(recs)
+		return r.outbox.MarkPublished(ctx, ids, r.clock.Now())
+	})
+	if err != nil {
+		return 0, fmt.Errorf("outbox relay: %w", err)
+	}
+	if pubErr != nil {
+		return 0, pubErr
+	}
+	r.prune(ctx)
+	return published, nil
+}
+
+func (r *Relay) prune(ctx context.Context) {
+	now := r.clock.Now()
+	if now.Sub(r.lastPrune) < r.cfg.PruneEvery {
+		return
+	}
+	r.lastPrune = now
+	if n, err := r.outbox.Prune(ctx, now.Add(-r.cfg.Retention)); err != nil {
+		r.log.WarnContext(ctx, "outbox relay: prune failed", "err", err)
+	} else if n > 0 {
+		r.log.DebugContext(ctx, "outbox relay: pruned", "records", n)
+	}
+}

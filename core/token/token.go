@@ -1,0 +1,49 @@
+// Package token defines access-token claims and signing keys. Access tokens
+// are JWTs (RFC 9068, typ at+jwt) signed with Ed25519; this package knows
+// their meaning, adapters/crypto their encoding.
+package token
+
+import (
+	"time"
+
+	"github.com/usermgmt/usermgmt/core/errs"
+)
+
+// Access-token type header value (RFC 9068) and the only algorithm accepted.
+const (
+	TypeAccess = "at+jwt"
+	Algorithm  = "EdDSA"
+)
+
+// Authentication methods (RFC 8176) recorded in the amr claim.
+const (
+	MethodPassword = "pwd"
+	MethodOTP      = "otp"
+)
+
+// Claims are what an access token asserts.
+type Claims struct {
+	ID        string // jti
+	Issuer    string
+	Audience  string
+	Subject   string // user id
+	SessionID string // sid: the session the token belongs to
+	Roles     []string
+	Org       string
+	AMR       []string
+	IssuedAt  time.Time
+	NotBefore time.Time
+	ExpiresAt time.Time
+}
+
+// SigningKey is an Ed25519 key pair identified by Kid. Seed is the 32-byte
+// private seed; it never leaves the key store and the signer.
+type SigningKey struct {
+	Kid       string
+	Seed      []byte
+	CreatedAt time.Time
+}
+
+// ErrInvalid is the one answer to any token that fails a check: the reason
+// goes to logs, never to the client.
+var ErrInvalid = errs.New(errs.Unauthenticated, "auth.invalid_token", "access token is invalid or expired")

@@ -1,0 +1,171 @@
+// Package ports declares the interfaces through which the core drives the
+// world: storage, hashing, signing, time and identifiers. Each interface is
+// shaped by the use case that needs it and states its error and transaction
+// contract; adapters implement them and adapters/adaptertest holds one
+// contract suite per port that every implementation must pass.
+//
+// Dependency contract: ports imports only the standard library and core's
+// leaf packages (never core use cases, never adapters).
+//
+// Transactions: every repository method called with a ctx that came from
+// Transactor.WithinTx joins that transaction.
+package ports
+
+import (
+	"context"
+	"time"
+
+	"github.com/usermgmt/usermgmt/core/credential"
+	"github.com/usermgmt/usermgmt/core/event"
+	"github.com/usermgmt/usermgmt/core/session"
+	"github.com/usermgmt/usermgmt/core/token"
+	"github.com/usermgmt/usermgmt/core/user"
+)
+
+// Clock tells the time. Implementations return UTC truncated to the
+// microsecond, the precision every store keeps, so values survive a round trip.
+type Clock interface{ Now() time.Time }
+
+// IDs makes identifiers and secrets.
+type IDs interface {
+	// NewID returns a new UUIDv7 in canonical form.
+	NewID() string
+	// NewSecret returns n bytes from a CSPRNG.
+	NewSecret(n int) []byte
+}
+
+// Transactor runs fn in one transaction. Repositories called with fn's ctx
+// join it; a nested WithinTx joins the outer transaction. If fn returns an
+// error every write made through ctx is rolled back.
+type Transactor interface {
+	WithinTx(ctx context.Context, fn func(ctx context.Context) error) error
+}
+
+// Users persists users.
+type Users interface {
+	// Create stores a new user: user.ErrEmailTaken or user.ErrUsernameTaken
+	// (kind Conflict) when either is in use, even by a concurrent Create.
+	Create(ctx context.Context, u user.User) error
+	// ByID, ByEmail and ByUsername return user.ErrNotFound when there is no match.
+	// Email and username are compared in their normalised (lower-case) form.
+	ByID(ctx context.Context, id user.ID) (user.User, error)
+	ByEmail(ctx context.Context, email string) (user.User, error)
+	ByUsername(ctx context.Context, username string) (user.User, error)
+	// Update locks the user, applies fn and saves the result. fn must be pure:
+	// it may run more than once. An error from fn aborts and is returned as is.
+	Update(ctx context.Context, id user.ID, fn func(*user.User) error) (user.User, error)
+}
+
+// Credentials persists password hashes.
+type Credentials interface {
+	// PasswordHash returns credential.ErrNoPassword when the user has none.
+	PasswordHash(ctx context.Context, id user.ID) (credential.PasswordHash, error)
+	// SetPasswordHash creates or replaces the user's password hash.
+	SetPasswordHash(ctx context.Context, id user.ID, h credential.PasswordHash, at time.Time) error
+}
+
+// Sessions persists sessions and rotates their refresh tokens.
+type Sessions interface {
+	Create(ctx context.Context, s session.Session) error
+	// ByID returns session.ErrNotFound when there is no such session.
+	ByID(ctx context.Context, id session.ID) (session.Session, error)
+	// ByRefreshHash finds the session whose live or previous refresh token
+	// has hash h, or returns session.ErrNotFound.
+	ByRefreshHash(ctx context.Context, h session.TokenHash) (session.Session, error)
+	// Rotate applies r atomically, in one statement: of any number of
+	// concurrent rotations of one token exactly one succeeds. It returns
+	// session.ErrNotRotated when no live session holds r.Presented.
+	Rotate(ctx context.Context, r session.Rotation) (session.Session, error)
+	// Revoke ends a live session and reports whether it did (false when it
+	// was already ended or does not exist).
+	Revoke(ctx context.Context, id session.ID, reason session.RevokeReason, at time.Time) (bool, error)
+	// RevokeUser ends every live session of the user except keep (which may
+	// be empty) and returns the ones it ended.
+	RevokeUser(ctx context.Context, uid user.ID, keep session.ID, reason session.RevokeReason, at time.Time) ([]session.ID, error)
+	// RevokedSince lists sessions revoked at or after t, oldest first.
+	RevokedSince(ctx context.Context, t time.Time) ([]session.Revocation, error)
+}
+
+// RevokedSessions answers, on the token-check hot path, whether a session
+// has ended. It must never miss a revocation that committed before the call
+// (SE-03): access tokens of ended sessions fail at once, not at expiry.
+type RevokedSessions interface {
+	IsRevoked(ctx context.Context, id session.ID) (bool, error)
+	// Add records revocations; entries may be forgotten after Revocation.At
+	// plus the access-token lifetime, when no token of the session survives.
+	Add(ctx context.Context, rs ...session.Revocation) error
+}
+
+// Outbox stores events in the transaction of the change that caused them.
+type Outbox interface {
+	// Append stores events; with a ctx from WithinTx they commit or roll back with it.
+	Append(ctx context.Context, events ...event.Event) error
+}
+
+// PasswordHasher hashes and verifies passwords. Implementations normalise
+// the password (NFKC) before hashing and bound how many hashes run at once,
+// failing fast with an error of kind Unavailable when saturated.
+type PasswordHasher interface {
+	Hash(ctx context.Context, password string) (credential.PasswordHash, error)
+	// Verify reports whether password matches h, and whether h was made with
+	// weaker parameters than the current ones (so the caller re-hashes). With
+	// an empty h it verifies against a dummy hash of equal cost and returns
+	// false: unknown accounts cost the same as known ones (LG-01).
+	Verify(ctx context.Context, password string, h credential.PasswordHash) (ok, rehash bool, err error)
+}
+
+// PasswordBlocklist knows passwords that must not be used (PW-05).
+type PasswordBlocklist interface {
+	Blocked(ctx context.Context, password string) (bool, error)
+}
+
+// TokenSigner issues access tokens.
+type TokenSigner interface {
+	Sign(ctx context.Context, c token.Claims) (string, error)
+}
+
+// TokenVerifier checks an access token's signature and claims. Every failure
+// is token.ErrInvalid (wrapped with the reason).
+type TokenVerifier interface {
+	Verify(ctx context.Context, raw string) (token.Claims, error)
+}
+
+// SigningKeys persists access-token signing keys.
+type SigningKeys interface {
+	// SigningKeys returns every stored key, newest first.
+	SigningKeys(ctx context.Context) ([]token.SigningKey, error)
+	AddSigningKey(ctx context.Context, k token.SigningKey) error
+}
+
+// OutboxRecord is a stored event as the relay sees it.
+type OutboxRecord struct {
+	ID        string // the event id
+	Type      string
+	Key       string // the event subject (user id): the Kafka key
+	Payload   []byte // the CloudEvents JSON envelope
+	Attempts  int
+	CreatedAt time.Time
+}
+
+// OutboxRelay hands stored events to a publisher. Records are claimed by
+// status (pending), never by an id cursor, so a row that commits late is
+// still seen.
+type OutboxRelay interface {
+	// Claim returns up to n pending records, oldest first. Inside WithinTx it
+	// locks them (FOR UPDATE SKIP LOCKED on Postgres) so that concurrent
+	// relays claim disjoint records until the transaction ends.
+	Claim(ctx context.Context, n int) ([]OutboxRecord, error)
+	// MarkPublished records the broker's ack for the records.
+	MarkPublished(ctx context.Context, ids []string, at time.Time) error
+	// MarkFailed counts a failed attempt and keeps the error; park takes the
+	// record out of the pending set for good (it stays for inspection).
+	MarkFailed(ctx context.Context, id, reason string, park bool) error
+	// Prune deletes records published before t and reports how many.
+	Prune(ctx context.Context, before time.Time) (int, error)
+}
+
+// EventPublisher delivers outbox records to the event bus. Publish returns
+// only after the bus acknowledged every record, or an error if any failed.
+type EventPublisher interface {
+	Publish(ctx context.Context, recs []OutboxRecord) error
+}
