@@ -92,7 +92,6 @@ func (a *API) App() *fiber.App {
 		app.Use(m)
 	}
 	a.register(app)
-	app.Use(func(*fiber.Ctx) error { return fiber.ErrNotFound })
 	return app
 }
 
@@ -136,6 +135,16 @@ const headerRequestID = "X-Request-Id"
 
 // requestID keeps a sane incoming X-Request-Id or makes one, and echoes it.
 func (a *API) requestID(c *fiber.Ctx) error {
+	ensureRequestID(c)
+	return c.Next()
+}
+
+// ensureRequestID assigns the request its id once; errors raised before any
+// middleware ran (an oversized body) still get one.
+func ensureRequestID(c *fiber.Ctx) string {
+	if id, ok := c.Locals(headerRequestID).(string); ok {
+		return id
+	}
 	id := c.Get(headerRequestID)
 	if !validRequestID(id) {
 		var b [12]byte
@@ -144,7 +153,7 @@ func (a *API) requestID(c *fiber.Ctx) error {
 	}
 	c.Locals(headerRequestID, id)
 	c.Set(headerRequestID, id)
-	return c.Next()
+	return id
 }
 
 func validRequestID(s string) bool {
@@ -153,17 +162,16 @@ func validRequestID(s string) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		ch := s[i]
-		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_' || ch == '.') {
+		switch {
+		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9', ch == '-', ch == '_', ch == '.':
+		default:
 			return false
 		}
 	}
 	return true
 }
 
-func requestID(c *fiber.Ctx) string {
-	id, _ := c.Locals(headerRequestID).(string)
-	return id
-}
+func requestID(c *fiber.Ctx) string { return ensureRequestID(c) }
 
 // recoverPanic turns a panic into a 500 problem; the process survives (LO-06).
 func (a *API) recoverPanic(c *fiber.Ctx) (err error) {

@@ -105,7 +105,8 @@ func (a *API) refresh(c *fiber.Ctx) error {
 	if err := a.dec.decode(c, &in, false); err != nil {
 		return err
 	}
-	t, err := a.id.Refresh(c.UserContext(), identity.RefreshInput{Token: in.RefreshToken, Client: a.client(c)})
+	t, err := a.id.Refresh(c.UserContext(), identity.RefreshInput{Token: in.RefreshToken, Client: a.client(c),
+		ReceivedAt: c.Context().Time()}) // stamped when the request was read: see session.Policy.ConcurrentWindow
 	if err != nil {
 		return err
 	}
@@ -210,4 +211,3 @@ func bearerToken(h string) (string, bool) {
 	t := strings.TrimSpace(h[len(prefix):])
 	return t, t != "" && len(t) <= 4096
 }
-

@@ -72,8 +72,10 @@ func New(d Deps, cfg Config, opts ...Option) (*Service, error) {
 		return nil, errors.New("identity.New: access-token lifetime must be in (0, 15m] (SE-03)")
 	case cfg.Sessions.AbsoluteLifetime <= 0 || cfg.Sessions.IdleTimeout <= 0:
 		return nil, errors.New("identity.New: session lifetime and idle timeout must be positive (SE-06)")
-	case cfg.Sessions.ReuseGrace < 0:
-		return nil, errors.New("identity.New: refresh reuse grace must not be negative")
+	case cfg.Sessions.ReuseGrace < 0 || cfg.Sessions.ConcurrentWindow < 0:
+		return nil, errors.New("identity.New: refresh reuse grace and concurrent window must not be negative")
+	case cfg.Sessions.ConcurrentWindow > time.Second:
+		return nil, errors.New("identity.New: the concurrent refresh window must be at most 1s: every refresh waits for it")
 	}
 	s := &Service{d: d, cfg: cfg, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
@@ -246,7 +248,15 @@ func containsAt(s string) bool {
 type RefreshInput struct {
 	Token  string
 	Client session.Client
+	// ReceivedAt is when the transport received the request (zero: now). A
+	// token rotated after that instant was rotated by a concurrent request,
+	// not replayed, so the earlier the transport stamps it the fewer
+	// parallel refreshes are mistaken for reuse.
+	ReceivedAt time.Time
 }
+
+// maxRequestAge bounds how far back ReceivedAt is believed.
+const maxRequestAge = 30 * time.Second
 
 // Refresh rotates a refresh token (SE-04, SE-05). Exactly one of any number
 // of concurrent refreshes with one token succeeds; the others fail without
@@ -254,16 +264,25 @@ type RefreshInput struct {
 // is reuse: its whole session ends, the end commits even though the caller
 // gets an error, and user.security_violation is emitted.
 func (s *Service) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) {
-	started := s.d.Clock.Now()
+	now := s.d.Clock.Now()
+	started := now
+	if r := in.ReceivedAt.UTC().Truncate(time.Microsecond); r.Before(now) && now.Sub(r) < maxRequestAge {
+		started = r
+	}
 	if !session.WellFormed(in.Token) {
 		return Tokens{}, session.ErrInvalidRefreshToken
 	}
 	rot, next := session.PlanRotation(in.Token, s.d.IDs.NewSecret(32), in.Client, s.cfg.Sessions, started)
 	sess, err := s.d.Sessions.Rotate(ctx, rot)
 	if err == nil {
-		a, err := s.tokensFor(ctx, sess, next, started)
+		a, err := s.tokensFor(ctx, sess, next, now)
 		if err != nil {
 			return Tokens{}, fmt.Errorf("refresh: %w", err)
+		}
+		// Answer no sooner than the concurrent window after arrival, so no
+		// client can hold the successor and replay the parent inside it.
+		if err := s.waitUntil(ctx, started.Add(s.cfg.Sessions.ConcurrentWindow)); err != nil {
+			return Tokens{}, err
 		}
 		return a, nil
 	}
@@ -277,7 +296,7 @@ func (s *Service) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) 
 	if err != nil {
 		return Tokens{}, fmt.Errorf("refresh: %w", err)
 	}
-	now := s.d.Clock.Now()
+	now = s.d.Clock.Now()
 	switch session.Judge(sess, rot.Presented, s.cfg.Sessions, started, now) {
 	case session.Grace:
 		successor := session.NextToken(in.Token, sess.RotationNonce)
@@ -299,6 +318,22 @@ func (s *Service) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) 
 		return Tokens{}, session.ErrInvalidRefreshToken
 	}
 	return Tokens{}, session.ErrInvalidRefreshToken
+}
+
+// waitUntil sleeps until the clock reaches t or ctx ends.
+func (s *Service) waitUntil(ctx context.Context, t time.Time) error {
+	d := t.Sub(s.d.Clock.Now())
+	if d <= 0 {
+		return nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
 }
 
 // endReusedFamily ends a session whose rotated token came back, and reports it.

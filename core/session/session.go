@@ -95,6 +95,13 @@ type Policy struct {
 	AbsoluteLifetime time.Duration // from sign-in; refresh never extends it
 	IdleTimeout      time.Duration // a session unused this long ends
 	ReuseGrace       time.Duration // 0: strict; >0: a replayed parent gets the same successor
+	// ConcurrentWindow separates parallel refreshes from replays. A rotation
+	// is recorded at the arrival of the request that won it, and that request
+	// is answered no sooner than this window later; so a request arriving
+	// inside the window cannot have seen the answer: it ran in parallel and
+	// merely lost the race (SE-05), while any replay by a client that holds
+	// the successor arrives after the window and is reuse (SE-04).
+	ConcurrentWindow time.Duration
 }
 
 // Revoked reports whether the session has ended by revocation.
@@ -163,8 +170,8 @@ const (
 	// Unknown: no session ever held the token, or the session has ended.
 	Unknown ReplayVerdict = iota
 	// LostRace: the token was rotated by a request that ran at the same time
-	// as this one (its rotation committed after this request began). The caller
-	// gets nothing, and the family lives: parallel refreshes are not theft.
+	// as this one (see Policy.ConcurrentWindow). The caller gets nothing, and
+	// the family lives: parallel refreshes are not theft.
 	LostRace
 	// Grace: a replay of the parent inside the opt-in grace window; answer with
 	// the same successor.
@@ -177,7 +184,7 @@ const (
 )
 
 // Judge classifies a refresh that failed to rotate. s is the session found by
-// the token's hash (current or previous), started is when this request began.
+// the token's hash (current or previous), started is when this request arrived.
 func Judge(s Session, presented TokenHash, p Policy, started, now time.Time) ReplayVerdict {
 	switch {
 	case s.Revoked():
@@ -189,7 +196,7 @@ func Judge(s Session, presented TokenHash, p Policy, started, now time.Time) Rep
 		return Unknown
 	case s.PreviousHash != presented:
 		return Unknown
-	case !s.RotatedAt.Before(started):
+	case !started.After(s.RotatedAt) || started.Sub(s.RotatedAt) < p.ConcurrentWindow:
 		return LostRace
 	case p.ReuseGrace > 0 && now.Sub(s.RotatedAt) <= p.ReuseGrace && s.Live(p, now):
 		return Grace

@@ -1,0 +1,64 @@
+// Package adaptertest holds one contract suite per storage port (STYLE.md
+// G15). Every implementation (adapters/memory, adapters/sqlstore on SQLite
+// and Postgres) runs the same suites, which is what makes the in-memory
+// adapter a trustworthy stand-in for the databases:
+//
+//	func TestContract(t *testing.T) { adaptertest.All(t, setup) }
+//
+// A Setup returns fresh, empty stores that share one transaction scope; it
+// must build the Outbox with Encoder(), whose bytes the suite compares.
+// Subtests call t.Parallel, so a Setup must be safe to call concurrently.
+package adaptertest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/usermgmt/usermgmt/core/event"
+	"github.com/usermgmt/usermgmt/ports"
+)
+
+// Stores are the implementations under test. All of them share one
+// Transactor: repositories called with a ctx from Tx.WithinTx join it.
+type Stores struct {
+	Tx          ports.Transactor
+	Users       ports.Users
+	Credentials ports.Credentials
+	Sessions    ports.Sessions
+	Outbox      ports.Outbox
+	Relay       ports.OutboxRelay // reads what Outbox appended
+	Keys        ports.SigningKeys
+}
+
+// Setup returns fresh, empty stores for one test; cleanup goes to t.Cleanup.
+type Setup func(t *testing.T) Stores
+
+// Encoder is the event encoder a Setup must give its Outbox: the suite
+// checks that stored payloads are exactly its bytes.
+func Encoder() event.Encoder {
+	return event.NewEncoder("urn:usermgmt:adaptertest", "https://schemas.example.test/events/",
+		func(context.Context) string { return "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" })
+}
+
+// All runs every suite as a subtest.
+func All(t *testing.T, setup Setup) {
+	t.Run("Users", func(t *testing.T) { Users(t, setup) })
+	t.Run("Credentials", func(t *testing.T) { Credentials(t, setup) })
+	t.Run("Sessions", func(t *testing.T) { Sessions(t, setup) })
+	t.Run("Outbox", func(t *testing.T) { Outbox(t, setup) })
+	t.Run("SigningKeys", func(t *testing.T) { SigningKeys(t, setup) })
+	t.Run("Transactor", func(t *testing.T) { Transactor(t, setup) })
+}
+
+// t0 is the suite's epoch: UTC with microseconds, as ports.Clock returns.
+var t0 = time.Date(2025, time.June, 1, 12, 0, 0, 123456000, time.UTC)
+
+// run runs a parallel subtest with fresh stores.
+func run(t *testing.T, setup Setup, name string, fn func(t *testing.T, s Stores)) {
+	t.Helper()
+	t.Run(name, func(t *testing.T) {
+		t.Parallel()
+		fn(t, setup(t))
+	})
+}

@@ -1,0 +1,173 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/usermgmt/usermgmt/adapters/blocklist"
+	"github.com/usermgmt/usermgmt/adapters/crypto"
+	"github.com/usermgmt/usermgmt/adapters/httpapi"
+	"github.com/usermgmt/usermgmt/adapters/memory"
+	"github.com/usermgmt/usermgmt/adapters/system"
+	"github.com/usermgmt/usermgmt/core/event"
+	"github.com/usermgmt/usermgmt/core/identity"
+	"github.com/usermgmt/usermgmt/core/session"
+)
+
+// server is the API over memory stores and the real crypto adapters, with
+// argon2 parameters cheap enough for tests.
+type server struct {
+	app  *fiber.App
+	logs *bytes.Buffer
+}
+
+func newServer(t *testing.T, trusted ...string) *server {
+	t.Helper()
+	m := memory.New()
+	clock, ids := system.Clock{}, system.IDs{}
+	hasher, err := crypto.NewArgon2Hasher(crypto.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := crypto.NewKeyRing(t.Context(), memory.NewSigningKeys(m), clock, ids, crypto.KeyRingConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := crypto.NewSigner(ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := crypto.NewVerifier(ring, "urn:test", "urn:test", clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := identity.New(identity.Deps{Tx: memory.NewTransactor(m), Users: memory.NewUsers(m),
+		Credentials: memory.NewCredentials(m), Sessions: memory.NewSessions(m),
+		Outbox: memory.NewOutbox(m, event.NewEncoder("urn:test", "urn:schema:", nil)),
+		Hasher: hasher, Blocklist: blocklist.New(), Signer: signer, Verifier: verifier,
+		Revoked: memory.NewRevokedSessions(clock, time.Hour), Clock: clock, IDs: ids},
+		identity.Config{Issuer: "urn:test", Audience: "urn:test", AccessTTL: 15 * time.Minute,
+			Sessions: session.Policy{AbsoluteLifetime: time.Hour, IdleTimeout: time.Hour, ConcurrentWindow: 10 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prefixes []netip.Prefix
+	for _, p := range trusted {
+		prefixes = append(prefixes, netip.MustParsePrefix(p))
+	}
+	logs := &bytes.Buffer{}
+	api, err := httpapi.New(svc, httpapi.Options{JWKS: ring.JWKS, TrustedProxies: prefixes,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &server{app: api.App(), logs: logs}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body %q: %v", r.body, err)
+	}
+	return m
+}
+
+// do sends a request; body may be a string (sent as is) or a value (JSON).
+func (s *server) do(t *testing.T, method, path string, body any, headers ...string) response {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = bytes.NewBufferString(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := s.app.Test(req, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+const password = "correct horse battery staple"
+
+func (s *server) register(t *testing.T, email, username string) map[string]any {
+	t.Helper()
+	r := s.do(t, "POST", "/v1/auth/register", map[string]string{"email": email, "username": username, "password": password})
+	if r.status != 201 {
+		t.Fatalf("register: %d %s", r.status, r.body)
+	}
+	return r.json(t)
+}
+
+// wantProblem checks the RFC 9457 shape of a response (LO-01).
+func wantProblem(t *testing.T, r response, status int, typ string) map[string]any {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("content type %q", ct)
+	}
+	p := r.json(t)
+	if int(p["status"].(float64)) != status {
+		t.Errorf("problem status %v != HTTP %d", p["status"], status)
+	}
+	if typ != "" && p["type"] != httpapi.ProblemTypeBase+typ {
+		t.Errorf("type %v, want %s", p["type"], httpapi.ProblemTypeBase+typ)
+	}
+	if p["title"] == "" || r.header.Get("X-Request-Id") == "" || p["requestId"] != r.header.Get("X-Request-Id") {
+		t.Errorf("problem lacks title or request id: %s", r.body)
+	}
+	return p
+}
+
+func renderError(t *testing.T, err error) response {
+	t.Helper()
+	status, header, body := httpapi.RenderErrorForTest(t, err)
+	return response{status: status, header: header, body: body}
+}
+
+// listen serves the app on a loopback port for tests that need a real
+// connection (fasthttp's own limits, true parallelism) and returns its URL.
+func (s *server) listen(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.app.Listener(ln) }()
+	t.Cleanup(func() { _ = s.app.ShutdownWithTimeout(time.Second) })
+	return "http://" + ln.Addr().String()
+}

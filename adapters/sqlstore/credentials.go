@@ -1,0 +1,70 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/usermgmt/usermgmt/core/credential"
+	"github.com/usermgmt/usermgmt/core/user"
+	"github.com/usermgmt/usermgmt/ports"
+)
+
+// Credentials is the ports.Credentials of a database.
+type Credentials struct{ db *DB }
+
+var _ ports.Credentials = (*Credentials)(nil)
+
+// NewCredentials returns the credential repository of db.
+func NewCredentials(db *DB) *Credentials { return &Credentials{db: db} }
+
+type credentialRow struct {
+	bun.BaseModel `bun:"table:credentials,alias:c"`
+
+	UserID       string `bun:"user_id,pk"`
+	PasswordHash string `bun:"password_hash"`
+	UpdatedAt    dbTime `bun:"updated_at"`
+}
+
+func toCredentialRow(id user.ID, h credential.PasswordHash, updated time.Time) credentialRow {
+	return credentialRow{UserID: string(id), PasswordHash: string(h), UpdatedAt: at(updated)}
+}
+
+func fromCredentialRow(r credentialRow) credential.PasswordHash {
+	return credential.PasswordHash(r.PasswordHash)
+}
+
+// PasswordHash returns the user's hash or credential.ErrNoPassword.
+func (r *Credentials) PasswordHash(ctx context.Context, id user.ID) (credential.PasswordHash, error) {
+	var row credentialRow
+	err := r.db.readConn(ctx).NewSelect().Model(&row).Where("c.user_id = ?", string(id)).Scan(ctx)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", credential.ErrNoPassword
+	case err != nil:
+		return "", fmt.Errorf("sqlstore: select password hash of user %s: %w", id, err)
+	}
+	return fromCredentialRow(row), nil
+}
+
+// SetPasswordHash creates or replaces the user's hash (one upsert). A user
+// that does not exist is user.ErrNotFound.
+func (r *Credentials) SetPasswordHash(ctx context.Context, id user.ID, h credential.PasswordHash, updated time.Time) error {
+	row := toCredentialRow(id, h, updated)
+	_, err := r.db.conn(ctx).NewInsert().Model(&row).
+		On("CONFLICT (user_id) DO UPDATE").
+		Set("password_hash = EXCLUDED.password_hash").
+		Set("updated_at = EXCLUDED.updated_at").
+		Exec(ctx)
+	if err != nil {
+		if kind, _ := classify(err); kind == failForeignKey {
+			return user.ErrNotFound
+		}
+		return fmt.Errorf("sqlstore: upsert password hash of user %s: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,177 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/uptrace/bun"
+
+	"github.com/usermgmt/usermgmt/core/event"
+	"github.com/usermgmt/usermgmt/ports"
+)
+
+// Outbox statuses.
+const (
+	outboxPending   = "pending"
+	outboxPublished = "published"
+	outboxParked    = "parked"
+)
+
+// maxLastError bounds the stored text of a failed attempt.
+const maxLastError = 2048
+
+// Outbox stores events in the caller's transaction (ports.Outbox) and hands
+// them to the relay (ports.OutboxRelay).
+type Outbox struct {
+	db  *DB
+	enc event.Encoder
+}
+
+var (
+	_ ports.Outbox      = (*Outbox)(nil)
+	_ ports.OutboxRelay = (*Outbox)(nil)
+)
+
+// NewOutbox returns the outbox of db; Append stores enc's bytes for each
+// event (the CloudEvents envelope the relay publishes unchanged).
+func NewOutbox(db *DB, enc event.Encoder) *Outbox { return &Outbox{db: db, enc: enc} }
+
+type outboxRow struct {
+	bun.BaseModel `bun:"table:outbox,alias:o"`
+
+	// seq (the append order) is assigned by the database and never read.
+	ID          string `bun:"id"`
+	Type        string `bun:"type"`
+	Subject     string `bun:"subject"`
+	Payload     []byte `bun:"payload"`
+	Status      string `bun:"status"`
+	Attempts    int    `bun:"attempts"`
+	LastError   string `bun:"last_error"`
+	CreatedAt   dbTime `bun:"created_at"`
+	PublishedAt dbTime `bun:"published_at"`
+}
+
+func toOutboxRow(e event.Event, payload []byte) outboxRow {
+	return outboxRow{ID: e.ID, Type: e.Type, Subject: e.Subject, Payload: payload,
+		Status: outboxPending, CreatedAt: at(e.Time)}
+}
+
+func fromOutboxRow(r outboxRow) ports.OutboxRecord {
+	return ports.OutboxRecord{ID: r.ID, Type: r.Type, Key: r.Subject, Payload: r.Payload,
+		Attempts: r.Attempts, CreatedAt: r.CreatedAt.Time}
+}
+
+// Append encodes and stores events (one INSERT); with a ctx from WithinTx
+// they commit or roll back with the caller's change.
+func (o *Outbox) Append(ctx context.Context, events ...event.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if o.enc == nil {
+		return errors.New("sqlstore: outbox has no encoder")
+	}
+	rows := make([]outboxRow, len(events))
+	for i, e := range events {
+		if e.ID == "" || e.Type == "" || e.Time.IsZero() {
+			return fmt.Errorf("sqlstore: append event %q of type %q: id, type and time are required", e.ID, e.Type)
+		}
+		payload, err := o.enc(ctx, e)
+		if err != nil {
+			return fmt.Errorf("sqlstore: encode event %s: %w", e.ID, err)
+		}
+		rows[i] = toOutboxRow(e, payload)
+	}
+	if _, err := o.db.conn(ctx).NewInsert().Model(&rows).Exec(ctx); err != nil {
+		return fmt.Errorf("sqlstore: insert %d outbox events: %w", len(rows), err)
+	}
+	return nil
+}
+
+// Claim returns up to n pending records in append order. On Postgres it
+// selects FOR UPDATE SKIP LOCKED: inside WithinTx the records stay locked
+// until the transaction ends and concurrent relays skip them. SQLite has a
+// single writer, so a relay transaction excludes every other one anyway.
+func (o *Outbox) Claim(ctx context.Context, n int) ([]ports.OutboxRecord, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	var rows []outboxRow
+	q := o.db.readConn(ctx).NewSelect().Model(&rows).
+		ExcludeColumn("status", "last_error", "published_at").
+		Where("o.status = ?", outboxPending).
+		OrderExpr("o.seq ASC").
+		Limit(int64(n))
+	if o.db.postgres() {
+		q = q.For("UPDATE SKIP LOCKED")
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, fmt.Errorf("sqlstore: claim outbox events: %w", err)
+	}
+	out := make([]ports.OutboxRecord, len(rows))
+	for i, r := range rows {
+		out[i] = fromOutboxRow(r)
+	}
+	return out, nil
+}
+
+// MarkPublished records the broker's ack for ids.
+func (o *Outbox) MarkPublished(ctx context.Context, ids []string, when time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := o.db.conn(ctx).NewUpdate().Model((*outboxRow)(nil)).
+		Set("status = ?", outboxPublished).
+		Set("published_at = ?", at(when)).
+		Where("o.id IN (?)", bun.List(ids)).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlstore: mark %d outbox events published: %w", len(ids), err)
+	}
+	return nil
+}
+
+// MarkFailed counts a failed attempt of id and keeps reason; park takes the
+// record out of the pending set for good. An unknown id is not an error.
+func (o *Outbox) MarkFailed(ctx context.Context, id, reason string, park bool) error {
+	q := o.db.conn(ctx).NewUpdate().Model((*outboxRow)(nil)).
+		Set("attempts = o.attempts + 1").
+		Set("last_error = ?", truncate(reason, maxLastError)).
+		Where("o.id = ?", id)
+	if park {
+		q = q.Set("status = ?", outboxParked)
+	}
+	if _, err := q.Exec(ctx); err != nil {
+		return fmt.Errorf("sqlstore: mark outbox event %s failed: %w", id, err)
+	}
+	return nil
+}
+
+// Prune deletes records published before t and reports how many.
+func (o *Outbox) Prune(ctx context.Context, before time.Time) (int, error) {
+	res, err := o.db.conn(ctx).NewDelete().Model((*outboxRow)(nil)).
+		Where("o.status = ?", outboxPublished).
+		Where("o.published_at < ?", at(before)).
+		Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: prune outbox: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: prune outbox: %w", err)
+	}
+	return int(n), nil
+}
+
+// truncate cuts s to at most n bytes on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

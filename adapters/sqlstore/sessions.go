@@ -1,0 +1,229 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/usermgmt/usermgmt/core/session"
+	"github.com/usermgmt/usermgmt/core/user"
+	"github.com/usermgmt/usermgmt/ports"
+)
+
+// Sessions is the ports.Sessions of a database.
+type Sessions struct{ db *DB }
+
+var _ ports.Sessions = (*Sessions)(nil)
+
+// NewSessions returns the session repository of db.
+func NewSessions(db *DB) *Sessions { return &Sessions{db: db} }
+
+type sessionRow struct {
+	bun.BaseModel `bun:"table:sessions,alias:s"`
+
+	ID            string         `bun:"id,pk"`
+	UserID        string         `bun:"user_id"`
+	RefreshHash   string         `bun:"refresh_hash"`
+	PreviousHash  sql.NullString `bun:"previous_hash"`
+	RotationNonce []byte         `bun:"rotation_nonce"`
+	Generation    int            `bun:"generation"`
+	ClientIP      string         `bun:"client_ip"`
+	UserAgent     string         `bun:"user_agent"`
+	AMR           string         `bun:"amr"` // JSON array
+	CreatedAt     dbTime         `bun:"created_at"`
+	LastSeenAt    dbTime         `bun:"last_seen_at"`
+	RotatedAt     dbTime         `bun:"rotated_at"`
+	ExpiresAt     dbTime         `bun:"expires_at"`
+	RevokedAt     dbTime         `bun:"revoked_at"` // NULL while live
+	RevokeReason  string         `bun:"revoke_reason"`
+}
+
+// sessionColumns lists sessionRow's columns for raw statements (RETURNING
+// names them so a column added later cannot break the scan).
+const sessionColumns = `id, user_id, refresh_hash, previous_hash, rotation_nonce, generation, client_ip,
+	user_agent, amr, created_at, last_seen_at, rotated_at, expires_at, revoked_at, revoke_reason`
+
+func toSessionRow(s session.Session) (sessionRow, error) {
+	amr := s.AMR
+	if amr == nil {
+		amr = []string{}
+	}
+	b, err := json.Marshal(amr)
+	if err != nil {
+		return sessionRow{}, fmt.Errorf("sqlstore: encode amr of session %s: %w", s.ID, err)
+	}
+	var nonce []byte
+	if len(s.RotationNonce) > 0 {
+		nonce = s.RotationNonce
+	}
+	return sessionRow{ID: string(s.ID), UserID: string(s.UserID), RefreshHash: string(s.RefreshHash),
+		PreviousHash:  sql.NullString{String: string(s.PreviousHash), Valid: s.PreviousHash != ""},
+		RotationNonce: nonce, Generation: s.Generation, ClientIP: s.Client.IP, UserAgent: s.Client.UserAgent,
+		AMR: string(b), CreatedAt: at(s.CreatedAt), LastSeenAt: at(s.LastSeenAt), RotatedAt: at(s.RotatedAt),
+		ExpiresAt: at(s.ExpiresAt), RevokedAt: at(s.RevokedAt), RevokeReason: s.RevokeReason.String()}, nil
+}
+
+func fromSessionRow(r sessionRow) (session.Session, error) {
+	reason, err := session.ParseRevokeReason(r.RevokeReason)
+	if err != nil {
+		return session.Session{}, session.ErrCorrupt.Wrap(fmt.Errorf("revoke reason %q of session %s", r.RevokeReason, r.ID))
+	}
+	var amr []string
+	if err := json.Unmarshal([]byte(r.AMR), &amr); err != nil {
+		return session.Session{}, session.ErrCorrupt.Wrap(fmt.Errorf("amr of session %s: %w", r.ID, err))
+	}
+	if r.ID == "" || r.UserID == "" || r.RefreshHash == "" {
+		return session.Session{}, session.ErrCorrupt.Wrap(fmt.Errorf("session %q", r.ID))
+	}
+	return session.Session{ID: session.ID(r.ID), UserID: user.ID(r.UserID), RefreshHash: session.TokenHash(r.RefreshHash),
+		PreviousHash: session.TokenHash(r.PreviousHash.String), RotationNonce: r.RotationNonce, Generation: r.Generation,
+		Client: session.Client{IP: r.ClientIP, UserAgent: r.UserAgent}, AMR: amr,
+		CreatedAt: r.CreatedAt.Time, LastSeenAt: r.LastSeenAt.Time, RotatedAt: r.RotatedAt.Time,
+		ExpiresAt: r.ExpiresAt.Time, RevokedAt: r.RevokedAt.Time, RevokeReason: reason}, nil
+}
+
+// Create stores a new session. A user that does not exist is user.ErrNotFound.
+func (r *Sessions) Create(ctx context.Context, s session.Session) error {
+	row, err := toSessionRow(s)
+	if err != nil {
+		return err
+	}
+	if _, err := r.db.conn(ctx).NewInsert().Model(&row).Exec(ctx); err != nil {
+		if kind, _ := classify(err); kind == failForeignKey {
+			return user.ErrNotFound
+		}
+		return fmt.Errorf("sqlstore: insert session %s: %w", s.ID, err)
+	}
+	return nil
+}
+
+// ByID returns the session or session.ErrNotFound.
+func (r *Sessions) ByID(ctx context.Context, id session.ID) (session.Session, error) {
+	return r.one(ctx, "s.id = ?", string(id))
+}
+
+// ByRefreshHash returns the session whose live or previous token hash is h.
+func (r *Sessions) ByRefreshHash(ctx context.Context, h session.TokenHash) (session.Session, error) {
+	if h == "" {
+		return session.Session{}, session.ErrNotFound
+	}
+	return r.one(ctx, "s.refresh_hash = ? OR s.previous_hash = ?", string(h), string(h))
+}
+
+func (r *Sessions) one(ctx context.Context, where string, args ...any) (session.Session, error) {
+	var row sessionRow
+	err := r.db.readConn(ctx).NewSelect().Model(&row).Where(where, args...).Limit(1).Scan(ctx)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return session.Session{}, session.ErrNotFound
+	case err != nil:
+		return session.Session{}, fmt.Errorf("sqlstore: select session: %w", err)
+	}
+	return fromSessionRow(row)
+}
+
+// rotateSQL is the refresh hot path: one conditional UPDATE ... RETURNING.
+// Concurrent rotations of one token serialise on the row; on Postgres a
+// waiting UPDATE re-checks its WHERE against the committed row (whose
+// refresh_hash has moved on), so exactly one of them matches.
+const rotateSQL = `UPDATE sessions SET
+	previous_hash = refresh_hash,
+	refresh_hash = ?,
+	rotation_nonce = ?,
+	generation = generation + 1,
+	rotated_at = ?,
+	last_seen_at = ?,
+	client_ip = ?,
+	user_agent = ?
+WHERE refresh_hash = ? AND revoked_at IS NULL AND expires_at > ? AND last_seen_at >= ?
+RETURNING ` + sessionColumns
+
+// Rotate applies rot in one statement, or returns session.ErrNotRotated when
+// no live session holds rot.Presented.
+func (r *Sessions) Rotate(ctx context.Context, rot session.Rotation) (session.Session, error) {
+	if rot.Presented == "" || rot.Next == "" {
+		return session.Session{}, session.ErrNotRotated
+	}
+	var nonce []byte
+	if len(rot.Nonce) > 0 {
+		nonce = rot.Nonce
+	}
+	var row sessionRow
+	err := r.db.conn(ctx).NewRaw(rotateSQL,
+		string(rot.Next), nonce, at(rot.At), at(rot.At), rot.Client.IP, rot.Client.UserAgent,
+		string(rot.Presented), at(rot.At), at(rot.IdleCutoff)).Scan(ctx, &row)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return session.Session{}, session.ErrNotRotated
+	case err != nil:
+		return session.Session{}, fmt.Errorf("sqlstore: rotate session: %w", err)
+	}
+	return fromSessionRow(row)
+}
+
+// Revoke ends a live session; false when it was ended already or is unknown.
+func (r *Sessions) Revoke(ctx context.Context, id session.ID, reason session.RevokeReason, when time.Time) (bool, error) {
+	res, err := r.db.conn(ctx).NewUpdate().Model((*sessionRow)(nil)).
+		Set("revoked_at = ?", at(when)).Set("revoke_reason = ?", reason.String()).
+		Where("s.id = ?", string(id)).Where("s.revoked_at IS NULL").
+		Exec(ctx)
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: revoke session %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: revoke session %s: %w", id, err)
+	}
+	return n > 0, nil
+}
+
+// RevokeUser ends every live session of uid except keep and returns their
+// ids, sorted.
+func (r *Sessions) RevokeUser(ctx context.Context, uid user.ID, keep session.ID, reason session.RevokeReason, when time.Time) ([]session.ID, error) {
+	var ids []string
+	err := r.db.conn(ctx).NewRaw(`UPDATE sessions SET revoked_at = ?, revoke_reason = ?
+		WHERE user_id = ? AND revoked_at IS NULL AND id <> ? RETURNING id`,
+		at(when), reason.String(), string(uid), string(keep)).Scan(ctx, &ids)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlstore: revoke sessions of user %s: %w", uid, err)
+	}
+	out := make([]session.ID, len(ids))
+	for i, id := range ids {
+		out[i] = session.ID(id)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+type revocationRow struct {
+	ID        string `bun:"id"`
+	UserID    string `bun:"user_id"`
+	RevokedAt dbTime `bun:"revoked_at"`
+}
+
+// RevokedSince lists sessions revoked at or after t, oldest first.
+func (r *Sessions) RevokedSince(ctx context.Context, t time.Time) ([]session.Revocation, error) {
+	q := r.db.readConn(ctx).NewSelect().Model((*sessionRow)(nil)).
+		Column("id", "user_id", "revoked_at").
+		Where("s.revoked_at IS NOT NULL").
+		OrderExpr("s.revoked_at ASC, s.id ASC")
+	if !t.IsZero() { // the zero time would be NULL: no bound at all
+		q = q.Where("s.revoked_at >= ?", at(t))
+	}
+	var rows []revocationRow
+	err := q.Scan(ctx, &rows)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlstore: select revoked sessions: %w", err)
+	}
+	out := make([]session.Revocation, len(rows))
+	for i, row := range rows {
+		out[i] = session.Revocation{ID: session.ID(row.ID), UserID: user.ID(row.UserID), At: row.RevokedAt.Time}
+	}
+	return out, nil
+}

@@ -1,0 +1,63 @@
+// Command server runs the usermgmt HTTP API (default :3011) with the
+// background jobs (outbox relay). Configuration comes from USERMGMT_*
+// environment variables; with none set it runs the embedded default.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/usermgmt/usermgmt/pkg/usermgmt"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, "usermgmt server:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, getenv func(string) string) error {
+	cfg, err := usermgmt.FromEnv(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	log := usermgmt.NewLogger(cfg, os.Stderr)
+	svc, err := usermgmt.New(ctx, cfg, usermgmt.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+
+	jobs := make(chan error, 1)
+	go func() { jobs <- svc.Run(ctx) }()
+
+	app := svc.App()
+	served := make(chan error, 1)
+	go func() { served <- app.Listen(cfg.HTTPAddr) }()
+	log.Info("usermgmt listening", "addr", cfg.HTTPAddr, "store", storeName(cfg))
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = app.ShutdownWithContext(shutdownCtx)
+	return errors.Join(err, <-jobs)
+}
+
+func storeName(cfg usermgmt.Config) string {
+	if cfg.DatabaseURL != "" {
+		return "postgres"
+	}
+	return "sqlite:" + cfg.DataDir
+}

@@ -1,0 +1,218 @@
+package usermgmt
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of the service. FromEnv reads it from
+// USERMGMT_* variables; hosts that embed the library fill it in code.
+type Config struct {
+	HTTPAddr    string // USERMGMT_HTTP_ADDR
+	DataDir     string // USERMGMT_DATA_DIR: SQLite file and local state of the embedded default
+	DatabaseURL string // USERMGMT_DATABASE_URL: postgres://...; empty means SQLite in DataDir
+	AutoMigrate bool   // USERMGMT_AUTO_MIGRATE
+
+	Issuer            string        // USERMGMT_ISSUER
+	AccessTokenTTL    time.Duration // USERMGMT_ACCESS_TOKEN_TTL
+	RefreshTokenTTL   time.Duration // USERMGMT_REFRESH_TOKEN_TTL: absolute session lifetime
+	SessionIdle       time.Duration // USERMGMT_SESSION_IDLE_TIMEOUT
+	RefreshReuseGrace time.Duration // USERMGMT_REFRESH_REUSE_GRACE
+	// RefreshConcurrentWindow: parallel refreshes of one token that arrive
+	// within it of each other lose the race without ending the session.
+	RefreshConcurrentWindow time.Duration // USERMGMT_REFRESH_CONCURRENT_WINDOW
+	KeyRotation             time.Duration // USERMGMT_SIGNING_KEY_ROTATION
+
+	Argon2MemoryKiB   uint32 // USERMGMT_ARGON2_MEMORY_KIB
+	Argon2Iterations  uint32 // USERMGMT_ARGON2_ITERATIONS
+	Argon2Parallelism uint8  // USERMGMT_ARGON2_PARALLELISM
+	// HashConcurrency bounds simultaneous argon2 runs (memory = this x memory cost).
+	HashConcurrency int // USERMGMT_HASH_CONCURRENCY (default 2 x cores)
+
+	RateLimit      bool           // USERMGMT_RATE_LIMIT
+	TrustedProxies []netip.Prefix // USERMGMT_TRUSTED_PROXIES
+	PublicURL      string         // USERMGMT_PUBLIC_URL
+
+	AdminEmail    string // USERMGMT_ADMIN_EMAIL
+	AdminPassword string // USERMGMT_ADMIN_PASSWORD
+
+	LogLevel  slog.Level // USERMGMT_LOG_LEVEL
+	LogFormat string     // USERMGMT_LOG_FORMAT: text or json
+}
+
+// DefaultConfig is the embedded default: SQLite in ./data, OWASP argon2id
+// parameters, 15-minute access tokens, 30-day sessions.
+func DefaultConfig() Config {
+	return Config{
+		HTTPAddr: ":3011", DataDir: "./data", AutoMigrate: true,
+		Issuer: "http://localhost:3011", AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 720 * time.Hour,
+		SessionIdle: 168 * time.Hour, RefreshConcurrentWindow: 10 * time.Millisecond, KeyRotation: 30 * 24 * time.Hour,
+		Argon2MemoryKiB: 19456, Argon2Iterations: 2, Argon2Parallelism: 1,
+		RateLimit: true, PublicURL: "http://localhost:3011", LogLevel: slog.LevelInfo, LogFormat: "text",
+	}
+}
+
+// notYet names variables of components that later releases wire in; setting
+// one now fails loudly instead of being silently ignored.
+var notYet = map[string]string{
+	"USERMGMT_VALKEY_ADDR":   "Valkey support",
+	"USERMGMT_KAFKA_BROKERS": "the Kafka relay",
+	"USERMGMT_CONSUL_ADDR":   "Consul registration",
+}
+
+// FromEnv reads the configuration from getenv (os.Getenv in the apps) and
+// validates it; errors name the variable and what is wrong with it.
+func FromEnv(getenv func(string) string) (Config, error) {
+	c := DefaultConfig()
+	var errs []error
+	str := func(name string, dst *string) {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			*dst = v
+		}
+	}
+	dur := func(name string, dst *time.Duration) {
+		if v := getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				errs = append(errs, fmt.Errorf("%s: %q is not a duration such as 15m or 720h", name, v))
+				return
+			}
+			*dst = d
+		}
+	}
+	// uintv reads a positive integer no larger than maxValue, so the
+	// narrowing conversions at the call sites cannot overflow.
+	uintv := func(name string, maxValue uint64, dst func(uint64)) {
+		if v := getenv(name); v != "" {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil || n == 0 || n > maxValue {
+				errs = append(errs, fmt.Errorf("%s: %q is not an integer from 1 to %d", name, v, maxValue))
+				return
+			}
+			dst(n)
+		}
+	}
+	boolv := func(name string, dst *bool) {
+		switch strings.ToLower(getenv(name)) {
+		case "":
+		case "on", "true", "1", "yes":
+			*dst = true
+		case "off", "false", "0", "no":
+			*dst = false
+		default:
+			errs = append(errs, fmt.Errorf("%s: %q is not on or off", name, getenv(name)))
+		}
+	}
+	for name, what := range notYet {
+		if getenv(name) != "" {
+			errs = append(errs, fmt.Errorf("%s: %s is not part of this release; unset it", name, what))
+		}
+	}
+	str("USERMGMT_HTTP_ADDR", &c.HTTPAddr)
+	str("USERMGMT_DATA_DIR", &c.DataDir)
+	str("USERMGMT_DATABASE_URL", &c.DatabaseURL)
+	if c.DatabaseURL != "" {
+		c.AutoMigrate = false // Postgres migrates by `worker migrate` unless asked
+	}
+	boolv("USERMGMT_AUTO_MIGRATE", &c.AutoMigrate)
+	str("USERMGMT_ISSUER", &c.Issuer)
+	dur("USERMGMT_ACCESS_TOKEN_TTL", &c.AccessTokenTTL)
+	dur("USERMGMT_REFRESH_TOKEN_TTL", &c.RefreshTokenTTL)
+	dur("USERMGMT_SESSION_IDLE_TIMEOUT", &c.SessionIdle)
+	dur("USERMGMT_REFRESH_REUSE_GRACE", &c.RefreshReuseGrace)
+	dur("USERMGMT_REFRESH_CONCURRENT_WINDOW", &c.RefreshConcurrentWindow)
+	dur("USERMGMT_SIGNING_KEY_ROTATION", &c.KeyRotation)
+	uintv("USERMGMT_ARGON2_MEMORY_KIB", 1<<20, func(n uint64) { c.Argon2MemoryKiB = uint32(n) }) //nolint:gosec // bounded by uintv
+	uintv("USERMGMT_ARGON2_ITERATIONS", 64, func(n uint64) { c.Argon2Iterations = uint32(n) })   //nolint:gosec // bounded by uintv
+	uintv("USERMGMT_ARGON2_PARALLELISM", 64, func(n uint64) { c.Argon2Parallelism = uint8(n) })  //nolint:gosec // bounded by uintv
+	uintv("USERMGMT_HASH_CONCURRENCY", 1024, func(n uint64) { c.HashConcurrency = int(n) })      //nolint:gosec // bounded by uintv
+	boolv("USERMGMT_RATE_LIMIT", &c.RateLimit)
+	str("USERMGMT_PUBLIC_URL", &c.PublicURL)
+	str("USERMGMT_ADMIN_EMAIL", &c.AdminEmail)
+	c.AdminPassword = getenv("USERMGMT_ADMIN_PASSWORD")
+	str("USERMGMT_LOG_FORMAT", &c.LogFormat)
+	if v := getenv("USERMGMT_LOG_LEVEL"); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			errs = append(errs, fmt.Errorf("USERMGMT_LOG_LEVEL: %q is not debug, info, warn or error", v))
+		}
+	}
+	if v := getenv("USERMGMT_TRUSTED_PROXIES"); v != "" {
+		for _, s := range strings.Split(v, ",") {
+			p, err := parsePrefix(strings.TrimSpace(s))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("USERMGMT_TRUSTED_PROXIES: %q is not a CIDR or IP address", s))
+				continue
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p)
+		}
+	}
+	errs = append(errs, c.Validate())
+	return c, errors.Join(errs...)
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		return netip.ParsePrefix(s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// Validate checks the values against the security requirements.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf(name+": "+format, args...))
+	}
+	if c.DatabaseURL != "" {
+		u, err := url.Parse(c.DatabaseURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			bad("USERMGMT_DATABASE_URL", "must be a postgres:// URL")
+		}
+	} else if c.DataDir == "" {
+		bad("USERMGMT_DATA_DIR", "must not be empty on the embedded default")
+	}
+	if c.AccessTokenTTL <= 0 || c.AccessTokenTTL > 15*time.Minute {
+		bad("USERMGMT_ACCESS_TOKEN_TTL", "must be between 1s and 15m (SE-03), got %s", c.AccessTokenTTL)
+	}
+	if c.RefreshTokenTTL < c.AccessTokenTTL {
+		bad("USERMGMT_REFRESH_TOKEN_TTL", "must be at least the access-token lifetime")
+	}
+	if c.SessionIdle <= 0 {
+		bad("USERMGMT_SESSION_IDLE_TIMEOUT", "must be positive")
+	}
+	if c.RefreshReuseGrace > time.Minute {
+		bad("USERMGMT_REFRESH_REUSE_GRACE", "must be at most 1m: it weakens reuse detection")
+	}
+	if c.RefreshConcurrentWindow > time.Second {
+		bad("USERMGMT_REFRESH_CONCURRENT_WINDOW", "must be at most 1s: every refresh is answered no sooner")
+	}
+	if c.KeyRotation < time.Hour {
+		bad("USERMGMT_SIGNING_KEY_ROTATION", "must be at least 1h")
+	}
+	if c.Argon2MemoryKiB < 19456 || c.Argon2Iterations < 2 && c.Argon2MemoryKiB < 47104 {
+		bad("USERMGMT_ARGON2_MEMORY_KIB", "with USERMGMT_ARGON2_ITERATIONS must be at least OWASP's minimum (m=19456 KiB, t=2)")
+	}
+	if u, err := url.Parse(c.Issuer); err != nil || u.Scheme == "" || u.Host == "" {
+		bad("USERMGMT_ISSUER", "must be an absolute URL")
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("USERMGMT_PUBLIC_URL", "must be an absolute http(s) URL")
+	}
+	if (c.AdminEmail == "") != (c.AdminPassword == "") {
+		bad("USERMGMT_ADMIN_EMAIL", "and USERMGMT_ADMIN_PASSWORD must be set together")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("USERMGMT_LOG_FORMAT", "must be text or json")
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,302 @@
+// Package usermgmt embeds the user management service in a Go program. It
+// wires the core use cases to adapters chosen by Config (SQLite in a data
+// directory by default, Postgres by URL) and exposes them as methods, as an
+// HTTP API to mount on a Fiber router or a net/http mux, and as background
+// jobs (the outbox relay). Only this package is covered by semantic
+// versioning; core, ports and adapters may change between minor releases.
+package usermgmt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+
+	"github.com/usermgmt/usermgmt/adapters/blocklist"
+	"github.com/usermgmt/usermgmt/adapters/crypto"
+	"github.com/usermgmt/usermgmt/adapters/eventlog"
+	"github.com/usermgmt/usermgmt/adapters/httpapi"
+	"github.com/usermgmt/usermgmt/adapters/memory"
+	"github.com/usermgmt/usermgmt/adapters/sqlstore"
+	"github.com/usermgmt/usermgmt/adapters/system"
+	"github.com/usermgmt/usermgmt/core/event"
+	"github.com/usermgmt/usermgmt/core/identity"
+	"github.com/usermgmt/usermgmt/core/relay"
+	"github.com/usermgmt/usermgmt/core/session"
+	"github.com/usermgmt/usermgmt/ports"
+)
+
+// Version is the release of the library, reported in /openapi.json.
+const Version = "0.1.0"
+
+// Service is a running user management service.
+type Service struct {
+	cfg     Config
+	log     *slog.Logger
+	id      *identity.Service
+	api     *httpapi.API
+	relay   *relay.Relay
+	ring    *crypto.KeyRing
+	ready   func(context.Context) error
+	shared  bool // the store may be shared with other instances
+	closers []func() error
+	once    sync.Once
+}
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	log       *slog.Logger
+	publisher ports.EventPublisher
+}
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// stores are the persistence ports of one backend.
+type stores struct {
+	tx       ports.Transactor
+	users    ports.Users
+	creds    ports.Credentials
+	sessions ports.Sessions
+	outbox   interface {
+		ports.Outbox
+		ports.OutboxRelay
+	}
+	keys  ports.SigningKeys
+	ready func(context.Context) error
+	close func() error
+}
+
+// New opens the store named by cfg (migrating it when cfg.AutoMigrate is
+// set), loads or creates signing keys, creates the first administrator when
+// configured, and returns the service. Close releases it.
+func New(ctx context.Context, cfg Config, opts ...Option) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	o := newOptions(opts)
+	enc := eventEncoder(cfg)
+	st, err := openSQL(ctx, cfg, o.log, enc)
+	if err != nil {
+		return nil, err
+	}
+	s, err := build(ctx, cfg, o, st)
+	if err != nil {
+		_ = st.close()
+		return nil, err
+	}
+	s.shared = cfg.DatabaseURL != ""
+	return s, nil
+}
+
+// NewInMemory returns a service over in-memory stores, for tests of programs
+// that embed usermgmt. It behaves like the SQL-backed service (the same
+// contract suites pass on both) and keeps nothing after Close.
+func NewInMemory(cfg Config, opts ...Option) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m := memory.New()
+	out := memory.NewOutbox(m, eventEncoder(cfg))
+	st := stores{tx: memory.NewTransactor(m), users: memory.NewUsers(m), creds: memory.NewCredentials(m),
+		sessions: memory.NewSessions(m), outbox: out, keys: memory.NewSigningKeys(m),
+		close: func() error { return nil }}
+	return build(context.Background(), cfg, newOptions(opts), st)
+}
+
+func newOptions(opts []Option) options {
+	o := options{log: slog.New(slog.DiscardHandler)}
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.publisher == nil {
+		o.publisher = eventlog.New(o.log)
+	}
+	return o
+}
+
+func eventEncoder(cfg Config) event.Encoder {
+	return event.NewEncoder(cfg.Issuer, cfg.PublicURL+"/schemas/events/", traceParent)
+}
+
+func openSQL(ctx context.Context, cfg Config, log *slog.Logger, enc event.Encoder) (stores, error) {
+	sc := sqlstore.Config{URL: cfg.DatabaseURL, Logger: log}
+	if cfg.DatabaseURL == "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return stores{}, fmt.Errorf("USERMGMT_DATA_DIR: %w", err)
+		}
+		sc.SQLitePath = filepath.Join(cfg.DataDir, "usermgmt.db")
+	}
+	db, err := sqlstore.Open(ctx, sc)
+	if err != nil {
+		return stores{}, err
+	}
+	if cfg.AutoMigrate {
+		if err := db.Migrate(ctx); err != nil {
+			_ = db.Close()
+			return stores{}, err
+		}
+	}
+	out := sqlstore.NewOutbox(db, enc)
+	return stores{tx: sqlstore.NewTransactor(db), users: sqlstore.NewUsers(db), creds: sqlstore.NewCredentials(db),
+		sessions: sqlstore.NewSessions(db), outbox: out, keys: sqlstore.NewSigningKeys(db),
+		ready: db.Ping, close: db.Close}, nil
+}
+
+// verifyLeeway is the clock skew the verifier allows; revocations are kept
+// that much longer than a token lives.
+const verifyLeeway = 30 * time.Second
+
+func build(ctx context.Context, cfg Config, o options, st stores) (*Service, error) {
+	clock, ids := system.Clock{}, system.IDs{}
+	params := crypto.Argon2Params{MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations,
+		Parallelism: cfg.Argon2Parallelism, SaltLen: 16, KeyLen: 32}
+	var hopts []crypto.Argon2Option
+	if cfg.HashConcurrency > 0 {
+		hopts = append(hopts, crypto.WithMaxConcurrency(cfg.HashConcurrency))
+	}
+	hasher, err := crypto.NewArgon2Hasher(params, hopts...)
+	if err != nil {
+		return nil, err
+	}
+	ring, err := crypto.NewKeyRing(ctx, st.keys, clock, ids, crypto.KeyRingConfig{RotateAfter: cfg.KeyRotation,
+		RetainFor: cfg.AccessTokenTTL + verifyLeeway})
+	if err != nil {
+		return nil, err
+	}
+	audience := cfg.Issuer
+	bare, err := crypto.NewVerifier(ring, cfg.Issuer, audience, clock)
+	if err != nil {
+		return nil, err
+	}
+	// Gateways present the same token again and again: verify it once, then
+	// serve it from memory until it expires (revocation is checked every time).
+	verifier, err := crypto.NewCachingVerifier(bare, clock, 100_000)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := crypto.NewSigner(ring)
+	if err != nil {
+		return nil, err
+	}
+	revoked := memory.NewRevokedSessions(clock, cfg.AccessTokenTTL+verifyLeeway)
+	id, err := identity.New(identity.Deps{
+		Tx: st.tx, Users: st.users, Credentials: st.creds, Sessions: st.sessions, Outbox: st.outbox,
+		Hasher: hasher, Blocklist: blocklist.New(), Signer: signer, Verifier: verifier,
+		Revoked: revoked, Clock: clock, IDs: ids,
+	}, identity.Config{Issuer: cfg.Issuer, Audience: audience, AccessTTL: cfg.AccessTokenTTL,
+		Sessions: session.Policy{AbsoluteLifetime: cfg.RefreshTokenTTL, IdleTimeout: cfg.SessionIdle, ReuseGrace: cfg.RefreshReuseGrace,
+			ConcurrentWindow: cfg.RefreshConcurrentWindow}},
+		identity.WithLogger(o.log))
+	if err != nil {
+		return nil, err
+	}
+	// A restart must forget no revocation whose tokens may still be valid.
+	if err := id.SyncRevocations(ctx, cfg.AccessTokenTTL+verifyLeeway); err != nil {
+		return nil, err
+	}
+	if cfg.AdminEmail != "" {
+		created, err := id.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword)
+		if err != nil {
+			return nil, fmt.Errorf("USERMGMT_ADMIN_EMAIL: %w", err)
+		}
+		if created {
+			o.log.InfoContext(ctx, "first administrator created", "email", cfg.AdminEmail)
+		}
+	}
+	rl, err := relay.New(st.tx, st.outbox, o.publisher, clock, relay.Config{}, o.log)
+	if err != nil {
+		return nil, err
+	}
+	api, err := httpapi.New(id, httpapi.Options{Logger: o.log, JWKS: ring.JWKS, Ready: st.ready,
+		TrustedProxies: cfg.TrustedProxies, Version: Version})
+	if err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, log: o.log, id: id, api: api, relay: rl, ring: ring, ready: st.ready,
+		closers: []func() error{st.close}}, nil
+}
+
+// App returns a standalone Fiber app serving the whole API.
+func (s *Service) App() *fiber.App { return s.api.App() }
+
+// Mount serves the API's routes on a host's Fiber router.
+func (s *Service) Mount(r fiber.Router) { s.api.Mount(r) }
+
+// Handler returns the API as a net/http handler, for hosts without Fiber.
+func (s *Service) Handler() http.Handler { return adaptor.FiberApp(s.api.App()) }
+
+// Run runs the background jobs until ctx ends: the outbox relay and, when
+// other instances may share the database, the revocation sync that makes
+// their logouts visible here within a second.
+func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = s.relay.Run(ctx) }()
+	if s.shared {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					if err := s.id.SyncRevocations(ctx, 5*time.Second); err != nil && ctx.Err() == nil {
+						s.log.WarnContext(ctx, "revocation sync failed", "err", err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// RelayOnce publishes one batch of pending events and reports how many.
+func (s *Service) RelayOnce(ctx context.Context) (int, error) { return s.relay.Once(ctx) }
+
+// Close releases the store.
+func (s *Service) Close() error {
+	var err error
+	s.once.Do(func() {
+		for _, c := range s.closers {
+			err = errors.Join(err, c())
+		}
+	})
+	return err
+}
+
+// Migrate applies the database migrations of cfg's store and returns; for
+// `worker migrate` and deployments that migrate before rolling out.
+func Migrate(ctx context.Context, cfg Config, opts ...Option) error {
+	o := newOptions(opts)
+	cfg.AutoMigrate = true
+	st, err := openSQL(ctx, cfg, o.log, eventEncoder(cfg))
+	if err != nil {
+		return err
+	}
+	return st.close()
+}
+
+// NewLogger returns the slog logger cfg asks for, writing to w.
+func NewLogger(cfg Config, w io.Writer) *slog.Logger {
+	ho := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}
