@@ -71,13 +71,16 @@ type argon2Config struct {
 }
 
 // WithMaxConcurrency bounds how many hashes run at once (default
-// 2*runtime.NumCPU()). Peak memory is about n times MemoryKiB.
+// runtime.NumCPU(): a hash keeps a core busy, so more slots only add memory
+// and contention). Peak memory is about n times MemoryKiB.
 func WithMaxConcurrency(n int) Argon2Option {
 	return func(c *argon2Config) { c.maxConcurrency = n }
 }
 
 // WithMaxWait bounds how long a caller queues for a hashing slot before
-// ErrOverloaded (default 250ms, a few hash durations). Zero fails at once.
+// ErrOverloaded (default 2s). A waiting caller holds no hashing memory, so
+// the queue absorbs a burst (dozens of sign-ins at once) and sheds only a
+// flood that could not be served within the wait. Zero fails at once.
 func WithMaxWait(d time.Duration) Argon2Option {
 	return func(c *argon2Config) { c.maxWait = d }
 }
@@ -109,7 +112,7 @@ func NewArgon2Hasher(p Argon2Params, opts ...Argon2Option) (*Argon2Hasher, error
 	if p.SaltLen < 16 {
 		return nil, fmt.Errorf("argon2 hasher: salt of %d bytes is under 128 bits", p.SaltLen)
 	}
-	cfg := argon2Config{maxConcurrency: 2 * runtime.NumCPU(), maxWait: 250 * time.Millisecond}
+	cfg := argon2Config{maxConcurrency: runtime.NumCPU(), maxWait: 2 * time.Second}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -1,9 +1,12 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -203,9 +206,16 @@ func TestRefresh_ReuseOverHTTP_SE04(t *testing.T) {
 func TestBodyLimit_IV01(t *testing.T) {
 	s := newServer(t)
 	base := s.listen(t)
-	body := `{"identifier":"` + strings.Repeat("a", 70<<10) + `","password":"x"}`
-	client := &http.Client{Timeout: 10 * time.Second}
-	res, err := client.Post(base+"/v1/auth/login", "application/json", strings.NewReader(body))
+	// Announce a body over the limit and send none: the server must answer
+	// from the headers alone, before reading a byte of it.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "POST /v1/auth/login HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", 70<<10)
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

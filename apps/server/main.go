@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -49,10 +48,14 @@ func run(ctx context.Context, getenv func(string) string) error {
 		return err
 	case <-ctx.Done():
 	}
+	// In-flight requests get a grace period; connections still open after it
+	// (a client's pooled connection that never sent a request) are dropped.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = app.ShutdownWithContext(shutdownCtx)
-	return errors.Join(err, <-jobs)
+	if err := app.ShutdownWithContext(shutdownCtx); err != nil {
+		log.Warn("shutdown grace period over; dropping open connections", "err", err)
+	}
+	return <-jobs
 }
 
 func storeName(cfg usermgmt.Config) string {

@@ -52,7 +52,7 @@ func DefaultConfig() Config {
 	return Config{
 		HTTPAddr: ":3011", DataDir: "./data", AutoMigrate: true,
 		Issuer: "http://localhost:3011", AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 720 * time.Hour,
-		SessionIdle: 168 * time.Hour, RefreshConcurrentWindow: 10 * time.Millisecond, KeyRotation: 30 * 24 * time.Hour,
+		SessionIdle: 168 * time.Hour, RefreshConcurrentWindow: 50 * time.Millisecond, KeyRotation: 30 * 24 * time.Hour,
 		Argon2MemoryKiB: 19456, Argon2Iterations: 2, Argon2Parallelism: 1,
 		RateLimit: true, PublicURL: "http://localhost:3011", LogLevel: slog.LevelInfo, LogFormat: "text",
 	}

@@ -1,0 +1,369 @@
+package main_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/usermgmt/usermgmt/adapters/sqlstore/sqlstoretest"
+)
+
+// The end-to-end tests build the real server binary, start it on a free
+// port and drive it over HTTP, on the embedded SQLite default and on Postgres.
+
+var (
+	buildOnce sync.Once
+	binary    string
+	buildErr  error
+)
+
+func serverBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "usermgmt-e2e-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binary = filepath.Join(dir, "server")
+		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binary
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	base string
+	logs *syncBuffer
+}
+
+// syncBuffer collects the server's output while tests read it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// start runs the server with env (on top of a minimal environment) and waits
+// until /healthz answers.
+func start(t *testing.T, env ...string) *proc {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(serverBinary(t))
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "USERMGMT_HTTP_ADDR=" + addr, "USERMGMT_LOG_FORMAT=json"}, env...)
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, base: "http://" + addr, logs: logs}
+	t.Cleanup(func() { p.stop(t) })
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		res, err := client.Get(p.base + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return p
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("server did not start:\n%s", logs)
+	return nil
+}
+
+func (p *proc) stop(t *testing.T) {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	// Pooled connections that never carried a request would hold the
+	// graceful shutdown until the server's read timeout.
+	client.CloseIdleConnections()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("server exited with %v:\n%s", err, p.logs)
+		}
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		t.Errorf("server did not stop on SIGTERM")
+	}
+}
+
+var client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+type reply struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func (p *proc) call(t *testing.T, method, path, bearer string, body any) reply {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, p.base+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	r := reply{status: res.StatusCode, header: res.Header, raw: string(raw)}
+	_ = json.Unmarshal(raw, &r.body)
+	return r
+}
+
+func (r reply) str(key string) string { s, _ := r.body[key].(string); return s }
+
+const pw = "correct horse battery staple"
+
+// backends runs fn against a server on SQLite and one on Postgres.
+func backends(t *testing.T, fn func(t *testing.T, env []string)) {
+	t.Run("sqlite", func(t *testing.T) {
+		fn(t, []string{"USERMGMT_DATA_DIR=" + t.TempDir()})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("short mode skips Postgres")
+		}
+		url := sqlstoretest.PostgresURL(t)
+		fn(t, []string{"USERMGMT_DATABASE_URL=" + url, "USERMGMT_AUTO_MIGRATE=on"})
+	})
+}
+
+func TestE2E_AccountLifecycle(t *testing.T) {
+	backends(t, func(t *testing.T, env []string) {
+		s := start(t, env...)
+		reg := s.call(t, "POST", "/v1/auth/register", "", map[string]string{"email": "Ada@Example.com", "username": "ada", "password": pw})
+		if reg.status != 201 {
+			t.Fatalf("register: %d %s", reg.status, reg.raw)
+		}
+		at := reg.str("accessToken")
+		if v := s.call(t, "GET", "/v1/auth/verify", at, nil); v.status != 200 || v.header.Get("X-User-Id") == "" {
+			t.Fatalf("verify: %d %s", v.status, v.raw)
+		}
+		upd := s.call(t, "PATCH", "/v1/users/me", at, map[string]any{"displayName": "Ada Lovelace", "preferences": map[string]any{"locale": "en-GB"}})
+		if upd.status != 200 || upd.str("displayName") != "Ada Lovelace" {
+			t.Fatalf("patch me: %d %s", upd.status, upd.raw)
+		}
+		if r := s.call(t, "POST", "/v1/auth/password/change", at, map[string]string{"currentPassword": pw, "newPassword": "a different long passphrase"}); r.status != 204 {
+			t.Fatalf("change password: %d %s", r.status, r.raw)
+		}
+		login := s.call(t, "POST", "/v1/auth/login", "", map[string]string{"identifier": "ada@example.com", "password": "a different long passphrase"})
+		if login.status != 200 {
+			t.Fatalf("login: %d %s", login.status, login.raw)
+		}
+		if r := s.call(t, "POST", "/v1/auth/logout", login.str("accessToken"), nil); r.status != 204 {
+			t.Fatalf("logout: %d %s", r.status, r.raw)
+		}
+		if r := s.call(t, "GET", "/v1/auth/verify", login.str("accessToken"), nil); r.status != 401 {
+			t.Fatalf("verify after logout: %d, want 401 at once (SE-03)", r.status)
+		}
+		if r := s.call(t, "GET", "/openapi.json", "", nil); r.status != 200 || r.body["openapi"] != "3.1.0" {
+			t.Fatalf("openapi: %d", r.status)
+		}
+	})
+}
+
+func TestE2E_RestartKeepsAccountsAndRevocations(t *testing.T) {
+	backends(t, func(t *testing.T, env []string) {
+		s := start(t, env...)
+		reg := s.call(t, "POST", "/v1/auth/register", "", map[string]string{"email": "ada@example.com", "username": "ada", "password": pw})
+		if reg.status != 201 {
+			t.Fatalf("register: %d %s", reg.status, reg.raw)
+		}
+		at, rt := reg.str("accessToken"), reg.str("refreshToken")
+		other := s.call(t, "POST", "/v1/auth/login", "", map[string]string{"identifier": "ada", "password": pw})
+		if r := s.call(t, "POST", "/v1/auth/logout", other.str("accessToken"), nil); r.status != 204 {
+			t.Fatalf("logout: %d", r.status)
+		}
+		s.stop(t)
+
+		s = start(t, env...)
+		if r := s.call(t, "POST", "/v1/auth/login", "", map[string]string{"identifier": "ada", "password": pw}); r.status != 200 {
+			t.Fatalf("login after restart: %d %s", r.status, r.raw)
+		}
+		if r := s.call(t, "GET", "/v1/auth/verify", at, nil); r.status != 200 {
+			t.Fatalf("a live token failed after restart (signing key lost?): %d %s", r.status, r.raw)
+		}
+		if r := s.call(t, "GET", "/v1/auth/verify", other.str("accessToken"), nil); r.status != 401 {
+			t.Fatalf("a revoked token verified after restart: %d", r.status)
+		}
+		if r := s.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refreshToken": rt}); r.status != 200 {
+			t.Fatalf("refresh after restart: %d %s", r.status, r.raw)
+		}
+	})
+}
+
+func TestE2E_RefreshReuseAndParallel_SE04_SE05(t *testing.T) {
+	backends(t, func(t *testing.T, env []string) {
+		s := start(t, env...)
+		reg := s.call(t, "POST", "/v1/auth/register", "", map[string]string{"email": "ada@example.com", "username": "ada", "password": pw})
+		rt := reg.str("refreshToken")
+
+		// 20 parallel refreshes of one token: exactly one wins, and its
+		// successor stays live.
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var winners []string
+		gate := make(chan struct{})
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-gate
+				r := s.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refreshToken": rt})
+				if r.status >= 500 {
+					t.Errorf("5xx: %d %s", r.status, r.raw)
+				}
+				if r.status == 200 {
+					mu.Lock()
+					winners = append(winners, r.str("refreshToken"))
+					mu.Unlock()
+				}
+			}()
+		}
+		close(gate)
+		wg.Wait()
+		if len(winners) != 1 {
+			t.Fatalf("%d parallel refreshes won, want 1", len(winners))
+		}
+		next := s.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refreshToken": winners[0]})
+		if next.status != 200 {
+			t.Fatalf("the one descendant is not live: %d %s", next.status, next.raw)
+		}
+
+		// A replay of a rotated token: 401, and the newest token dies too.
+		if r := s.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refreshToken": winners[0]}); r.status != 401 || r.str("type") != "urn:usermgmt:problem:auth.refresh_token_reused" {
+			t.Fatalf("replay: %d %s", r.status, r.raw)
+		}
+		if r := s.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refreshToken": next.str("refreshToken")}); r.status != 401 {
+			t.Fatalf("newest token after reuse: %d, want 401", r.status)
+		}
+		if r := s.call(t, "GET", "/v1/auth/verify", next.str("accessToken"), nil); r.status != 401 {
+			t.Fatalf("access token of the reused family: %d, want 401", r.status)
+		}
+	})
+}
+
+func TestE2E_ConcurrentRegistrationsAndLogins(t *testing.T) {
+	backends(t, func(t *testing.T, env []string) {
+		s := start(t, env...)
+		// 20 concurrent registrations of one email: exactly one 201 (IV-02).
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		codes := map[int]int{}
+		for i := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := s.call(t, "POST", "/v1/auth/register", "", map[string]string{"email": "same@example.com", "username": fmt.Sprintf("same%02d", i), "password": pw})
+				mu.Lock()
+				codes[r.status]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if codes[201] != 1 || codes[409] != 19 {
+			t.Fatalf("statuses %v, want one 201 and nineteen 409", codes)
+		}
+
+		// 32 clients registering and logging in at once: no "database is
+		// locked", no 5xx.
+		codes = map[int]int{}
+		for i := range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				email := fmt.Sprintf("c%02d@example.com", i)
+				r := s.call(t, "POST", "/v1/auth/register", "", map[string]string{"email": email, "username": fmt.Sprintf("client%02d", i), "password": pw})
+				l := s.call(t, "POST", "/v1/auth/login", "", map[string]string{"identifier": email, "password": pw})
+				mu.Lock()
+				codes[r.status]++
+				codes[l.status]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if codes[201] != 32 || codes[200] != 32 {
+			t.Fatalf("statuses %v, want 32 × 201 and 32 × 200", codes)
+		}
+		if strings.Contains(s.logs.String(), "database is locked") || strings.Contains(s.logs.String(), "SQLITE_BUSY") {
+			t.Fatalf("the store was locked:\n%s", s.logs)
+		}
+	})
+}
+
+func TestE2E_BootstrapAdmin(t *testing.T) {
+	dir := t.TempDir()
+	s := start(t, "USERMGMT_DATA_DIR="+dir, "USERMGMT_ADMIN_EMAIL=root@example.com", "USERMGMT_ADMIN_PASSWORD="+pw)
+	r := s.call(t, "POST", "/v1/auth/login", "", map[string]string{"identifier": "root@example.com", "password": pw})
+	if r.status != 200 || r.body["user"].(map[string]any)["role"] != "admin" {
+		t.Fatalf("admin login: %d %s", r.status, r.raw)
+	}
+}
+
+func TestE2E_BadConfigurationNamesTheVariable(t *testing.T) {
+	cmd := exec.Command(serverBinary(t))
+	cmd.Env = []string{"USERMGMT_ACCESS_TOKEN_TTL=2h", "USERMGMT_DATA_DIR=" + t.TempDir()}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "USERMGMT_ACCESS_TOKEN_TTL") {
+		t.Fatalf("want a failure naming the variable, got %v:\n%s", err, out)
+	}
+}

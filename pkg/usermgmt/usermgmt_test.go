@@ -1,0 +1,130 @@
+package usermgmt_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/usermgmt/usermgmt/pkg/usermgmt"
+)
+
+const pw = "correct horse battery staple"
+
+func newService(t *testing.T) *usermgmt.Service {
+	t.Helper()
+	svc, err := usermgmt.NewInMemory(usermgmt.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	return svc
+}
+
+func TestEmbedded_UseCasesAsMethods(t *testing.T) {
+	svc := newService(t)
+	ctx := t.Context()
+	u, tok, err := svc.Register(ctx, "ada@example.com", "ada", pw, "Ada", usermgmt.Client{IP: "192.0.2.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Email != "ada@example.com" || u.Role != "user" || tok.AccessToken == "" {
+		t.Fatalf("register: %+v %+v", u, tok)
+	}
+	if _, _, err := svc.Register(ctx, "ADA@example.com", "other", pw, "", usermgmt.Client{}); !usermgmt.IsConflict(err) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	_, _, err = svc.Register(ctx, "bad", "x", "short", "", usermgmt.Client{})
+	if !usermgmt.IsInvalid(err) || len(usermgmt.FieldErrors(err)) != 3 {
+		t.Fatalf("invalid: %v %v", err, usermgmt.FieldErrors(err))
+	}
+	p, err := svc.Verify(ctx, tok.AccessToken)
+	if err != nil || p.UserID != u.ID {
+		t.Fatalf("verify: %+v %v", p, err)
+	}
+	if _, _, err := svc.Login(ctx, "ada", "wrong password", usermgmt.Client{}); !usermgmt.IsUnauthenticated(err) {
+		t.Fatalf("wrong password: %v", err)
+	}
+	next, err := svc.Refresh(ctx, tok.RefreshToken, usermgmt.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Logout(ctx, p, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Verify(ctx, next.AccessToken); !usermgmt.IsUnauthenticated(err) {
+		t.Fatalf("verify after logout: %v", err)
+	}
+	if n, err := svc.RelayOnce(ctx); err != nil || n == 0 {
+		t.Fatalf("relay published %d events: %v", n, err)
+	}
+}
+
+func TestEmbedded_MountOnHostFiberApp(t *testing.T) {
+	svc := newService(t)
+	// The host has its own error handler; the mounted API still answers
+	// problem+json, and host routes keep working beside it.
+	host := fiber.New(fiber.Config{ErrorHandler: func(c *fiber.Ctx, err error) error { return c.Status(418).SendString("host") }})
+	host.Get("/host", func(c *fiber.Ctx) error { return c.SendString("ok") })
+	svc.Mount(host.Group("/auth"))
+	res, err := host.Test(httptest.NewRequest("POST", "/auth/v1/auth/login", strings.NewReader(`{"identifier":"x","password":"y"}`)), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 415 || res.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("mounted route: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	res, _ = host.Test(httptest.NewRequest("GET", "/host", nil), -1)
+	if b, _ := io.ReadAll(res.Body); string(b) != "ok" {
+		t.Fatalf("host route: %s", b)
+	}
+}
+
+func TestEmbedded_NetHTTPHandler(t *testing.T) {
+	svc := newService(t)
+	mux := http.NewServeMux()
+	mux.Handle("/", svc.Handler())
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	res, err := srv.Client().Get(srv.URL + "/.well-known/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || !strings.Contains(string(b), `"kty":"OKP"`) {
+		t.Fatalf("jwks over net/http: %d %s", res.StatusCode, b)
+	}
+}
+
+func TestConfig_FromEnv(t *testing.T) {
+	env := map[string]string{
+		"USERMGMT_ACCESS_TOKEN_TTL":  "20m",
+		"USERMGMT_ARGON2_MEMORY_KIB": "1024",
+		"USERMGMT_TRUSTED_PROXIES":   "10.0.0.0/8,nonsense",
+		"USERMGMT_RATE_LIMIT":        "maybe",
+		"USERMGMT_ADMIN_EMAIL":       "root@example.com",
+	}
+	_, err := usermgmt.FromEnv(func(k string) string { return env[k] })
+	if err == nil {
+		t.Fatal("bad configuration accepted")
+	}
+	for _, name := range []string{"USERMGMT_ACCESS_TOKEN_TTL", "USERMGMT_ARGON2_MEMORY_KIB", "USERMGMT_TRUSTED_PROXIES", "USERMGMT_RATE_LIMIT", "USERMGMT_ADMIN_EMAIL"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s:\n%v", name, err)
+		}
+	}
+	cfg, err := usermgmt.FromEnv(func(string) string { return "" })
+	if err != nil || cfg.HTTPAddr != ":3011" || cfg.DataDir != "./data" || !cfg.AutoMigrate {
+		t.Fatalf("defaults: %+v %v", cfg, err)
+	}
+	pg, err := usermgmt.FromEnv(func(k string) string {
+		return map[string]string{"USERMGMT_DATABASE_URL": "postgres://u@h/db"}[k]
+	})
+	if err != nil || pg.AutoMigrate {
+		t.Fatalf("postgres defaults to no auto-migrate: %+v %v", pg.AutoMigrate, err)
+	}
+}
