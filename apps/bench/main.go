@@ -36,6 +36,10 @@ type options struct {
 	workers  int           // closed-loop workers of the route runs
 	postgres string        // maintenance database URL; the run creates its own database beside it
 	fresh    int           // never-seen access tokens verified per first-seen block
+	// chains is how many refresh chains (accounts) exist: every refresh is
+	// answered no sooner than the server's concurrent window (50ms), so
+	// rotation throughput and the harvest of unseen tokens need many in flight.
+	chains int
 }
 
 // warmDur is the length of a warm-up run, whose figures are discarded.
@@ -50,14 +54,15 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
 		"URL of a Postgres maintenance database; the run creates and drops its own database beside it (skipped when unreachable)")
 	flag.IntVar(&o.fresh, "fresh", 4000, "never-seen access tokens verified per first-seen block")
+	flag.IntVar(&o.chains, "chains", 160, "refresh chains for rotation throughput and the unseen-token harvest")
 	flag.Parse()
 	switch {
 	case flag.NArg() > 0:
 		return o, fmt.Errorf("unexpected arguments %q", flag.Args())
 	case o.duration < 100*time.Millisecond:
 		return o, errors.New("-duration must be at least 100ms")
-	case o.blocks < 1 || o.workers < 1 || o.fresh < 1:
-		return o, errors.New("-blocks, -workers and -fresh must be positive")
+	case o.blocks < 1 || o.workers < 1 || o.fresh < 1 || o.chains < o.workers:
+		return o, errors.New("-blocks, -workers and -fresh must be positive, -chains at least -workers")
 	}
 	if _, err := os.Stat(o.server); err != nil {
 		return o, fmt.Errorf("-server: %w (build it first: go build -o bin/server ./apps/server)", err)

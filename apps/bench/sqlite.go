@@ -32,7 +32,7 @@ func runSQLite(ctx context.Context, opt options, rep *report) error {
 		return err
 	}
 	t := newTarget(srv, acc, max(opt.workers, floodWorkers))
-	if err := t.setup(ctx, opt.workers); err != nil {
+	if err := t.setup(ctx, opt.chains); err != nil {
 		return err
 	}
 

@@ -4,6 +4,9 @@
 package token
 
 import (
+	"fmt"
+	"io"
+	"log/slog"
 	"time"
 
 	"github.com/usermgmt/usermgmt/core/errs"
@@ -43,6 +46,19 @@ type SigningKey struct {
 	Seed      []byte
 	CreatedAt time.Time
 }
+
+// String redacts the seed, so a key can never reach a log or an error
+// message by accident (SE-10).
+func (k SigningKey) String() string { return "SigningKey{kid=" + k.Kid + ", seed=REDACTED}" }
+
+// GoString redacts the seed for %#v.
+func (k SigningKey) GoString() string { return k.String() }
+
+// Format redacts the seed for every fmt verb.
+func (k SigningKey) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, k.String()) }
+
+// LogValue redacts the seed for log/slog.
+func (k SigningKey) LogValue() slog.Value { return slog.StringValue(k.String()) }
 
 // ErrInvalid is the one answer to any token that fails a check: the reason
 // goes to logs, never to the client.

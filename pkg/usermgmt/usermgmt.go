@@ -154,6 +154,10 @@ func openSQL(ctx context.Context, cfg Config, log *slog.Logger, enc event.Encode
 		ready: db.Ping, close: db.Close}, nil
 }
 
+// keyRefreshInterval is how often a running service reloads signing keys
+// (to rotate on schedule and to learn keys other instances made).
+const keyRefreshInterval = time.Minute
+
 // verifyLeeway is the clock skew the verifier allows; revocations are kept
 // that much longer than a token lives.
 const verifyLeeway = 30 * time.Second
@@ -170,8 +174,13 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 	if err != nil {
 		return nil, err
 	}
-	ring, err := crypto.NewKeyRing(ctx, st.keys, clock, ids, crypto.KeyRingConfig{RotateAfter: cfg.KeyRotation,
-		RetainFor: cfg.AccessTokenTTL + verifyLeeway})
+	krc := crypto.KeyRingConfig{RotateAfter: cfg.KeyRotation, RetainFor: cfg.AccessTokenTTL + verifyLeeway}
+	if cfg.DatabaseURL != "" {
+		// Other instances load a new key on their next refresh; publish it
+		// that long before it signs, so none meets a kid it does not know.
+		krc.PublishAhead = 2 * keyRefreshInterval
+	}
+	ring, err := crypto.NewKeyRing(ctx, st.keys, clock, ids, krc)
 	if err != nil {
 		return nil, err
 	}
@@ -237,30 +246,37 @@ func (s *Service) Mount(r fiber.Router) { s.api.Mount(r) }
 // Handler returns the API as a net/http handler, for hosts without Fiber.
 func (s *Service) Handler() http.Handler { return adaptor.FiberApp(s.api.App()) }
 
-// Run runs the background jobs until ctx ends: the outbox relay and, when
-// other instances may share the database, the revocation sync that makes
-// their logouts visible here within a second.
+// Run runs the background jobs until ctx ends: the outbox relay, the
+// signing-key refresh (rotation on schedule) and, when other instances may
+// share the database, the revocation sync that makes their logouts visible
+// here within a second.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = s.relay.Run(ctx) }()
-	if s.shared {
+	every := func(d time.Duration, what string, job func(context.Context) error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t := time.NewTicker(time.Second)
+			t := time.NewTicker(d)
 			defer t.Stop()
 			for {
 				select {
 				case <-ctx.Done():
 					return
 				case <-t.C:
-					if err := s.id.SyncRevocations(ctx, 5*time.Second); err != nil && ctx.Err() == nil {
-						s.log.WarnContext(ctx, "revocation sync failed", "err", err)
+					if err := job(ctx); err != nil && ctx.Err() == nil {
+						s.log.WarnContext(ctx, what+" failed", "err", err)
 					}
 				}
 			}
 		}()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = s.relay.Run(ctx) }()
+	every(keyRefreshInterval, "signing key refresh", s.ring.Refresh)
+	if s.shared {
+		every(time.Second, "revocation sync", func(ctx context.Context) error {
+			return s.id.SyncRevocations(ctx, 5*time.Second)
+		})
 	}
 	wg.Wait()
 	return nil
