@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"runtime/debug"
@@ -62,6 +63,11 @@ func New(svc *identity.Service, opt Options) (*API, error) {
 	}
 	a := &API{id: svc, opt: opt, dec: newDecoder()}
 	a.routes = a.routeTable()
+	for _, rt := range a.routes {
+		if (rt.public == nil) == (rt.authed == nil) {
+			return nil, fmt.Errorf("httpapi.New: %s %s must have exactly one of a public or an authed handler", rt.method, rt.path)
+		}
+	}
 	doc, err := buildOpenAPI(a.routes, opt.Version)
 	if err != nil {
 		return nil, err
@@ -107,7 +113,11 @@ func (a *API) Mount(r fiber.Router) {
 
 func (a *API) register(r fiber.Router) {
 	for _, rt := range a.routes {
-		r.Add(rt.method, rt.path, rt.handle)
+		h := rt.public
+		if rt.authed != nil {
+			h = a.withClaims(rt.authed)
+		}
+		r.Add(rt.method, rt.path, h)
 	}
 }
 

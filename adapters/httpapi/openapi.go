@@ -23,7 +23,7 @@ func buildOpenAPI(routes []route, version string) ([]byte, error) {
 			"operationId": operationID(rt.method, rt.path),
 			"responses":   responses(rt),
 		}
-		if rt.access == bearer {
+		if rt.authed != nil {
 			op["security"] = []map[string][]string{{"bearer": {}}}
 		} else {
 			op["security"] = []map[string][]string{}

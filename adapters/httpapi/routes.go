@@ -11,55 +11,49 @@ import (
 	"github.com/usermgmt/usermgmt/core/user"
 )
 
-// access says who may call a route; every route declares one (AC-01).
-type access int
-
-const (
-	public access = iota // anyone
-	bearer               // a valid access token of a live session
-)
-
 // route is one endpoint: how it is served and how it is documented. The
 // OpenAPI document is built from this table, so a route cannot be served
-// without being documented.
+// without being documented. Access is part of the handler's type (AC-01):
+// a route has either a public handler or an authed one, which only runs
+// with the claims of a verified access token.
 type route struct {
 	method, path string
 	summary, tag string
-	access       access
 	body         any // request DTO, nil when the route takes no body
 	bodyOptional bool
 	status       int // success status
 	resp         any // success body, nil for none
 	rawResp      string
-	handle       fiber.Handler
+	public       fiber.Handler
+	authed       func(*fiber.Ctx, token.Claims) error
 }
 
 func (a *API) routeTable() []route {
 	return []route{
 		{method: fiber.MethodPost, path: "/v1/auth/register", summary: "Register an account with a password and sign in", tag: "auth",
-			access: public, body: registerRequest{}, status: fiber.StatusCreated, resp: authResponse{}, handle: a.registerAccount},
+			body: registerRequest{}, status: fiber.StatusCreated, resp: authResponse{}, public: a.registerAccount},
 		{method: fiber.MethodPost, path: "/v1/auth/login", summary: "Sign in with email or username and password", tag: "auth",
-			access: public, body: loginRequest{}, status: fiber.StatusOK, resp: authResponse{}, handle: a.login},
+			body: loginRequest{}, status: fiber.StatusOK, resp: authResponse{}, public: a.login},
 		{method: fiber.MethodPost, path: "/v1/auth/refresh", summary: "Rotate a refresh token for a new token pair", tag: "auth",
-			access: public, body: refreshRequest{}, status: fiber.StatusOK, resp: tokenResponse{}, handle: a.refresh},
+			body: refreshRequest{}, status: fiber.StatusOK, resp: tokenResponse{}, public: a.refresh},
 		{method: fiber.MethodPost, path: "/v1/auth/logout", summary: "End the current session (and the one of the given refresh token)", tag: "auth",
-			access: bearer, body: logoutRequest{}, bodyOptional: true, status: fiber.StatusNoContent, handle: a.withClaims(a.logout)},
+			body: logoutRequest{}, bodyOptional: true, status: fiber.StatusNoContent, authed: a.logout},
 		{method: fiber.MethodPost, path: "/v1/auth/password/change", summary: "Change the password; other sessions end", tag: "auth",
-			access: bearer, body: changePasswordRequest{}, status: fiber.StatusNoContent, handle: a.withClaims(a.changePassword)},
+			body: changePasswordRequest{}, status: fiber.StatusNoContent, authed: a.changePassword},
 		{method: fiber.MethodGet, path: "/v1/auth/verify", summary: "Forward-auth: check an access token; X-User-Id and X-User-Roles on success", tag: "auth",
-			access: bearer, status: fiber.StatusOK, resp: verifyResponse{}, handle: a.withClaims(a.verify)},
+			status: fiber.StatusOK, resp: verifyResponse{}, authed: a.verify},
 		{method: fiber.MethodGet, path: "/v1/users/me", summary: "The caller's account", tag: "users",
-			access: bearer, status: fiber.StatusOK, resp: userResponse{}, handle: a.withClaims(a.me)},
+			status: fiber.StatusOK, resp: userResponse{}, authed: a.me},
 		{method: fiber.MethodPatch, path: "/v1/users/me", summary: "Update the caller's profile and preferences", tag: "users",
-			access: bearer, body: updateMeRequest{}, status: fiber.StatusOK, resp: userResponse{}, handle: a.withClaims(a.updateMe)},
+			body: updateMeRequest{}, status: fiber.StatusOK, resp: userResponse{}, authed: a.updateMe},
 		{method: fiber.MethodGet, path: "/healthz", summary: "Liveness", tag: "operations",
-			access: public, status: fiber.StatusOK, resp: healthResponse{}, handle: a.healthz},
+			status: fiber.StatusOK, resp: healthResponse{}, public: a.healthz},
 		{method: fiber.MethodGet, path: "/readyz", summary: "Readiness: dependencies reachable", tag: "operations",
-			access: public, status: fiber.StatusOK, resp: healthResponse{}, handle: a.readyz},
+			status: fiber.StatusOK, resp: healthResponse{}, public: a.readyz},
 		{method: fiber.MethodGet, path: "/.well-known/jwks.json", summary: "Public keys that verify access tokens (RFC 7517)", tag: "operations",
-			access: public, status: fiber.StatusOK, rawResp: "JWK Set", handle: a.jwks},
+			status: fiber.StatusOK, rawResp: "JWK Set", public: a.jwks},
 		{method: fiber.MethodGet, path: "/openapi.json", summary: "This document (OpenAPI 3.1)", tag: "operations",
-			access: public, status: fiber.StatusOK, rawResp: "OpenAPI document", handle: a.openAPI},
+			status: fiber.StatusOK, rawResp: "OpenAPI document", public: a.openAPI},
 	}
 }
 
