@@ -73,9 +73,12 @@ type Sessions interface {
 	// has hash h, or returns session.ErrNotFound.
 	ByRefreshHash(ctx context.Context, h session.TokenHash) (session.Session, error)
 	// Rotate applies r atomically, in one statement: of any number of
-	// concurrent rotations of one token exactly one succeeds. It returns
-	// session.ErrNotRotated when no live session holds r.Presented.
-	Rotate(ctx context.Context, r session.Rotation) (session.Session, error)
+	// concurrent rotations of one token exactly one succeeds. It returns the
+	// rotated session and its user as stored now (the caller needs the
+	// user's status and roles for the new access token; a store that can
+	// reads them in the same round trip, as this is the refresh hot path).
+	// It returns session.ErrNotRotated when no live session holds r.Presented.
+	Rotate(ctx context.Context, r session.Rotation) (session.Session, user.User, error)
 	// Revoke ends a live session and reports whether it did (false when it
 	// was already ended or does not exist).
 	Revoke(ctx context.Context, id session.ID, reason session.RevokeReason, at time.Time) (bool, error)

@@ -50,8 +50,11 @@ func Sessions(t *testing.T, setup Setup) {
 		client := session.Client{IP: "198.51.100.9", UserAgent: "adaptertest/2.0"}
 		rot, _ := session.PlanRotation(tok, []byte("nonce-0123456789"), client, policy, t1)
 
-		got, err := s.Sessions.Rotate(ctx, rot)
+		got, gotUser, err := s.Sessions.Rotate(ctx, rot)
 		mustNotFail(t, "Rotate", err)
+		if gotUser.ID() != u.ID() || gotUser.Email() != u.Email() || !slices.Equal(gotUser.Roles(), u.Roles()) || gotUser.Status() != u.Status() {
+			t.Errorf("Rotate returned user %+v, want %+v", gotUser.Snapshot(), u.Snapshot())
+		}
 		want := old
 		want.PreviousHash, want.RefreshHash = old.RefreshHash, rot.Next
 		want.RotationNonce, want.Generation = rot.Nonce, old.Generation+1
@@ -73,7 +76,7 @@ func Sessions(t *testing.T, setup Setup) {
 		}
 
 		again, _ := session.PlanRotation(tok, []byte("nonce-other"), client, policy, t1.Add(time.Second))
-		_, err = s.Sessions.Rotate(ctx, again)
+		_, _, err = s.Sessions.Rotate(ctx, again)
 		wantErr(t, "second Rotate of the same token", err, session.ErrNotRotated)
 	})
 
@@ -86,7 +89,7 @@ func Sessions(t *testing.T, setup Setup) {
 		try := func(name string, r session.Rotation) {
 			t.Helper()
 			before, _ := s.Sessions.ByRefreshHash(ctx, r.Presented)
-			_, err := s.Sessions.Rotate(ctx, r)
+			_, _, err := s.Sessions.Rotate(ctx, r)
 			wantErr(t, name, err, session.ErrNotRotated)
 			if before.ID != "" {
 				after, err := s.Sessions.ByID(ctx, before.ID)
@@ -102,7 +105,7 @@ func Sessions(t *testing.T, setup Setup) {
 
 		_, tok := createSession(t, s, u.ID(), t0)
 		r, _ = session.PlanRotation(tok, nonce, client, policy, t1)
-		_, err := s.Sessions.Rotate(ctx, r)
+		_, _, err := s.Sessions.Rotate(ctx, r)
 		mustNotFail(t, "first Rotate", err)
 		r, _ = session.PlanRotation(tok, []byte("other"), client, policy, t1.Add(time.Second))
 		try("previous token", r)
@@ -129,7 +132,7 @@ func Sessions(t *testing.T, setup Setup) {
 		edge, tok := createSession(t, s, u.ID(), t0)
 		r, _ = session.PlanRotation(tok, nonce, client, policy, edge.ExpiresAt.Add(-time.Microsecond))
 		r.IdleCutoff = edge.LastSeenAt
-		if _, err := s.Sessions.Rotate(ctx, r); err != nil {
+		if _, _, err := s.Sessions.Rotate(ctx, r); err != nil {
 			t.Fatalf("Rotate at the boundaries: %v", err)
 		}
 	})
@@ -147,7 +150,7 @@ func Sessions(t *testing.T, setup Setup) {
 		errs := make([]error, n)
 		var wg sync.WaitGroup
 		for i := range n {
-			wg.Go(func() { results[i], errs[i] = s.Sessions.Rotate(ctx, rots[i]) })
+			wg.Go(func() { results[i], _, errs[i] = s.Sessions.Rotate(ctx, rots[i]) })
 		}
 		wg.Wait()
 		winner := -1

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/failsafe-go/failsafe-go/bulkhead"
-	"golang.org/x/crypto/argon2"
+	"github.com/usermgmt/usermgmt/adapters/crypto/internal/argon2"
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/usermgmt/usermgmt/core/credential"
@@ -90,6 +90,7 @@ func WithMaxWait(d time.Duration) Argon2Option {
 type Argon2Hasher struct {
 	params   Argon2Params
 	slots    bulkhead.Bulkhead[any]
+	areas    chan *argon2.Memory // one reusable work area per slot
 	maxWait  time.Duration
 	dummy    phc
 	deriveFn func(password, salt []byte, t, m uint32, p uint8, keyLen uint32) []byte // argon2.IDKey; tests count calls through it
@@ -123,11 +124,15 @@ func NewArgon2Hasher(p Argon2Params, opts ...Argon2Option) (*Argon2Hasher, error
 		return nil, fmt.Errorf("argon2 hasher: negative max wait %s", cfg.maxWait)
 	}
 	h := &Argon2Hasher{
-		params:   p,
-		slots:    bulkhead.New[any](uint(cfg.maxConcurrency)),
-		maxWait:  cfg.maxWait,
-		deriveFn: argon2.IDKey,
+		params:  p,
+		slots:   bulkhead.New[any](uint(cfg.maxConcurrency)),
+		areas:   make(chan *argon2.Memory, cfg.maxConcurrency),
+		maxWait: cfg.maxWait,
 	}
+	for range cfg.maxConcurrency {
+		h.areas <- &argon2.Memory{}
+	}
+	h.deriveFn = h.derive
 	pw := make([]byte, 32)
 	if _, err := rand.Read(pw); err != nil {
 		return nil, fmt.Errorf("argon2 hasher: dummy password: %w", err)
@@ -214,6 +219,30 @@ func (h *Argon2Hasher) acquire(ctx context.Context) (release func(), err error) 
 		return nil, fmt.Errorf("argon2: %w", err)
 	}
 	return h.slots.ReleasePermit, nil
+}
+
+// derive runs Argon2id in a work area kept for the slot the caller holds,
+// so hashing allocates nothing and memory stays at slots x MemoryKiB. A
+// stored hash with a higher cost than configured (rare: the cost was
+// lowered) runs in a one-off area rather than growing the kept ones.
+func (h *Argon2Hasher) derive(pw, salt []byte, t, m uint32, p uint8, keyLen uint32) []byte {
+	if m > h.params.MemoryKiB {
+		var once argon2.Memory
+		return once.IDKey(pw, salt, t, m, p, keyLen)
+	}
+	var area *argon2.Memory
+	select {
+	case area = <-h.areas:
+	default: // only outside a slot (the dummy hash at construction)
+		area = &argon2.Memory{}
+	}
+	defer func() {
+		select {
+		case h.areas <- area:
+		default:
+		}
+	}()
+	return area.IDKey(pw, salt, t, m, p, keyLen)
 }
 
 func (h *Argon2Hasher) newPHC(pw []byte) (phc, error) {

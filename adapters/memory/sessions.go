@@ -57,7 +57,7 @@ func (r *Sessions) ByRefreshHash(ctx context.Context, h session.TokenHash) (sess
 }
 
 // Rotate replaces the live token of the session holding rot.Presented.
-func (r *Sessions) Rotate(ctx context.Context, rot session.Rotation) (session.Session, error) {
+func (r *Sessions) Rotate(ctx context.Context, rot session.Rotation) (session.Session, user.User, error) {
 	defer r.s.lock(ctx)()
 	for _, x := range r.s.sessions {
 		s := x.s
@@ -72,9 +72,14 @@ func (r *Sessions) Rotate(ctx context.Context, rot session.Rotation) (session.Se
 		s.Client = rot.Client
 		x.s = s
 		onRollback(ctx, func() { x.s = old })
-		return cloneSession(s), nil
+		row, ok := r.s.users[string(s.UserID)]
+		if !ok {
+			return session.Session{}, user.User{}, user.ErrNotFound
+		}
+		u, err := fromUserRow(row)
+		return cloneSession(s), u, err
 	}
-	return session.Session{}, session.ErrNotRotated
+	return session.Session{}, user.User{}, session.ErrNotRotated
 }
 
 // Revoke ends a live session.

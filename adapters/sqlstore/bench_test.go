@@ -47,7 +47,7 @@ func benchmarkRotate(b *testing.B, db *sqlstore.DB) {
 		for pb.Next() {
 			_, _ = rand.Read(nonce)
 			rot, next := session.PlanRotation(tok, nonce, session.Client{IP: "192.0.2.1"}, policy, now)
-			if _, err := sessions.Rotate(b.Context(), rot); err != nil {
+			if _, _, err := sessions.Rotate(b.Context(), rot); err != nil {
 				b.Error(err)
 				return
 			}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -144,27 +145,69 @@ const rotateSQL = `UPDATE sessions SET
 WHERE refresh_hash = ? AND revoked_at IS NULL AND expires_at > ? AND last_seen_at >= ?
 RETURNING ` + sessionColumns
 
+// rotatedRow is a rotated session and its user, scanned from one statement.
+type rotatedRow struct {
+	S sessionRow `bun:"embed:s_"`
+	U userRow    `bun:"embed:u_"`
+}
+
+// rotateWithUserSQL is rotateSQL joined to the session's user, for
+// Postgres: the refresh hot path in one round trip.
+var rotateWithUserSQL = `WITH s AS (` + rotateSQL + `)
+SELECT ` + aliased("s", sessionColumns) + `, ` + aliased("u", userColumns) + `
+FROM s JOIN users u ON u.id = s.user_id`
+
+// aliased renders "t.col AS t_col, ..." for the column list cols.
+func aliased(table, cols string) string {
+	var b strings.Builder
+	for i, c := range strings.Split(cols, ",") {
+		c = strings.TrimSpace(c)
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(table + "." + c + " AS " + table + "_" + c)
+	}
+	return b.String()
+}
+
 // Rotate applies rot in one statement, or returns session.ErrNotRotated when
-// no live session holds rot.Presented.
-func (r *Sessions) Rotate(ctx context.Context, rot session.Rotation) (session.Session, error) {
+// no live session holds rot.Presented. On Postgres the user comes back in
+// the same statement; on SQLite, where a query is a function call, it is
+// read next.
+func (r *Sessions) Rotate(ctx context.Context, rot session.Rotation) (session.Session, user.User, error) {
 	if rot.Presented == "" || rot.Next == "" {
-		return session.Session{}, session.ErrNotRotated
+		return session.Session{}, user.User{}, session.ErrNotRotated
 	}
 	var nonce []byte
 	if len(rot.Nonce) > 0 {
 		nonce = rot.Nonce
 	}
-	var row sessionRow
-	err := r.db.conn(ctx).NewRaw(rotateSQL,
-		string(rot.Next), nonce, at(rot.At), at(rot.At), rot.Client.IP, rot.Client.UserAgent,
-		string(rot.Presented), at(rot.At), at(rot.IdleCutoff)).Scan(ctx, &row)
+	args := []any{string(rot.Next), nonce, at(rot.At), at(rot.At), rot.Client.IP, rot.Client.UserAgent,
+		string(rot.Presented), at(rot.At), at(rot.IdleCutoff)}
+	var row rotatedRow
+	var err error
+	if r.db.postgres() {
+		err = r.db.conn(ctx).NewRaw(rotateWithUserSQL, args...).Scan(ctx, &row)
+	} else {
+		err = r.db.conn(ctx).NewRaw(rotateSQL, args...).Scan(ctx, &row.S)
+	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return session.Session{}, session.ErrNotRotated
+		return session.Session{}, user.User{}, session.ErrNotRotated
 	case err != nil:
-		return session.Session{}, fmt.Errorf("sqlstore: rotate session: %w", err)
+		return session.Session{}, user.User{}, fmt.Errorf("sqlstore: rotate session: %w", err)
 	}
-	return fromSessionRow(row)
+	s, err := fromSessionRow(row.S)
+	if err != nil {
+		return session.Session{}, user.User{}, err
+	}
+	var u user.User
+	if r.db.postgres() {
+		u, err = fromUserRow(row.U)
+	} else {
+		u, err = NewUsers(r.db).ByID(ctx, s.UserID)
+	}
+	return s, u, err
 }
 
 // Revoke ends a live session; false when it was ended already or is unknown.

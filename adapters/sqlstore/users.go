@@ -49,6 +49,10 @@ type userRow struct {
 	Version       int64  `bun:"version"`
 }
 
+// userColumns lists userRow's columns for raw statements.
+const userColumns = `id, email, username, display_name, status, roles, email_verified, mfa_enabled,
+	preferences, created_at, updated_at, version`
+
 func toUserRow(u user.User) (userRow, error) {
 	s := u.Snapshot()
 	roles, err := json.Marshal(s.Roles)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -25,13 +24,9 @@ func main() {
 }
 
 func run(ctx context.Context, getenv func(string) string) error {
-	if getenv("GOGC") == "" {
-		// Each sign-in allocates the full argon2 memory cost (19 MiB by
-		// default) and drops it at once. At the default GOGC=100 the heap
-		// may double before a collection reclaims those blocks; 50 keeps a
-		// login flood within 1.5 x the memory of the hashes in flight at a
-		// small CPU cost next to the hashing itself.
-		debug.SetGCPercent(50)
+	if addr := getenv("USERMGMT_PPROF_ADDR"); addr != "" {
+		// Profiling lives on its own listener, never the public one (IV-04).
+		go servePprof(addr)
 	}
 	cfg, err := usermgmt.FromEnv(getenv)
 	if err != nil {

@@ -273,9 +273,9 @@ func (s *Service) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) 
 		return Tokens{}, session.ErrInvalidRefreshToken
 	}
 	rot, next := session.PlanRotation(in.Token, s.d.IDs.NewSecret(32), in.Client, s.cfg.Sessions, started)
-	sess, err := s.d.Sessions.Rotate(ctx, rot)
+	sess, u, err := s.d.Sessions.Rotate(ctx, rot)
 	if err == nil {
-		a, err := s.tokensFor(ctx, sess, next, now)
+		a, err := s.tokensFor(ctx, u, sess, next, now)
 		if err != nil {
 			return Tokens{}, fmt.Errorf("refresh: %w", err)
 		}
@@ -303,7 +303,11 @@ func (s *Service) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) 
 		if session.Hash(successor) != sess.RefreshHash {
 			return Tokens{}, session.ErrInvalidRefreshToken
 		}
-		return s.tokensFor(ctx, sess, successor, now)
+		u, err := s.d.Users.ByID(ctx, sess.UserID)
+		if err != nil {
+			return Tokens{}, fmt.Errorf("refresh: %w", err)
+		}
+		return s.tokensFor(ctx, u, sess, successor, now)
 	case session.Timeout:
 		if err := s.endSessions(ctx, sess.UserID, []session.ID{sess.ID}, session.ReasonTimeout, now); err != nil {
 			return Tokens{}, fmt.Errorf("refresh: %w", err)
@@ -637,13 +641,9 @@ func (s *Service) newSession(uid user.ID, c session.Client, amr []string, now ti
 	return session.New(session.ID(s.d.IDs.NewID()), uid, s.d.IDs.NewSecret(32), c, amr, s.cfg.Sessions, now)
 }
 
-// tokensFor issues an access token for a session whose refresh token is
-// refresh, after checking its user may still sign in.
-func (s *Service) tokensFor(ctx context.Context, sess session.Session, refresh string, now time.Time) (Tokens, error) {
-	u, err := s.d.Users.ByID(ctx, sess.UserID)
-	if err != nil {
-		return Tokens{}, err
-	}
+// tokensFor issues an access token for a session of u whose refresh token
+// is refresh, after checking u may still sign in.
+func (s *Service) tokensFor(ctx context.Context, u user.User, sess session.Session, refresh string, now time.Time) (Tokens, error) {
 	if !u.CanSignIn() {
 		return Tokens{}, session.ErrInvalidRefreshToken
 	}
