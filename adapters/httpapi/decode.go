@@ -133,6 +133,7 @@ func isJSON(ct string) bool {
 // parser-differential attacks slip a field past a validator.
 func checkDuplicateKeys(body []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber() // a number beyond float64 is valid JSON, not an error here
 	type frame struct {
 		keys     map[string]struct{}
 		isObject bool

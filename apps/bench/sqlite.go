@@ -143,7 +143,7 @@ func (b *bench) memory(ctx context.Context) error {
 	growth := after.peak - before.rss
 	limit := int64(3 * cores() * argonMemoryKiB << 10 / 2) // 1.5 × cores × argon2 memory
 	b.rep.atMostBytes(fmt.Sprintf("memory growth (VmHWM − RSS before) under %d concurrent logins", floodWorkers), growth, limit,
-		fmt.Sprintf("limit 1.5 × %d cores × %s; %d logins done, %d shed; server default of 2 × cores hashing slots; %s",
+		fmt.Sprintf("limit 1.5 × %d cores × %s; %d logins done, %d shed; server default of one hashing slot per core; %s",
 			cores(), fmtMiB(argonMemoryKiB<<10), s.ops, s.errs[http.StatusServiceUnavailable], peakNote))
 	return nil
 }
