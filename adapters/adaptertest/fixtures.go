@@ -82,15 +82,20 @@ func createSession(t *testing.T, s Stores, uid user.ID, when time.Time) (session
 	return ss, tok
 }
 
+// differ collects the fields in which a stored value differs from the expected one.
+type differ []string
+
+func (d *differ) check(field string, ok bool, got, want any) {
+	if !ok {
+		*d = append(*d, fmt.Sprintf("%s: got %#v, want %#v", field, got, want))
+	}
+}
+
 // diffUser describes how got differs from want, or returns "".
 func diffUser(got, want user.User) string {
 	g, w := got.Snapshot(), want.Snapshot()
-	var d []string
-	check := func(field string, ok bool, gv, wv any) {
-		if !ok {
-			d = append(d, fmt.Sprintf("%s: got %#v, want %#v", field, gv, wv))
-		}
-	}
+	var d differ
+	check := d.check
 	check("ID", g.ID == w.ID, g.ID, w.ID)
 	check("Email", g.Email == w.Email, g.Email, w.Email)
 	check("Username", g.Username == w.Username, g.Username, w.Username)
@@ -109,12 +114,8 @@ func diffUser(got, want user.User) string {
 // diffSession describes how got differs from want, or returns "". Nil and
 // empty slices are equal: storage need not tell them apart.
 func diffSession(got, want session.Session) string {
-	var d []string
-	check := func(field string, ok bool, gv, wv any) {
-		if !ok {
-			d = append(d, fmt.Sprintf("%s: got %#v, want %#v", field, gv, wv))
-		}
-	}
+	var d differ
+	check := d.check
 	check("ID", got.ID == want.ID, got.ID, want.ID)
 	check("UserID", got.UserID == want.UserID, got.UserID, want.UserID)
 	check("RefreshHash", got.RefreshHash == want.RefreshHash, got.RefreshHash, want.RefreshHash)
