@@ -152,16 +152,21 @@ type OutboxRecord struct {
 
 // OutboxRelay hands stored events to a publisher. Records are claimed by
 // status (pending), never by an id cursor, so a row that commits late is
-// still seen.
+// still seen. A relay leases what it claims in a short transaction and
+// publishes outside any transaction, so a slow or absent broker holds no
+// database lock.
 type OutboxRelay interface {
-	// Claim returns up to n pending records, oldest first. Inside WithinTx it
-	// locks them (FOR UPDATE SKIP LOCKED on Postgres) so that concurrent
-	// relays claim disjoint records until the transaction ends.
-	Claim(ctx context.Context, n int) ([]OutboxRecord, error)
+	// Claim leases until leaseUntil up to n pending records whose lease has
+	// ended by now, oldest first. A record is not claimed while an earlier
+	// pending record with the same key is leased, so per-key order holds
+	// with any number of relays; concurrent Claims never return the same
+	// record before its lease ends.
+	Claim(ctx context.Context, n int, now, leaseUntil time.Time) ([]OutboxRecord, error)
 	// MarkPublished records the broker's ack for the records.
 	MarkPublished(ctx context.Context, ids []string, at time.Time) error
-	// MarkFailed counts a failed attempt and keeps the error; park takes the
-	// record out of the pending set for good (it stays for inspection).
+	// MarkFailed counts a failed attempt, keeps the error and ends the
+	// lease; park takes the record out of the pending set for good (it
+	// stays for inspection).
 	MarkFailed(ctx context.Context, id, reason string, park bool) error
 	// Prune deletes records published before t and reports how many.
 	Prune(ctx context.Context, before time.Time) (int, error)

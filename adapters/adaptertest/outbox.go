@@ -3,6 +3,7 @@ package adaptertest
 import (
 	"bytes"
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,11 +44,17 @@ func checkClaimed(t *testing.T, recs []ports.OutboxRecord, attempts map[string]i
 	}
 }
 
+// peek claims with a lease that has already ended, so the records stay
+// claimable: for tests about what is pending, not about leases.
+func peek(ctx context.Context, s Stores, n int) ([]ports.OutboxRecord, error) {
+	return s.Relay.Claim(ctx, n, t0, t0)
+}
+
 // Outbox is the contract of ports.Outbox and ports.OutboxRelay.
 func Outbox(t *testing.T, setup Setup) {
 	run(t, setup, "Claim returns appended events oldest first with the encoder's bytes", func(t *testing.T, s Stores) {
 		ctx := t.Context()
-		recs, err := s.Relay.Claim(ctx, 10)
+		recs, err := peek(ctx, s, 10)
 		mustNotFail(t, "Claim of an empty outbox", err)
 		if len(recs) != 0 {
 			t.Fatalf("empty outbox claimed %d records", len(recs))
@@ -58,10 +65,10 @@ func Outbox(t *testing.T, setup Setup) {
 		mustNotFail(t, "Append", s.Outbox.Append(ctx, e3))
 		mustNotFail(t, "Append of nothing", s.Outbox.Append(ctx))
 
-		recs, err = s.Relay.Claim(ctx, 10)
+		recs, err = peek(ctx, s, 10)
 		mustNotFail(t, "Claim", err)
 		checkClaimed(t, recs, nil, e1, e2, e3)
-		recs, err = s.Relay.Claim(ctx, 2)
+		recs, err = peek(ctx, s, 2)
 		mustNotFail(t, "Claim 2", err)
 		checkClaimed(t, recs, nil, e1, e2)
 	})
@@ -73,7 +80,7 @@ func Outbox(t *testing.T, setup Setup) {
 		mustNotFail(t, "Append", s.Outbox.Append(ctx, e1, e2, e3))
 		mustNotFail(t, "MarkPublished", s.Relay.MarkPublished(ctx, []string{e1.ID, e3.ID}, t0.Add(time.Minute)))
 		mustNotFail(t, "MarkPublished of nothing", s.Relay.MarkPublished(ctx, nil, t0.Add(time.Minute)))
-		recs, err := s.Relay.Claim(ctx, 10)
+		recs, err := peek(ctx, s, 10)
 		mustNotFail(t, "Claim", err)
 		checkClaimed(t, recs, nil, e2)
 	})
@@ -85,12 +92,12 @@ func Outbox(t *testing.T, setup Setup) {
 		mustNotFail(t, "Append", s.Outbox.Append(ctx, e1, e2))
 		mustNotFail(t, "MarkFailed", s.Relay.MarkFailed(ctx, e1.ID, "broker unavailable", false))
 		mustNotFail(t, "MarkFailed", s.Relay.MarkFailed(ctx, e1.ID, "broker unavailable again", false))
-		recs, err := s.Relay.Claim(ctx, 10)
+		recs, err := peek(ctx, s, 10)
 		mustNotFail(t, "Claim", err)
 		checkClaimed(t, recs, map[string]int{e1.ID: 2}, e1, e2)
 
 		mustNotFail(t, "MarkFailed park", s.Relay.MarkFailed(ctx, e2.ID, "message too large", true))
-		recs, err = s.Relay.Claim(ctx, 10)
+		recs, err = peek(ctx, s, 10)
 		mustNotFail(t, "Claim", err)
 		checkClaimed(t, recs, map[string]int{e1.ID: 2}, e1)
 	})
@@ -121,7 +128,7 @@ func Outbox(t *testing.T, setup Setup) {
 		if n != 0 {
 			t.Errorf("Prune of nothing published = %d, want 0 (pending and parked records stay)", n)
 		}
-		recs, err := s.Relay.Claim(ctx, 10)
+		recs, err := peek(ctx, s, 10)
 		mustNotFail(t, "Claim", err)
 		checkClaimed(t, recs, nil, e3)
 	})
@@ -131,7 +138,7 @@ func Outbox(t *testing.T, setup Setup) {
 		e := newEvent(t, newID(t), t0)
 		mustNotFail(t, "Append", s.Outbox.Append(ctx, e))
 		err := s.Tx.WithinTx(ctx, func(ctx context.Context) error {
-			recs, err := s.Relay.Claim(ctx, 10)
+			recs, err := peek(ctx, s, 10)
 			if err != nil {
 				return err
 			}
@@ -139,8 +146,95 @@ func Outbox(t *testing.T, setup Setup) {
 			return s.Relay.MarkPublished(ctx, []string{recs[0].ID}, t0.Add(time.Minute))
 		})
 		mustNotFail(t, "WithinTx", err)
-		recs, err := s.Relay.Claim(ctx, 10)
+		recs, err := peek(ctx, s, 10)
 		mustNotFail(t, "Claim", err)
 		checkClaimed(t, recs, nil)
+	})
+
+	run(t, setup, "A lease hides claimed records until it ends", func(t *testing.T, s Stores) {
+		ctx := t.Context()
+		e1, e2 := newEvent(t, newID(t), t0), newEvent(t, newID(t), t0.Add(time.Second))
+		mustNotFail(t, "Append", s.Outbox.Append(ctx, e1, e2))
+		recs, err := s.Relay.Claim(ctx, 10, t0, t0.Add(time.Minute))
+		mustNotFail(t, "Claim", err)
+		checkClaimed(t, recs, nil, e1, e2)
+		recs, err = s.Relay.Claim(ctx, 10, t0.Add(30*time.Second), t0.Add(2*time.Minute))
+		mustNotFail(t, "Claim under lease", err)
+		checkClaimed(t, recs, nil)
+		recs, err = s.Relay.Claim(ctx, 10, t0.Add(time.Minute), t0.Add(2*time.Minute))
+		mustNotFail(t, "Claim after the lease", err)
+		checkClaimed(t, recs, nil, e1, e2)
+	})
+
+	run(t, setup, "A key waits while an earlier record of it is leased", func(t *testing.T, s Stores) {
+		ctx := t.Context()
+		x, y := newID(t), newID(t)
+		e1, e2, e3 := newEvent(t, x, t0), newEvent(t, y, t0.Add(time.Second)), newEvent(t, x, t0.Add(2*time.Second))
+		mustNotFail(t, "Append", s.Outbox.Append(ctx, e1, e2, e3))
+		recs, err := s.Relay.Claim(ctx, 1, t0, t0.Add(time.Minute))
+		mustNotFail(t, "Claim 1", err)
+		checkClaimed(t, recs, nil, e1)
+		// Another relay: e3 must wait for e1, whatever else is pending.
+		recs, err = s.Relay.Claim(ctx, 10, t0.Add(time.Second), t0.Add(time.Minute))
+		mustNotFail(t, "Claim by another relay", err)
+		checkClaimed(t, recs, nil, e2)
+		mustNotFail(t, "MarkPublished", s.Relay.MarkPublished(ctx, []string{e1.ID}, t0.Add(2*time.Second)))
+		recs, err = s.Relay.Claim(ctx, 10, t0.Add(3*time.Second), t0.Add(time.Minute))
+		mustNotFail(t, "Claim after e1 was published", err)
+		checkClaimed(t, recs, nil, e3)
+	})
+
+	run(t, setup, "MarkFailed ends the lease", func(t *testing.T, s Stores) {
+		ctx := t.Context()
+		e := newEvent(t, newID(t), t0)
+		mustNotFail(t, "Append", s.Outbox.Append(ctx, e))
+		_, err := s.Relay.Claim(ctx, 10, t0, t0.Add(time.Hour))
+		mustNotFail(t, "Claim", err)
+		mustNotFail(t, "MarkFailed", s.Relay.MarkFailed(ctx, e.ID, "broker down", false))
+		recs, err := s.Relay.Claim(ctx, 10, t0.Add(time.Second), t0.Add(time.Hour))
+		mustNotFail(t, "Claim after a failure", err)
+		checkClaimed(t, recs, map[string]int{e.ID: 1}, e)
+	})
+
+	run(t, setup, "Concurrent claims are disjoint and keep each key with one relay", func(t *testing.T, s Stores) {
+		ctx := t.Context()
+		keys := []string{newID(t), newID(t), newID(t), newID(t)}
+		var events []event.Event
+		for i := range 24 {
+			events = append(events, newEvent(t, keys[i%len(keys)], t0.Add(time.Duration(i)*time.Millisecond)))
+		}
+		mustNotFail(t, "Append", s.Outbox.Append(ctx, events...))
+		claimed := make([][]ports.OutboxRecord, 4)
+		var wg sync.WaitGroup
+		for i := range claimed {
+			wg.Go(func() {
+				err := s.Tx.WithinTx(ctx, func(ctx context.Context) error {
+					var err error
+					claimed[i], err = s.Relay.Claim(ctx, 5, t0.Add(time.Second), t0.Add(time.Hour))
+					return err
+				})
+				mustNotFail(t, "Claim", err)
+			})
+		}
+		wg.Wait()
+		seen := map[string]int{}
+		owner := map[string]int{}
+		for relay, recs := range claimed {
+			for _, r := range recs {
+				seen[r.ID]++
+				if o, ok := owner[r.Key]; ok && o != relay {
+					t.Errorf("key %s claimed by relays %d and %d at once", r.Key, o, relay)
+				}
+				owner[r.Key] = relay
+			}
+		}
+		for id, n := range seen {
+			if n > 1 {
+				t.Errorf("record %s claimed %d times", id, n)
+			}
+		}
+		if len(seen) == 0 {
+			t.Fatal("nothing claimed")
+		}
 	})
 }

@@ -73,7 +73,7 @@ func Transactor(t *testing.T, setup Setup) {
 		}
 		_, err = s.Sessions.ByID(ctx, w.s.ID)
 		mustNotFail(t, "Sessions.ByID of the new session", err)
-		recs, err := s.Relay.Claim(ctx, 10)
+		recs, err := peek(ctx, s, 10)
 		mustNotFail(t, "Claim", err)
 		checkClaimed(t, recs, nil, w.e)
 		u, err := s.Users.ByID(ctx, u0.ID())
@@ -99,7 +99,7 @@ func Transactor(t *testing.T, setup Setup) {
 		wantErr(t, "PasswordHash of the rolled-back user", err, credential.ErrNoPassword)
 		_, err = s.Sessions.ByID(ctx, w.s.ID)
 		wantErr(t, "Sessions.ByID of the rolled-back session", err, session.ErrNotFound)
-		recs, err := s.Relay.Claim(ctx, 10)
+		recs, err := peek(ctx, s, 10)
 		mustNotFail(t, "Claim", err)
 		checkClaimed(t, recs, nil)
 		u, err := s.Users.ByID(ctx, u0.ID())

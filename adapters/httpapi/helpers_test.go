@@ -57,7 +57,7 @@ func newServer(t *testing.T, trusted ...string) *server {
 		Hasher: hasher, Blocklist: blocklist.New(), Signer: signer, Verifier: verifier,
 		Revoked: memory.NewRevokedSessions(clock, time.Hour), Clock: clock, IDs: ids},
 		identity.Config{Issuer: "urn:test", Audience: "urn:test", AccessTTL: 15 * time.Minute,
-			Sessions: session.Policy{AbsoluteLifetime: time.Hour, IdleTimeout: time.Hour, ConcurrentWindow: 10 * time.Millisecond}})
+			Sessions: session.Policy{AbsoluteLifetime: time.Hour, IdleTimeout: time.Hour, ConcurrentWindow: 50 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,9 @@ type Options struct {
 	Middleware []fiber.Handler
 	// Version is reported by /openapi.json.
 	Version string
+	// EventSchema returns the JSON Schema document called name (an event
+	// type, or "envelope"), served where events' dataschema points.
+	EventSchema func(name string) ([]byte, bool)
 }
 
 // API serves the identity use cases over HTTP.
@@ -207,7 +210,7 @@ func (a *API) securityHeaders(c *fiber.Ctx) error {
 func (a *API) clientIP(c *fiber.Ctx) string {
 	peer, err := netip.ParseAddr(c.Context().RemoteIP().String())
 	if err != nil {
-		return c.Context().RemoteIP().String()
+		return ""
 	}
 	if !a.trusted(peer) {
 		return peer.String()

@@ -28,16 +28,20 @@ func buildOpenAPI(routes []route, version string) ([]byte, error) {
 		} else {
 			op["security"] = []map[string][]string{}
 		}
+		if params := pathParams(rt.path); len(params) > 0 {
+			op["parameters"] = params
+		}
 		if rt.body != nil {
 			op["requestBody"] = map[string]any{
 				"required": !rt.bodyOptional,
 				"content":  map[string]any{"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(rt.body))}},
 			}
 		}
-		if paths[rt.path] == nil {
-			paths[rt.path] = map[string]any{}
+		p := OpenAPIPath(rt.path)
+		if paths[p] == nil {
+			paths[p] = map[string]any{}
 		}
-		paths[rt.path][strings.ToLower(rt.method)] = op
+		paths[p][strings.ToLower(rt.method)] = op
 	}
 	doc := map[string]any{
 		"openapi": "3.1.0",
@@ -69,10 +73,32 @@ func responses(rt route) map[string]any {
 	return map[string]any{strconv.Itoa(rt.status): ok, "default": problem}
 }
 
+// OpenAPIPath turns a Fiber route (/users/:id) into an OpenAPI path
+// template (/users/{id}).
+func OpenAPIPath(route string) string {
+	parts := strings.Split(route, "/")
+	for i, p := range parts {
+		if name, ok := strings.CutPrefix(p, ":"); ok {
+			parts[i] = "{" + name + "}"
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+func pathParams(route string) []map[string]any {
+	var out []map[string]any
+	for _, p := range strings.Split(route, "/") {
+		if name, ok := strings.CutPrefix(p, ":"); ok {
+			out = append(out, map[string]any{"name": name, "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+		}
+	}
+	return out
+}
+
 func operationID(method, path string) string {
 	var b strings.Builder
 	b.WriteString(strings.ToLower(method))
-	for _, part := range strings.FieldsFunc(path, func(r rune) bool { return r == '/' || r == '.' || r == '-' || r == '{' || r == '}' }) {
+	for _, part := range strings.FieldsFunc(path, func(r rune) bool { return r == '/' || r == '.' || r == '-' || r == ':' }) {
 		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
 	}
 	return b.String()

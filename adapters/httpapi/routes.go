@@ -52,17 +52,15 @@ func (a *API) routeTable() []route {
 			status: fiber.StatusOK, resp: healthResponse{}, public: a.readyz},
 		{method: fiber.MethodGet, path: "/.well-known/jwks.json", summary: "Public keys that verify access tokens (RFC 7517)", tag: "operations",
 			status: fiber.StatusOK, rawResp: "JWK Set", public: a.jwks},
+		{method: fiber.MethodGet, path: "/schemas/events/:name", summary: "JSON Schema of an event type (the dataschema of published events)", tag: "operations",
+			status: fiber.StatusOK, rawResp: "JSON Schema", public: a.eventSchema},
 		{method: fiber.MethodGet, path: "/openapi.json", summary: "This document (OpenAPI 3.1)", tag: "operations",
 			status: fiber.StatusOK, rawResp: "OpenAPI document", public: a.openAPI},
 	}
 }
 
 func (a *API) client(c *fiber.Ctx) session.Client {
-	ua := c.Get(fiber.HeaderUserAgent)
-	if len(ua) > 512 {
-		ua = ua[:512]
-	}
-	return session.Client{IP: a.clientIP(c), UserAgent: ua}
+	return session.Client{IP: a.clientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent)}
 }
 
 func (a *API) registerAccount(c *fiber.Ctx) error {
@@ -174,6 +172,20 @@ func (a *API) jwks(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, "application/jwk-set+json")
 	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
 	return c.Send(a.opt.JWKS())
+}
+
+func (a *API) eventSchema(c *fiber.Ctx) error {
+	name, ok := strings.CutSuffix(c.Params("name"), ".json")
+	if !ok || a.opt.EventSchema == nil {
+		return errNotFound
+	}
+	doc, ok := a.opt.EventSchema(name)
+	if !ok {
+		return errNotFound
+	}
+	c.Set(fiber.HeaderContentType, "application/schema+json")
+	c.Set(fiber.HeaderCacheControl, "public, max-age=3600")
+	return c.Send(doc)
 }
 
 func (a *API) openAPI(c *fiber.Ctx) error {

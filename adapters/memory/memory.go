@@ -46,6 +46,10 @@ func (t *Transactor) WithinTx(ctx context.Context, fn func(context.Context) erro
 	if _, ok := ctx.Value(txKey{}).(*txState); ok {
 		return fn(ctx)
 	}
+	// Like a database, refuse to begin once the caller has given up.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	t.s.mu.Lock()
 	defer t.s.mu.Unlock()
 	st := &txState{}

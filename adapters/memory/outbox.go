@@ -23,6 +23,7 @@ type outboxRow struct {
 	status      outboxStatus
 	lastError   string
 	publishedAt time.Time
+	leaseUntil  time.Time
 }
 
 // Outbox is the in-memory ports.Outbox and ports.OutboxRelay.
@@ -56,15 +57,25 @@ func (o *Outbox) Append(ctx context.Context, events ...event.Event) error {
 	return nil
 }
 
-// Claim returns up to n pending records, oldest first.
-func (o *Outbox) Claim(ctx context.Context, n int) ([]ports.OutboxRecord, error) {
+// Claim leases up to n pending records, oldest first, skipping any whose
+// key has an earlier record under lease.
+func (o *Outbox) Claim(ctx context.Context, n int, now, leaseUntil time.Time) ([]ports.OutboxRecord, error) {
 	defer o.s.lock(ctx)()
 	var out []ports.OutboxRecord
+	blocked := map[string]bool{}
 	for _, r := range o.s.outbox {
 		if len(out) == n {
 			break
 		}
-		if r.status == pending {
+		switch {
+		case r.status != pending:
+		case r.leaseUntil.After(now):
+			blocked[r.rec.Key] = true
+		case blocked[r.rec.Key]:
+		default:
+			old := r.leaseUntil
+			r.leaseUntil = leaseUntil
+			onRollback(ctx, func() { r.leaseUntil = old })
 			rec := r.rec
 			rec.Payload = slices.Clone(rec.Payload)
 			out = append(out, rec)
@@ -94,6 +105,7 @@ func (o *Outbox) MarkFailed(ctx context.Context, id, reason string, park bool) e
 			old := *r
 			r.rec.Attempts++
 			r.lastError = reason
+			r.leaseUntil = time.Time{}
 			if park {
 				r.status = parked
 			}

@@ -1,9 +1,12 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -42,7 +45,7 @@ func NewOutbox(db *DB, enc event.Encoder) *Outbox { return &Outbox{db: db, enc: 
 type outboxRow struct {
 	bun.BaseModel `bun:"table:outbox,alias:o"`
 
-	// seq (the append order) is assigned by the database and never read.
+	Seq         int64  `bun:"seq,scanonly"` // the append order, assigned by the database
 	ID          string `bun:"id"`
 	Type        string `bun:"type"`
 	Subject     string `bun:"subject"`
@@ -52,6 +55,7 @@ type outboxRow struct {
 	LastError   string `bun:"last_error"`
 	CreatedAt   dbTime `bun:"created_at"`
 	PublishedAt dbTime `bun:"published_at"`
+	LeaseUntil  dbTime `bun:"lease_until"` // NULL while no relay holds the record
 }
 
 func toOutboxRow(e event.Event, payload []byte) outboxRow {
@@ -90,26 +94,47 @@ func (o *Outbox) Append(ctx context.Context, events ...event.Event) error {
 	return nil
 }
 
-// Claim returns up to n pending records in append order. On Postgres it
-// selects FOR UPDATE SKIP LOCKED: inside WithinTx the records stay locked
-// until the transaction ends and concurrent relays skip them. SQLite has a
-// single writer, so a relay transaction excludes every other one anyway.
-func (o *Outbox) Claim(ctx context.Context, n int) ([]ports.OutboxRecord, error) {
+// claimSQL leases the oldest claimable pending records: those whose lease
+// has ended and whose subject has no earlier pending record under lease
+// (per-user order across relays). On Postgres the candidates are taken FOR
+// UPDATE SKIP LOCKED, and Claim first takes a transaction advisory lock so
+// concurrent claims see each other's leases; SQLite's single writer
+// serialises them anyway.
+const claimSQL = `UPDATE outbox SET lease_until = ?
+WHERE seq IN (
+	SELECT o.seq FROM outbox o
+	WHERE o.status = 'pending' AND (o.lease_until IS NULL OR o.lease_until <= ?)
+	AND NOT EXISTS (
+		SELECT 1 FROM outbox e
+		WHERE e.subject = o.subject AND e.seq < o.seq AND e.status = 'pending' AND e.lease_until > ?)
+	ORDER BY o.seq
+	LIMIT ?%s)
+RETURNING seq, id, type, subject, payload, attempts, created_at`
+
+// claimLockKey is the advisory lock that serialises claims on Postgres.
+const claimLockKey = 0x75736d67 // "usmg"
+
+// Claim leases up to n records until leaseUntil and returns them in append
+// order. Call it inside WithinTx, so the lease and the advisory lock belong
+// to one short transaction.
+func (o *Outbox) Claim(ctx context.Context, n int, now, leaseUntil time.Time) ([]ports.OutboxRecord, error) {
 	if n <= 0 {
 		return nil, nil
 	}
-	var rows []outboxRow
-	q := o.db.readConn(ctx).NewSelect().Model(&rows).
-		ExcludeColumn("status", "last_error", "published_at").
-		Where("o.status = ?", outboxPending).
-		OrderExpr("o.seq ASC").
-		Limit(int64(n))
+	db := o.db.conn(ctx)
+	lock := ""
 	if o.db.postgres() {
-		q = q.For("UPDATE SKIP LOCKED")
+		if _, err := db.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?)", claimLockKey); err != nil {
+			return nil, fmt.Errorf("sqlstore: claim outbox events: lock: %w", err)
+		}
+		lock = " FOR UPDATE SKIP LOCKED"
 	}
-	if err := q.Scan(ctx); err != nil {
+	var rows []outboxRow
+	err := db.NewRaw(fmt.Sprintf(claimSQL, lock), at(leaseUntil), at(now), at(now), n).Scan(ctx, &rows)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlstore: claim outbox events: %w", err)
 	}
+	slices.SortFunc(rows, func(a, b outboxRow) int { return cmp.Compare(a.Seq, b.Seq) })
 	out := make([]ports.OutboxRecord, len(rows))
 	for i, r := range rows {
 		out[i] = fromOutboxRow(r)
@@ -139,6 +164,7 @@ func (o *Outbox) MarkFailed(ctx context.Context, id, reason string, park bool) e
 	q := o.db.conn(ctx).NewUpdate().Model((*outboxRow)(nil)).
 		Set("attempts = o.attempts + 1").
 		Set("last_error = ?", truncate(reason, maxLastError)).
+		Set("lease_until = NULL").
 		Where("o.id = ?", id)
 	if park {
 		q = q.Set("status = ?", outboxParked)

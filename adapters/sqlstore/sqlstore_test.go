@@ -111,7 +111,7 @@ func TestSQLiteConcurrentWriters(t *testing.T) {
 	if len(revoked) != writers {
 		t.Errorf("%d sessions revoked, want %d", len(revoked), writers)
 	}
-	recs, err := s.Relay.Claim(ctx, 100)
+	recs, err := s.Relay.Claim(ctx, 100, t0, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,9 +231,10 @@ func TestDataSurvivesReopen(t *testing.T) {
 	}
 }
 
-// TestPostgresClaimSkipsLockedRecords: relays claiming inside transactions
-// at the same time get disjoint records.
-func TestPostgresClaimSkipsLockedRecords(t *testing.T) {
+// TestPostgresClaimWaitsForAConcurrentClaim: a claim that starts while
+// another relay's claim transaction is open waits for it (advisory lock) and
+// then sees its leases, so the two get disjoint records.
+func TestPostgresClaimWaitsForAConcurrentClaim(t *testing.T) {
 	db := sqlstoretest.Postgres(t)
 	s := sqlstoretest.Stores(db)
 	ctx := t.Context()
@@ -244,18 +245,19 @@ func TestPostgresClaimSkipsLockedRecords(t *testing.T) {
 	if err := s.Outbox.Append(ctx, events...); err != nil {
 		t.Fatal(err)
 	}
+	lease := t0.Add(time.Hour)
 	claimed := make(chan []string, 1)
 	release := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		err := s.Tx.WithinTx(ctx, func(ctx context.Context) error {
-			recs, err := s.Relay.Claim(ctx, 2)
+			recs, err := s.Relay.Claim(ctx, 2, t0, lease)
 			ids := make([]string, len(recs))
 			for i, r := range recs {
 				ids[i] = r.ID
 			}
 			claimed <- ids
-			<-release // hold the locks while the other relay claims
+			<-release // keep the claim transaction open
 			return err
 		})
 		if err != nil {
@@ -263,19 +265,29 @@ func TestPostgresClaimSkipsLockedRecords(t *testing.T) {
 		}
 	})
 	first := <-claimed
-	var second []string
-	err := s.Tx.WithinTx(ctx, func(ctx context.Context) error {
-		recs, err := s.Relay.Claim(ctx, 10)
-		for _, r := range recs {
-			second = append(second, r.ID)
+	secondDone := make(chan []string, 1)
+	wg.Go(func() {
+		var second []string
+		err := s.Tx.WithinTx(ctx, func(ctx context.Context) error {
+			recs, err := s.Relay.Claim(ctx, 10, t0, lease)
+			for _, r := range recs {
+				second = append(second, r.ID)
+			}
+			return err
+		})
+		if err != nil {
+			t.Error(err)
 		}
-		return err
+		secondDone <- second
 	})
-	close(release)
-	wg.Wait()
-	if err != nil {
-		t.Fatal(err)
+	select {
+	case got := <-secondDone:
+		t.Fatalf("the second claim did not wait for the first: got %v", got)
+	case <-time.After(200 * time.Millisecond):
 	}
+	close(release)
+	second := <-secondDone
+	wg.Wait()
 	if len(first) != 2 || len(second) != 4 {
 		t.Fatalf("claimed %v then %v, want 2 then the other 4", first, second)
 	}
@@ -286,13 +298,8 @@ func TestPostgresClaimSkipsLockedRecords(t *testing.T) {
 			}
 		}
 	}
-	if first[0] != events[0].ID || second[0] != events[2].ID {
-		t.Errorf("claims are not oldest first: %v then %v", first, second)
-	}
 }
 
-// TestTxOfAnotherDBIsNotJoined: a ctx carrying a transaction of one DB does
-// not leak it into another DB's repositories.
 func TestTxOfAnotherDBIsNotJoined(t *testing.T) {
 	a, b := sqlstoretest.SQLite(t), sqlstoretest.SQLite(t)
 	u := newUser(t, 1)

@@ -218,6 +218,9 @@ func TestE2E_AccountLifecycle(t *testing.T) {
 		if r := s.call(t, "GET", "/openapi.json", "", nil); r.status != 200 || r.body["openapi"] != "3.1.0" {
 			t.Fatalf("openapi: %d", r.status)
 		}
+		if r := s.call(t, "GET", "/schemas/events/user.created.json", "", nil); r.status != 200 || r.body["$id"] == nil {
+			t.Fatalf("event schema: %d %s", r.status, r.raw)
+		}
 	})
 }
 

@@ -123,7 +123,7 @@ func newEnv(t *testing.T, mod ...func(*identity.Config)) *env {
 // events returns the types of all events in the outbox, oldest first.
 func (e *env) events(t *testing.T) []string {
 	t.Helper()
-	recs, err := e.outbox.Claim(t.Context(), 1000)
+	recs, err := e.outbox.Claim(t.Context(), 1000, time.Time{}, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func (e *env) events(t *testing.T) []string {
 // payload returns the data of the last event of type typ.
 func (e *env) payload(t *testing.T, typ string) map[string]any {
 	t.Helper()
-	recs, _ := e.outbox.Claim(t.Context(), 1000)
+	recs, _ := e.outbox.Claim(t.Context(), 1000, time.Time{}, time.Time{})
 	for i := len(recs) - 1; i >= 0; i-- {
 		if recs[i].Type == typ {
 			var env struct{ Data map[string]any }

@@ -106,6 +106,7 @@ type RegisterInput struct {
 
 // Register creates an account with a password and signs it in.
 func (s *Service) Register(ctx context.Context, in RegisterInput) (Auth, error) {
+	in.Client = in.Client.Normalized()
 	now := s.d.Clock.Now()
 	var v errs.Validation
 	u, err := user.New(user.ID(s.d.IDs.NewID()), in.Email, in.Username, in.DisplayName, now)
@@ -162,6 +163,7 @@ type LoginInput struct {
 // accounts, accounts without a password and wrong passwords all cost one
 // argon2 verification and fail with the same error (LG-01).
 func (s *Service) Login(ctx context.Context, in LoginInput) (Auth, error) {
+	in.Client = in.Client.Normalized()
 	if len(in.Password) > credential.MaxPasswordBytes {
 		return Auth{}, credential.ErrInvalidCredentials
 	}
@@ -264,6 +266,7 @@ const maxRequestAge = 30 * time.Second
 // is reuse: its whole session ends, the end commits even though the caller
 // gets an error, and user.security_violation is emitted.
 func (s *Service) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) {
+	in.Client = in.Client.Normalized()
 	now := s.d.Clock.Now()
 	started := now
 	if r := in.ReceivedAt.UTC().Truncate(time.Microsecond); r.Before(now) && now.Sub(r) < maxRequestAge {

@@ -21,6 +21,10 @@ type Config struct {
 	Retention    time.Duration // published records are pruned after this (default 24h)
 	PruneEvery   time.Duration // how often to prune (default 10m)
 	ErrorBackoff time.Duration // pause after a failed publish (default 1s)
+	// Lease is how long claimed records stay hidden from other relays
+	// (default 2m): longer than a publish can take, retries included, so a
+	// record is published twice only when a relay died holding it.
+	Lease time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -39,6 +43,7 @@ func (c Config) withDefaults() Config {
 	def(&c.Retention, 24*time.Hour)
 	def(&c.PruneEvery, 10*time.Minute)
 	def(&c.ErrorBackoff, time.Second)
+	def(&c.Lease, 2*time.Minute)
 	return c
 }
 
@@ -88,45 +93,54 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
-// Once claims and publishes one batch and reports how many records it
-// published. On a publish error every claimed record counts a failed
-// attempt; a record that has failed MaxAttempts times is parked so it never
-// blocks the rest.
+// Once claims, publishes and settles one batch and reports how many records
+// it published. Claiming and settling are short transactions; publishing
+// runs outside both. On a publish error every claimed record counts a
+// failed attempt; a record that has failed MaxAttempts times is parked so
+// it never blocks the rest.
 func (r *Relay) Once(ctx context.Context) (int, error) {
-	var published int
-	var pubErr error
+	var recs []ports.OutboxRecord
 	err := r.tx.WithinTx(ctx, func(ctx context.Context) error {
-		recs, err := r.outbox.Claim(ctx, r.cfg.Batch)
-		if err != nil || len(recs) == 0 {
-			return err
-		}
-		if pubErr = r.pub.Publish(ctx, recs); pubErr != nil {
-			for _, rec := range recs {
-				park := rec.Attempts+1 >= r.cfg.MaxAttempts
-				if err := r.outbox.MarkFailed(ctx, rec.ID, pubErr.Error(), park); err != nil {
-					return err
-				}
-				if park {
-					r.log.ErrorContext(ctx, "outbox relay: record parked", "id", rec.ID, "type", rec.Type, "attempts", rec.Attempts+1)
-				}
-			}
-			return nil
-		}
-		ids := make([]string, len(recs))
-		for i, rec := range recs {
-			ids[i] = rec.ID
-		}
-		published = len(recs)
-		return r.outbox.MarkPublished(ctx, ids, r.clock.Now())
+		now := r.clock.Now()
+		var err error
+		recs, err = r.outbox.Claim(ctx, r.cfg.Batch, now, now.Add(r.cfg.Lease))
+		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("outbox relay: %w", err)
+		return 0, fmt.Errorf("outbox relay: claim: %w", err)
+	}
+	if len(recs) == 0 {
+		r.prune(ctx)
+		return 0, nil
+	}
+	pubErr := r.pub.Publish(ctx, recs)
+	err = r.tx.WithinTx(ctx, func(ctx context.Context) error {
+		if pubErr == nil {
+			ids := make([]string, len(recs))
+			for i, rec := range recs {
+				ids[i] = rec.ID
+			}
+			return r.outbox.MarkPublished(ctx, ids, r.clock.Now())
+		}
+		for _, rec := range recs {
+			park := rec.Attempts+1 >= r.cfg.MaxAttempts
+			if err := r.outbox.MarkFailed(ctx, rec.ID, pubErr.Error(), park); err != nil {
+				return err
+			}
+			if park {
+				r.log.ErrorContext(ctx, "outbox relay: record parked", "id", rec.ID, "type", rec.Type, "attempts", rec.Attempts+1)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// The lease runs out and another round publishes them again.
+		return 0, fmt.Errorf("outbox relay: settle: %w", err)
 	}
 	if pubErr != nil {
 		return 0, pubErr
 	}
-	r.prune(ctx)
-	return published, nil
+	return len(recs), nil
 }
 
 func (r *Relay) prune(ctx context.Context) {

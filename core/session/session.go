@@ -10,8 +10,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"net/netip"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/usermgmt/usermgmt/core/errs"
 	"github.com/usermgmt/usermgmt/core/user"
@@ -70,6 +73,28 @@ var (
 type Client struct {
 	IP        string
 	UserAgent string
+}
+
+// MaxUserAgent bounds the stored user agent.
+const MaxUserAgent = 512
+
+// Normalized returns c with an IP in canonical form (zone dropped; empty
+// when it is not an address) and a bounded, valid UTF-8 user agent, so
+// whatever a transport or host passes in is safe to store and publish.
+func (c Client) Normalized() Client {
+	ip, err := netip.ParseAddr(strings.TrimSpace(c.IP))
+	if err != nil {
+		c.IP = ""
+	} else {
+		c.IP = ip.WithZone("").String()
+	}
+	ua := strings.ToValidUTF8(c.UserAgent, "")
+	for len(ua) > MaxUserAgent {
+		_, size := utf8.DecodeLastRuneInString(ua)
+		ua = ua[:len(ua)-size]
+	}
+	c.UserAgent = ua
+	return c
 }
 
 // Session is one sign-in and its refresh-token family.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -39,6 +40,9 @@ type Config struct {
 	TrustedProxies []netip.Prefix // USERMGMT_TRUSTED_PROXIES
 	PublicURL      string         // USERMGMT_PUBLIC_URL
 
+	KafkaBrokers []string // USERMGMT_KAFKA_BROKERS: comma-separated; empty logs events instead
+	KafkaTopic   string   // USERMGMT_KAFKA_TOPIC
+
 	AdminEmail    string // USERMGMT_ADMIN_EMAIL
 	AdminPassword string // USERMGMT_ADMIN_PASSWORD
 
@@ -54,16 +58,15 @@ func DefaultConfig() Config {
 		Issuer: "http://localhost:3011", AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 720 * time.Hour,
 		SessionIdle: 168 * time.Hour, RefreshConcurrentWindow: 50 * time.Millisecond, KeyRotation: 30 * 24 * time.Hour,
 		Argon2MemoryKiB: 19456, Argon2Iterations: 2, Argon2Parallelism: 1,
-		RateLimit: true, PublicURL: "http://localhost:3011", LogLevel: slog.LevelInfo, LogFormat: "text",
+		RateLimit: true, PublicURL: "http://localhost:3011", KafkaTopic: "user-events", LogLevel: slog.LevelInfo, LogFormat: "text",
 	}
 }
 
 // notYet names variables of components that later releases wire in; setting
 // one now fails loudly instead of being silently ignored.
 var notYet = map[string]string{
-	"USERMGMT_VALKEY_ADDR":   "Valkey support",
-	"USERMGMT_KAFKA_BROKERS": "the Kafka relay",
-	"USERMGMT_CONSUL_ADDR":   "Consul registration",
+	"USERMGMT_VALKEY_ADDR": "Valkey support",
+	"USERMGMT_CONSUL_ADDR": "Consul registration",
 }
 
 // FromEnv reads the configuration from getenv (os.Getenv in the apps) and
@@ -134,6 +137,14 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	uintv("USERMGMT_HASH_CONCURRENCY", 1024, func(n uint64) { c.HashConcurrency = int(n) })      //nolint:gosec // bounded by uintv
 	boolv("USERMGMT_RATE_LIMIT", &c.RateLimit)
 	str("USERMGMT_PUBLIC_URL", &c.PublicURL)
+	if v := getenv("USERMGMT_KAFKA_BROKERS"); v != "" {
+		for _, b := range strings.Split(v, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				c.KafkaBrokers = append(c.KafkaBrokers, b)
+			}
+		}
+	}
+	str("USERMGMT_KAFKA_TOPIC", &c.KafkaTopic)
 	str("USERMGMT_ADMIN_EMAIL", &c.AdminEmail)
 	c.AdminPassword = getenv("USERMGMT_ADMIN_PASSWORD")
 	str("USERMGMT_LOG_FORMAT", &c.LogFormat)
@@ -210,6 +221,14 @@ func (c Config) Validate() error {
 	}
 	if (c.AdminEmail == "") != (c.AdminPassword == "") {
 		bad("USERMGMT_ADMIN_EMAIL", "and USERMGMT_ADMIN_PASSWORD must be set together")
+	}
+	for _, b := range c.KafkaBrokers {
+		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
+			bad("USERMGMT_KAFKA_BROKERS", "%q is not host:port", b)
+		}
+	}
+	if c.KafkaTopic == "" || strings.ContainsAny(c.KafkaTopic, " /\\") {
+		bad("USERMGMT_KAFKA_TOPIC", "%q is not a topic name", c.KafkaTopic)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("USERMGMT_LOG_FORMAT", "must be text or json")

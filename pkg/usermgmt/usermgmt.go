@@ -24,7 +24,9 @@ import (
 	"github.com/usermgmt/usermgmt/adapters/blocklist"
 	"github.com/usermgmt/usermgmt/adapters/crypto"
 	"github.com/usermgmt/usermgmt/adapters/eventlog"
+	"github.com/usermgmt/usermgmt/adapters/eventschema"
 	"github.com/usermgmt/usermgmt/adapters/httpapi"
+	"github.com/usermgmt/usermgmt/adapters/kafka"
 	"github.com/usermgmt/usermgmt/adapters/memory"
 	"github.com/usermgmt/usermgmt/adapters/sqlstore"
 	"github.com/usermgmt/usermgmt/adapters/system"
@@ -63,6 +65,36 @@ type options struct {
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
+// Event is a published event: its id, type, key (the user id) and the
+// CloudEvents JSON envelope.
+type Event struct {
+	ID, Type, Key string
+	Envelope      []byte
+}
+
+// EventSink receives the events the outbox relay publishes, in order per
+// key, at least once. Publish returns only when the events are safely
+// handed over; an error makes the relay try them again later.
+type EventSink interface {
+	Publish(ctx context.Context, events []Event) error
+}
+
+// WithEventSink sends events to the host's own bus instead of Kafka or the
+// log, for programs that embed usermgmt while they migrate.
+func WithEventSink(s EventSink) Option {
+	return func(o *options) { o.publisher = sinkPublisher{s} }
+}
+
+type sinkPublisher struct{ sink EventSink }
+
+func (p sinkPublisher) Publish(ctx context.Context, recs []ports.OutboxRecord) error {
+	evs := make([]Event, len(recs))
+	for i, r := range recs {
+		evs[i] = Event{ID: r.ID, Type: r.Type, Key: r.Key, Envelope: r.Payload}
+	}
+	return p.sink.Publish(ctx, evs)
+}
+
 // stores are the persistence ports of one backend.
 type stores struct {
 	tx       ports.Transactor
@@ -86,7 +118,10 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Service, error) {
 		return nil, err
 	}
 	o := newOptions(opts)
-	enc := eventEncoder(cfg)
+	enc, err := eventEncoder(cfg)
+	if err != nil {
+		return nil, err
+	}
 	st, err := openSQL(ctx, cfg, o.log, enc)
 	if err != nil {
 		return nil, err
@@ -107,8 +142,12 @@ func NewInMemory(cfg Config, opts ...Option) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	enc, err := eventEncoder(cfg)
+	if err != nil {
+		return nil, err
+	}
 	m := memory.New()
-	out := memory.NewOutbox(m, eventEncoder(cfg))
+	out := memory.NewOutbox(m, enc)
 	st := stores{tx: memory.NewTransactor(m), users: memory.NewUsers(m), creds: memory.NewCredentials(m),
 		sessions: memory.NewSessions(m), outbox: out, keys: memory.NewSigningKeys(m),
 		close: func() error { return nil }}
@@ -120,14 +159,34 @@ func newOptions(opts []Option) options {
 	for _, f := range opts {
 		f(&o)
 	}
-	if o.publisher == nil {
-		o.publisher = eventlog.New(o.log)
-	}
 	return o
 }
 
-func eventEncoder(cfg Config) event.Encoder {
-	return event.NewEncoder(cfg.Issuer, cfg.PublicURL+"/schemas/events/", traceParent)
+// publisher is Kafka when brokers are configured, else the log. The
+// returned func releases it.
+func publisher(cfg Config, o options) (ports.EventPublisher, func() error, error) {
+	if o.publisher != nil {
+		return o.publisher, func() error { return nil }, nil
+	}
+	if len(cfg.KafkaBrokers) == 0 {
+		return eventlog.New(o.log), func() error { return nil }, nil
+	}
+	p, err := kafka.NewPublisher(kafka.Config{Brokers: cfg.KafkaBrokers, Topic: cfg.KafkaTopic, Logger: o.log})
+	if err != nil {
+		return nil, nil, fmt.Errorf("USERMGMT_KAFKA_BROKERS: %w", err)
+	}
+	return p, func() error { p.Close(); return nil }, nil
+}
+
+// eventEncoder makes the outbox's envelopes and checks each against the
+// JSON Schema of its type before it is stored: an event that breaks the
+// published contract fails its transaction instead of reaching consumers.
+func eventEncoder(cfg Config) (event.Encoder, error) {
+	v, err := eventschema.New()
+	if err != nil {
+		return nil, err
+	}
+	return v.Wrap(event.NewEncoder(cfg.Issuer, cfg.PublicURL+"/schemas/events/", traceParent)), nil
 }
 
 func openSQL(ctx context.Context, cfg Config, log *slog.Logger, enc event.Encoder) (stores, error) {
@@ -224,17 +283,22 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 			o.log.InfoContext(ctx, "first administrator created", "email", cfg.AdminEmail)
 		}
 	}
-	rl, err := relay.New(st.tx, st.outbox, o.publisher, clock, relay.Config{}, o.log)
+	pub, closePub, err := publisher(cfg, o)
 	if err != nil {
 		return nil, err
 	}
+	rl, err := relay.New(st.tx, st.outbox, pub, clock, relay.Config{}, o.log)
+	if err != nil {
+		_ = closePub()
+		return nil, err
+	}
 	api, err := httpapi.New(id, httpapi.Options{Logger: o.log, JWKS: ring.JWKS, Ready: st.ready,
-		TrustedProxies: cfg.TrustedProxies, Version: Version})
+		TrustedProxies: cfg.TrustedProxies, Version: Version, EventSchema: eventschema.Schema})
 	if err != nil {
 		return nil, err
 	}
 	return &Service{cfg: cfg, log: o.log, id: id, api: api, relay: rl, ring: ring, ready: st.ready,
-		closers: []func() error{st.close}}, nil
+		closers: []func() error{closePub, st.close}}, nil
 }
 
 // App returns a standalone Fiber app serving the whole API.
@@ -301,7 +365,11 @@ func (s *Service) Close() error {
 func Migrate(ctx context.Context, cfg Config, opts ...Option) error {
 	o := newOptions(opts)
 	cfg.AutoMigrate = true
-	st, err := openSQL(ctx, cfg, o.log, eventEncoder(cfg))
+	enc, err := eventEncoder(cfg)
+	if err != nil {
+		return err
+	}
+	st, err := openSQL(ctx, cfg, o.log, enc)
 	if err != nil {
 		return err
 	}

@@ -1,10 +1,13 @@
 package usermgmt_test
 
 import (
+	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
@@ -126,5 +129,40 @@ func TestConfig_FromEnv(t *testing.T) {
 	})
 	if err != nil || pg.AutoMigrate {
 		t.Fatalf("postgres defaults to no auto-migrate: %+v %v", pg.AutoMigrate, err)
+	}
+}
+
+type sink struct {
+	mu     sync.Mutex
+	events []usermgmt.Event
+}
+
+func (s *sink) Publish(_ context.Context, evs []usermgmt.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, evs...)
+	return nil
+}
+
+func TestEmbedded_EventSinkGetsEnvelopes(t *testing.T) {
+	var got sink
+	svc, err := usermgmt.NewInMemory(usermgmt.DefaultConfig(), usermgmt.WithEventSink(&got))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	u, _, err := svc.Register(t.Context(), "ada@example.com", "ada", pw, "", usermgmt.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.RelayOnce(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.events) != 1 || got.events[0].Type != "user.created" || got.events[0].Key != u.ID {
+		t.Fatalf("events: %+v", got.events)
+	}
+	var env map[string]any
+	if err := json.Unmarshal(got.events[0].Envelope, &env); err != nil || env["specversion"] != "1.0" || env["subject"] != u.ID {
+		t.Fatalf("envelope: %s", got.events[0].Envelope)
 	}
 }

@@ -1,0 +1,137 @@
+package kafka_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/usermgmt/usermgmt/adapters/kafka"
+	"github.com/usermgmt/usermgmt/ports"
+)
+
+const topic = "user-events"
+
+func cluster(t *testing.T, opts ...kfake.Opt) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(3, topic)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func publisher(t *testing.T, brokers []string, timeout time.Duration) *kafka.Publisher {
+	t.Helper()
+	p, err := kafka.NewPublisher(kafka.Config{Brokers: brokers, Topic: topic, DeliveryTimeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// consume reads n records from the topic.
+func consume(t *testing.T, brokers []string, n int) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	var out []*kgo.Record
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of %d records: %v", len(out), n, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
+	}
+	return out
+}
+
+func records(n int, users ...string) []ports.OutboxRecord {
+	recs := make([]ports.OutboxRecord, n)
+	for i := range recs {
+		u := users[i%len(users)]
+		recs[i] = ports.OutboxRecord{ID: fmt.Sprintf("evt-%03d", i), Type: "user.login", Key: u,
+			Payload: []byte(`{"n":` + strconv.Itoa(i) + `}`)}
+	}
+	return recs
+}
+
+func header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+func TestPublish_KeyHeadersAndPerUserOrder(t *testing.T) {
+	c := cluster(t)
+	p := publisher(t, c.ListenAddrs(), 5*time.Second)
+	recs := records(30, "user-a", "user-b", "user-c")
+	if err := p.Publish(t.Context(), recs); err != nil {
+		t.Fatal(err)
+	}
+	got := consume(t, c.ListenAddrs(), len(recs))
+	last := map[string]int{}
+	for _, r := range got {
+		id := header(r, kafka.HeaderID)
+		if header(r, kafka.HeaderType) != "user.login" || id == "" {
+			t.Fatalf("headers: %v", r.Headers)
+		}
+		n, _ := strconv.Atoi(id[len("evt-"):])
+		if string(r.Key) != recs[n].Key || string(r.Value) != string(recs[n].Payload) {
+			t.Fatalf("record %s: key %q value %s", id, r.Key, r.Value)
+		}
+		if prev, ok := last[string(r.Key)]; ok && prev > n {
+			t.Fatalf("user %s: %d after %d", r.Key, n, prev)
+		}
+		last[string(r.Key)] = n
+	}
+}
+
+func TestPublish_BrokerDownThenUp(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // nothing listens: the broker is down
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	p := publisher(t, []string{addr}, time.Second)
+	recs := records(5, "user-a")
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := p.Publish(ctx, recs); err == nil {
+		t.Fatal("publish to a dead broker succeeded")
+	}
+	c := cluster(t, kfake.Ports(port))
+	// The breaker may be open for a few seconds after the failures; the
+	// relay retries, and so does this loop.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := p.Publish(ctx, recs)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("broker is up but publishing still fails: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got := consume(t, c.ListenAddrs(), len(recs)); len(got) < len(recs) {
+		t.Fatalf("consumed %d", len(got))
+	}
+}
