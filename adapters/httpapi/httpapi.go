@@ -32,8 +32,11 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// BodyLimit caps request bodies in bytes (default 64 KiB, IV-01).
 	BodyLimit int
-	// Middleware runs before every route (metrics, tracing).
+	// Middleware runs before every route (tracing).
 	Middleware []fiber.Handler
+	// ObserveRequest, if set, learns every request's method, route template
+	// ("unmatched" when no route matched), final status and duration.
+	ObserveRequest func(method, route string, status int, d time.Duration)
 	// Version is reported by /openapi.json.
 	Version string
 	// EventSchema returns the JSON Schema document called name (an event
@@ -96,22 +99,34 @@ func (a *API) App() *fiber.App {
 		IdleTimeout:           120 * time.Second,
 		ErrorHandler:          errorHandler(a.opt.Logger, a.allowed),
 	})
-	app.Use(a.requestID, a.recoverPanic, a.securityHeaders)
-	for _, m := range a.opt.Middleware {
-		app.Use(m)
-	}
-	a.register(app)
+	a.Mount(app)
 	return app
 }
 
 // Mount registers the API's routes on a host's router. Errors are rendered
-// by the API itself, so the host's ErrorHandler never sees them.
+// by the API itself, so the host's ErrorHandler never sees them and the
+// final status is known to the request metrics.
 func (a *API) Mount(r fiber.Router) {
-	r.Use(a.requestID, a.recoverPanic, a.securityHeaders, a.renderErrors)
+	r.Use(a.requestID, a.observe, a.renderErrors, a.recoverPanic, a.securityHeaders)
 	for _, m := range a.opt.Middleware {
 		r.Use(m)
 	}
 	a.register(r)
+}
+
+// observe reports each request to ObserveRequest once its answer is final.
+func (a *API) observe(c *fiber.Ctx) error {
+	if a.opt.ObserveRequest == nil {
+		return c.Next()
+	}
+	start := time.Now()
+	err := c.Next()
+	route := "unmatched"
+	if rt := c.Route(); rt != nil && rt.Method != "USE" {
+		route = rt.Path
+	}
+	a.opt.ObserveRequest(c.Method(), route, c.Response().StatusCode(), time.Since(start))
+	return err
 }
 
 func (a *API) register(r fiber.Router) {

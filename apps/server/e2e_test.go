@@ -49,9 +49,10 @@ func serverBinary(t *testing.T) string {
 }
 
 type proc struct {
-	cmd  *exec.Cmd
-	base string
-	logs *syncBuffer
+	cmd     *exec.Cmd
+	base    string
+	metrics string
+	logs    *syncBuffer
 }
 
 // syncBuffer collects the server's output while tests read it.
@@ -86,15 +87,16 @@ func freeAddr(t *testing.T) string {
 // until /healthz answers.
 func start(t *testing.T, env ...string) *proc {
 	t.Helper()
-	addr := freeAddr(t)
+	addr, metrics := freeAddr(t), freeAddr(t)
 	cmd := exec.Command(serverBinary(t))
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "USERMGMT_HTTP_ADDR=" + addr, "USERMGMT_LOG_FORMAT=json"}, env...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "USERMGMT_HTTP_ADDR=" + addr, "USERMGMT_LOG_FORMAT=json",
+		"USERMGMT_METRICS_ADDR=" + metrics}, env...)
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, base: "http://" + addr, logs: logs}
+	p := &proc{cmd: cmd, base: "http://" + addr, metrics: "http://" + metrics + "/metrics", logs: logs}
 	t.Cleanup(func() { p.stop(t) })
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -220,6 +222,29 @@ func TestE2E_AccountLifecycle(t *testing.T) {
 		}
 		if r := s.call(t, "GET", "/schemas/events/user.created.json", "", nil); r.status != 200 || r.body["$id"] == nil {
 			t.Fatalf("event schema: %d %s", r.status, r.raw)
+		}
+		if r := s.call(t, "GET", "/metrics", "", nil); r.status != 404 {
+			t.Fatalf("metrics on the public listener: %d (IV-04)", r.status)
+		}
+		// Metrics live on the internal listener: requests by route template
+		// and status, and the relay's commit-to-ack latency.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			res, err := client.Get(s.metrics)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			text := string(b)
+			if strings.Contains(text, `usermgmt_http_requests_total{method="POST",route="/v1/auth/register",status="201"} 1`) &&
+				strings.Contains(text, `usermgmt_outbox_commit_to_ack_seconds_count{type="user.created"} 1`) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("metrics lack request or relay figures:\n%s", text)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	})
 }

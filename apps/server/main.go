@@ -42,6 +42,9 @@ func run(ctx context.Context, getenv func(string) string) error {
 	jobs := make(chan error, 1)
 	go func() { jobs <- svc.Run(ctx) }()
 
+	if cfg.MetricsAddr != "off" {
+		go serveMetrics(cfg.MetricsAddr, svc.MetricsHandler(), log)
+	}
 	app := svc.App()
 	served := make(chan error, 1)
 	go func() { served <- app.Listen(cfg.HTTPAddr) }()

@@ -201,3 +201,33 @@ func TestRelay_RolledBackTransactionEmitsNothing(t *testing.T) {
 		t.Fatalf("a rolled-back event was published: %v", f.broker.ids())
 	}
 }
+
+func TestRelay_NotifyWakesAnIdleRelay(t *testing.T) {
+	f := newFixture(t, relay.Config{Interval: time.Hour})
+	var latencies []time.Duration
+	var mu sync.Mutex
+	r, err := relay.New(memory.NewTransactor(f.store), f.outbox, f.broker, f.clock, relay.Config{Interval: time.Hour,
+		OnPublished: func(_ string, d time.Duration) { mu.Lock(); latencies = append(latencies, d); mu.Unlock() }}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { _ = r.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	f.append(t, 2, "a")
+	f.clock.Advance(3 * time.Millisecond)
+	r.Notify()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(f.broker.ids()) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("a notified relay did not publish before its hour-long poll")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(latencies) != 2 || latencies[0] != 3*time.Millisecond {
+		t.Fatalf("commit-to-ack latencies %v, want two of 3ms (the fake clock's)", latencies)
+	}
+}

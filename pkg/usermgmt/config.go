@@ -46,6 +46,10 @@ type Config struct {
 	AdminEmail    string // USERMGMT_ADMIN_EMAIL
 	AdminPassword string // USERMGMT_ADMIN_PASSWORD
 
+	// MetricsAddr is where apps/server serves /metrics: an internal
+	// listener, never the public one (IV-04). "off" disables it.
+	MetricsAddr string // USERMGMT_METRICS_ADDR
+
 	LogLevel  slog.Level // USERMGMT_LOG_LEVEL
 	LogFormat string     // USERMGMT_LOG_FORMAT: text or json
 }
@@ -58,7 +62,7 @@ func DefaultConfig() Config {
 		Issuer: "http://localhost:3011", AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 720 * time.Hour,
 		SessionIdle: 168 * time.Hour, RefreshConcurrentWindow: 50 * time.Millisecond, KeyRotation: 30 * 24 * time.Hour,
 		Argon2MemoryKiB: 19456, Argon2Iterations: 2, Argon2Parallelism: 1,
-		RateLimit: true, PublicURL: "http://localhost:3011", KafkaTopic: "user-events", LogLevel: slog.LevelInfo, LogFormat: "text",
+		RateLimit: true, PublicURL: "http://localhost:3011", KafkaTopic: "user-events", MetricsAddr: "127.0.0.1:9311", LogLevel: slog.LevelInfo, LogFormat: "text",
 	}
 }
 
@@ -145,6 +149,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 	}
 	str("USERMGMT_KAFKA_TOPIC", &c.KafkaTopic)
+	str("USERMGMT_METRICS_ADDR", &c.MetricsAddr)
 	str("USERMGMT_ADMIN_EMAIL", &c.AdminEmail)
 	c.AdminPassword = getenv("USERMGMT_ADMIN_PASSWORD")
 	str("USERMGMT_LOG_FORMAT", &c.LogFormat)

@@ -30,6 +30,7 @@ import (
 	"github.com/usermgmt/usermgmt/adapters/memory"
 	"github.com/usermgmt/usermgmt/adapters/sqlstore"
 	"github.com/usermgmt/usermgmt/adapters/system"
+	"github.com/usermgmt/usermgmt/adapters/telemetry"
 	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/identity"
 	"github.com/usermgmt/usermgmt/core/relay"
@@ -48,6 +49,7 @@ type Service struct {
 	api     *httpapi.API
 	relay   *relay.Relay
 	ring    *crypto.KeyRing
+	metrics *telemetry.Metrics
 	ready   func(context.Context) error
 	shared  bool // the store may be shared with other instances
 	closers []func() error
@@ -223,6 +225,15 @@ const verifyLeeway = 30 * time.Second
 
 func build(ctx context.Context, cfg Config, o options, st stores) (*Service, error) {
 	clock, ids := system.Clock{}, system.IDs{}
+	metrics := telemetry.New()
+	// The relay is built last but woken by every commit: the transactor
+	// decorator holds a pointer filled in below.
+	var rl *relay.Relay
+	st.tx = notifyingTx{next: st.tx, notify: func() {
+		if rl != nil {
+			rl.Notify()
+		}
+	}}
 	params := crypto.Argon2Params{MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations,
 		Parallelism: cfg.Argon2Parallelism, SaltLen: 16, KeyLen: 32}
 	var hopts []crypto.Argon2Option
@@ -287,17 +298,18 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 	if err != nil {
 		return nil, err
 	}
-	rl, err := relay.New(st.tx, st.outbox, pub, clock, relay.Config{}, o.log)
+	rl, err = relay.New(st.tx, st.outbox, pub, clock, relay.Config{OnPublished: metrics.ObservePublished}, o.log)
 	if err != nil {
 		_ = closePub()
 		return nil, err
 	}
 	api, err := httpapi.New(id, httpapi.Options{Logger: o.log, JWKS: ring.JWKS, Ready: st.ready,
-		TrustedProxies: cfg.TrustedProxies, Version: Version, EventSchema: eventschema.Schema})
+		TrustedProxies: cfg.TrustedProxies, Version: Version, EventSchema: eventschema.Schema,
+		ObserveRequest: metrics.ObserveRequest})
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, log: o.log, id: id, api: api, relay: rl, ring: ring, ready: st.ready,
+	return &Service{cfg: cfg, log: o.log, id: id, api: api, relay: rl, ring: ring, ready: st.ready, metrics: metrics,
 		closers: []func() error{closePub, st.close}}, nil
 }
 
@@ -306,6 +318,30 @@ func (s *Service) App() *fiber.App { return s.api.App() }
 
 // Mount serves the API's routes on a host's Fiber router.
 func (s *Service) Mount(r fiber.Router) { s.api.Mount(r) }
+
+// MetricsHandler serves the service's Prometheus metrics. Serve it on an
+// internal listener, not beside the public API (IV-04).
+func (s *Service) MetricsHandler() http.Handler { return s.metrics.Handler() }
+
+// notifyingTx wakes the outbox relay after every committed top-level
+// transaction, so events go out within milliseconds of their commit.
+type notifyingTx struct {
+	next   ports.Transactor
+	notify func()
+}
+
+type inTxKey struct{}
+
+func (t notifyingTx) WithinTx(ctx context.Context, fn func(context.Context) error) error {
+	if ctx.Value(inTxKey{}) != nil {
+		return t.next.WithinTx(ctx, fn)
+	}
+	err := t.next.WithinTx(context.WithValue(ctx, inTxKey{}, true), fn)
+	if err == nil {
+		t.notify()
+	}
+	return err
+}
 
 // Handler returns the API as a net/http handler, for hosts without Fiber.
 func (s *Service) Handler() http.Handler { return adaptor.FiberApp(s.api.App()) }
