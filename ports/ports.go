@@ -157,8 +157,8 @@ type OutboxRecord struct {
 // database lock.
 type OutboxRelay interface {
 	// Claim leases until leaseUntil up to n pending records whose lease has
-	// ended by now, oldest first. A record is not claimed while an earlier
-	// pending record with the same key is leased, so per-key order holds
+	// ended by now, oldest first. No record of a key is claimed while
+	// another pending record of that key is leased, so per-key order holds
 	// with any number of relays; concurrent Claims never return the same
 	// record before its lease ends.
 	Claim(ctx context.Context, n int, now, leaseUntil time.Time) ([]OutboxRecord, error)

@@ -58,20 +58,22 @@ func (o *Outbox) Append(ctx context.Context, events ...event.Event) error {
 }
 
 // Claim leases up to n pending records, oldest first, skipping any whose
-// key has an earlier record under lease.
+// key has a record under lease.
 func (o *Outbox) Claim(ctx context.Context, n int, now, leaseUntil time.Time) ([]ports.OutboxRecord, error) {
 	defer o.s.lock(ctx)()
 	var out []ports.OutboxRecord
 	blocked := map[string]bool{}
 	for _, r := range o.s.outbox {
+		if r.status == pending && r.leaseUntil.After(now) {
+			blocked[r.rec.Key] = true
+		}
+	}
+	for _, r := range o.s.outbox {
 		if len(out) == n {
 			break
 		}
 		switch {
-		case r.status != pending:
-		case r.leaseUntil.After(now):
-			blocked[r.rec.Key] = true
-		case blocked[r.rec.Key]:
+		case r.status != pending, r.leaseUntil.After(now), blocked[r.rec.Key]:
 		default:
 			old := r.leaseUntil
 			r.leaseUntil = leaseUntil

@@ -95,18 +95,19 @@ func (o *Outbox) Append(ctx context.Context, events ...event.Event) error {
 }
 
 // claimSQL leases the oldest claimable pending records: those whose lease
-// has ended and whose subject has no earlier pending record under lease
-// (per-user order across relays). On Postgres the candidates are taken FOR
-// UPDATE SKIP LOCKED, and Claim first takes a transaction advisory lock so
-// concurrent claims see each other's leases; SQLite's single writer
-// serialises them anyway.
+// has ended and whose subject has no record under lease (per-user order
+// across relays). The leased subjects are few, so this is one pass over the
+// pending records in append order that stops at the limit. On Postgres the
+// candidates are taken FOR UPDATE SKIP LOCKED, and Claim first takes a
+// transaction advisory lock so concurrent claims see each other's leases;
+// SQLite's single writer serialises them anyway.
 const claimSQL = `UPDATE outbox SET lease_until = ?
 WHERE seq IN (
 	SELECT o.seq FROM outbox o
 	WHERE o.status = 'pending' AND (o.lease_until IS NULL OR o.lease_until <= ?)
-	AND NOT EXISTS (
-		SELECT 1 FROM outbox e
-		WHERE e.subject = o.subject AND e.seq < o.seq AND e.status = 'pending' AND e.lease_until > ?)
+	AND o.subject NOT IN (
+		SELECT e.subject FROM outbox e
+		WHERE e.status = 'pending' AND e.lease_until IS NOT NULL AND e.lease_until > ?)
 	ORDER BY o.seq
 	LIMIT ?%s)
 RETURNING seq, id, type, subject, payload, attempts, created_at`

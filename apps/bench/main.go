@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -40,6 +41,7 @@ type options struct {
 	// answered no sooner than the server's concurrent window (50ms), so
 	// rotation throughput and the harvest of unseen tokens need many in flight.
 	chains int
+	phases string // comma-separated: sqlite, postgres, events
 }
 
 // warmDur is the length of a warm-up run, whose figures are discarded.
@@ -54,6 +56,7 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
 		"URL of a Postgres maintenance database; the run creates and drops its own database beside it (skipped when unreachable)")
 	flag.IntVar(&o.fresh, "fresh", 4000, "never-seen access tokens verified per first-seen block")
+	flag.StringVar(&o.phases, "phases", "sqlite,postgres,events", "phases to run, comma-separated")
 	flag.IntVar(&o.chains, "chains", 160, "refresh chains for rotation throughput and the unseen-token harvest")
 	flag.Parse()
 	switch {
@@ -94,11 +97,16 @@ func run(ctx context.Context, opt options) error {
 	start := time.Now()
 	printHeader(stdout, opt)
 	rep := &report{}
-	if err := runSQLite(ctx, opt, rep); err != nil {
-		return err
-	}
-	if err := runPostgres(ctx, opt, rep); err != nil {
-		return err
+	phases := map[string]func(context.Context, options, *report) error{
+		"sqlite": runSQLite, "postgres": runPostgres, "events": runEvents}
+	for _, name := range strings.Split(opt.phases, ",") {
+		phase, ok := phases[strings.TrimSpace(name)]
+		if !ok {
+			return fmt.Errorf("-phases: unknown phase %q", name)
+		}
+		if err := phase(ctx, opt, rep); err != nil {
+			return err
+		}
 	}
 	rep.print(stdout)
 	fmt.Fprintf(stdout, "\n(bench took %s)\n", time.Since(start).Round(time.Second))

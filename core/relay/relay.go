@@ -15,7 +15,7 @@ import (
 
 // Config tunes the relay.
 type Config struct {
-	Batch        int           // records per claim (default 100)
+	Batch        int           // records per claim (default 500)
 	Interval     time.Duration // pause when the outbox is empty (default 200ms)
 	MaxAttempts  int           // failed attempts before a record is parked (default 10)
 	Retention    time.Duration // published records are pruned after this (default 24h)
@@ -37,7 +37,7 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	if c.Batch <= 0 {
-		c.Batch = 100
+		c.Batch = 500
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 10
