@@ -15,6 +15,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/usermgmt/usermgmt/core/activity"
 	"github.com/usermgmt/usermgmt/core/credential"
 	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/session"
@@ -176,4 +177,21 @@ type OutboxRelay interface {
 // only after the bus acknowledged every record, or an error if any failed.
 type EventPublisher interface {
 	Publish(ctx context.Context, recs []OutboxRecord) error
+}
+
+// ProcessedEvents is the consumer's inbox: which consumed events have taken
+// effect, so a redelivered event changes nothing.
+type ProcessedEvents interface {
+	// MarkProcessed records eventID for consumer and reports whether it was
+	// new. Called in the transaction of the event's effect, so the effect
+	// and the record commit together.
+	MarkProcessed(ctx context.Context, consumer, eventID string, at time.Time) (bool, error)
+}
+
+// Activities persists what other services report about users.
+type Activities interface {
+	// ByUser returns the user's record, or a zero record for the user.
+	ByUser(ctx context.Context, uid user.ID) (activity.Activity, error)
+	// Update loads the user's record (zero if none), applies fn and saves it.
+	Update(ctx context.Context, uid user.ID, fn func(*activity.Activity) error) (activity.Activity, error)
 }

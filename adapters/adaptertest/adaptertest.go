@@ -29,6 +29,8 @@ type Stores struct {
 	Outbox      ports.Outbox
 	Relay       ports.OutboxRelay // reads what Outbox appended
 	Keys        ports.SigningKeys
+	Processed   ports.ProcessedEvents
+	Activities  ports.Activities
 }
 
 // Setup returns fresh, empty stores for one test; cleanup goes to t.Cleanup.
@@ -49,6 +51,7 @@ func All(t *testing.T, setup Setup) {
 	t.Run("Outbox", func(t *testing.T) { Outbox(t, setup) })
 	t.Run("SigningKeys", func(t *testing.T) { SigningKeys(t, setup) })
 	t.Run("Transactor", func(t *testing.T) { Transactor(t, setup) })
+	t.Run("Inbox", func(t *testing.T) { Inbox(t, setup) })
 }
 
 // t0 is the suite's epoch: UTC with microseconds, as ports.Clock returns.

@@ -7,6 +7,9 @@ package memory
 import (
 	"context"
 	"sync"
+	"time"
+
+	"github.com/usermgmt/usermgmt/core/activity"
 )
 
 // Store holds all state behind one mutex. Transactions hold the mutex for
@@ -19,6 +22,8 @@ type Store struct {
 	sessions    map[string]*sessionRow
 	outbox      []*outboxRow
 	keys        []keyRow
+	processed   map[string]time.Time // consumer + "/" + event id
+	activities  map[string]activity.Activity
 }
 
 // New returns an empty store.
@@ -27,6 +32,8 @@ func New() *Store {
 		users:       map[string]*userRow{},
 		credentials: map[string]credentialRow{},
 		sessions:    map[string]*sessionRow{},
+		processed:   map[string]time.Time{},
+		activities:  map[string]activity.Activity{},
 	}
 }
 

@@ -373,3 +373,42 @@ func UsernameFrom(email string) string {
 	}
 	return n
 }
+
+// Deactivate makes the account inactive: it can no longer sign in. It
+// reports whether anything changed.
+func (u *User) Deactivate(now time.Time) bool {
+	if u.status != StatusActive {
+		return false
+	}
+	u.status = StatusInactive
+	u.touch(now)
+	return true
+}
+
+// ReplaceRoles removes every role in drop and grants every role in add, and
+// reports whether the set changed. The primary role "user" is never
+// removed, so an account always has a role.
+func (u *User) ReplaceRoles(drop, add []string, now time.Time) (bool, error) {
+	for _, r := range add {
+		if !validRole(r) {
+			return false, ErrInvalidRole
+		}
+	}
+	next := make([]string, 0, len(u.roles)+len(add))
+	for _, r := range u.roles {
+		if r == RoleUser || !slices.Contains(drop, r) {
+			next = append(next, r)
+		}
+	}
+	for _, r := range add {
+		if !slices.Contains(next, r) {
+			next = append(next, r)
+		}
+	}
+	if slices.Equal(next, u.roles) {
+		return false, nil
+	}
+	u.roles = next
+	u.touch(now)
+	return true, nil
+}

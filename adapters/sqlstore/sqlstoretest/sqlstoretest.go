@@ -47,6 +47,8 @@ func Stores(db *sqlstore.DB) adaptertest.Stores {
 		Outbox:      ob,
 		Relay:       ob,
 		Keys:        sqlstore.NewSigningKeys(db),
+		Processed:   sqlstore.NewProcessedEvents(db),
+		Activities:  sqlstore.NewActivities(db),
 	}
 }
 
