@@ -203,11 +203,8 @@ func TestRelay_RolledBackTransactionEmitsNothing(t *testing.T) {
 }
 
 func TestRelay_NotifyWakesAnIdleRelay(t *testing.T) {
-	f := newFixture(t, relay.Config{Interval: time.Hour})
-	var latencies []time.Duration
-	var mu sync.Mutex
-	r, err := relay.New(memory.NewTransactor(f.store), f.outbox, f.broker, f.clock, relay.Config{Interval: time.Hour,
-		OnPublished: func(_ string, d time.Duration) { mu.Lock(); latencies = append(latencies, d); mu.Unlock() }}, nil)
+	f := newFixture(t, relay.Config{})
+	r, err := relay.New(memory.NewTransactor(f.store), f.outbox, f.broker, f.clock, relay.Config{Interval: time.Hour}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +213,6 @@ func TestRelay_NotifyWakesAnIdleRelay(t *testing.T) {
 	go func() { _ = r.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 	f.append(t, 2, "a")
-	f.clock.Advance(3 * time.Millisecond)
 	r.Notify()
 	deadline := time.Now().Add(10 * time.Second)
 	for len(f.broker.ids()) < 2 {
@@ -225,9 +221,22 @@ func TestRelay_NotifyWakesAnIdleRelay(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(latencies) != 2 || latencies[0] != 3*time.Millisecond {
-		t.Fatalf("commit-to-ack latencies %v, want two of 3ms (the fake clock's)", latencies)
+}
+
+func TestRelay_ReportsCommitToAckLatency(t *testing.T) {
+	var latencies []time.Duration
+	f := newFixture(t, relay.Config{OnPublished: func(typ string, d time.Duration) {
+		if typ != event.TypeUserLogout {
+			t.Errorf("type %q", typ)
+		}
+		latencies = append(latencies, d)
+	}})
+	f.append(t, 2, "a")
+	f.clock.Advance(3 * time.Millisecond)
+	if n, err := f.relay.Once(t.Context()); err != nil || n != 2 {
+		t.Fatalf("Once: %d %v", n, err)
+	}
+	if len(latencies) != 2 || latencies[0] != 3*time.Millisecond || latencies[1] != 3*time.Millisecond {
+		t.Fatalf("latencies %v, want two of 3ms (the fake clock's)", latencies)
 	}
 }

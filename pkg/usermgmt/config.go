@@ -1,6 +1,7 @@
 package usermgmt
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,6 +44,10 @@ type Config struct {
 	KafkaBrokers []string // USERMGMT_KAFKA_BROKERS: comma-separated; empty logs events instead
 	KafkaTopic   string   // USERMGMT_KAFKA_TOPIC
 
+	ConsumerTopics []string            // USERMGMT_CONSUMER_TOPICS: what apps/consumer reads
+	ConsumerGroup  string              // USERMGMT_CONSUMER_GROUP
+	PlanRoles      map[string][]string // USERMGMT_PLAN_ROLES: JSON {"plan": ["role", ...]}
+
 	AdminEmail    string // USERMGMT_ADMIN_EMAIL
 	AdminPassword string // USERMGMT_ADMIN_PASSWORD
 
@@ -62,7 +67,9 @@ func DefaultConfig() Config {
 		Issuer: "http://localhost:3011", AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 720 * time.Hour,
 		SessionIdle: 168 * time.Hour, RefreshConcurrentWindow: 50 * time.Millisecond, KeyRotation: 30 * 24 * time.Hour,
 		Argon2MemoryKiB: 19456, Argon2Iterations: 2, Argon2Parallelism: 1,
-		RateLimit: true, PublicURL: "http://localhost:3011", KafkaTopic: "user-events", MetricsAddr: "127.0.0.1:9311", LogLevel: slog.LevelInfo, LogFormat: "text",
+		RateLimit: true, PublicURL: "http://localhost:3011", KafkaTopic: "user-events", MetricsAddr: "127.0.0.1:9311",
+		ConsumerTopics: []string{"account-events", "campaign-events", "subscription-events", "compliance-events"},
+		ConsumerGroup:  "usermgmt", PlanRoles: map[string][]string{}, LogLevel: slog.LevelInfo, LogFormat: "text",
 	}
 }
 
@@ -149,6 +156,20 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 	}
 	str("USERMGMT_KAFKA_TOPIC", &c.KafkaTopic)
+	if v := getenv("USERMGMT_CONSUMER_TOPICS"); v != "" {
+		c.ConsumerTopics = nil
+		for _, t := range strings.Split(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				c.ConsumerTopics = append(c.ConsumerTopics, t)
+			}
+		}
+	}
+	str("USERMGMT_CONSUMER_GROUP", &c.ConsumerGroup)
+	if v := getenv("USERMGMT_PLAN_ROLES"); v != "" {
+		if err := json.Unmarshal([]byte(v), &c.PlanRoles); err != nil {
+			errs = append(errs, fmt.Errorf(`USERMGMT_PLAN_ROLES: not a JSON object of plan to roles, such as {"pro":["pro"]}: %w`, err))
+		}
+	}
 	str("USERMGMT_METRICS_ADDR", &c.MetricsAddr)
 	str("USERMGMT_ADMIN_EMAIL", &c.AdminEmail)
 	c.AdminPassword = getenv("USERMGMT_ADMIN_PASSWORD")

@@ -51,7 +51,6 @@ type Service struct {
 	ring    *crypto.KeyRing
 	metrics *telemetry.Metrics
 	ready   func(context.Context) error
-	shared  bool // the store may be shared with other instances
 	closers []func() error
 	once    sync.Once
 }
@@ -110,6 +109,7 @@ type stores struct {
 	keys  ports.SigningKeys
 	ready func(context.Context) error
 	close func() error
+	db    *sqlstore.DB // nil for memory stores
 }
 
 // New opens the store named by cfg (migrating it when cfg.AutoMigrate is
@@ -133,7 +133,6 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Service, error) {
 		_ = st.close()
 		return nil, err
 	}
-	s.shared = cfg.DatabaseURL != ""
 	return s, nil
 }
 
@@ -212,7 +211,7 @@ func openSQL(ctx context.Context, cfg Config, log *slog.Logger, enc event.Encode
 	out := sqlstore.NewOutbox(db, enc)
 	return stores{tx: sqlstore.NewTransactor(db), users: sqlstore.NewUsers(db), creds: sqlstore.NewCredentials(db),
 		sessions: sqlstore.NewSessions(db), outbox: out, keys: sqlstore.NewSigningKeys(db),
-		ready: db.Ping, close: db.Close}, nil
+		ready: db.Ping, close: db.Close, db: db}, nil
 }
 
 // keyRefreshInterval is how often a running service reloads signing keys
@@ -347,9 +346,9 @@ func (t notifyingTx) WithinTx(ctx context.Context, fn func(context.Context) erro
 func (s *Service) Handler() http.Handler { return adaptor.FiberApp(s.api.App()) }
 
 // Run runs the background jobs until ctx ends: the outbox relay, the
-// signing-key refresh (rotation on schedule) and, when other instances may
-// share the database, the revocation sync that makes their logouts visible
-// here within a second.
+// signing-key refresh (rotation on schedule) and the revocation sync that
+// makes sessions ended by other processes on the same database (other
+// instances, the consumer) fail here within a second.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	every := func(d time.Duration, what string, job func(context.Context) error) {
@@ -373,11 +372,9 @@ func (s *Service) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = s.relay.Run(ctx) }()
 	every(keyRefreshInterval, "signing key refresh", s.ring.Refresh)
-	if s.shared {
-		every(time.Second, "revocation sync", func(ctx context.Context) error {
-			return s.id.SyncRevocations(ctx, 5*time.Second)
-		})
-	}
+	every(time.Second, "revocation sync", func(ctx context.Context) error {
+		return s.id.SyncRevocations(ctx, 5*time.Second)
+	})
 	wg.Wait()
 	return nil
 }

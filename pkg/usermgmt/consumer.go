@@ -1,0 +1,73 @@
+package usermgmt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/usermgmt/usermgmt/adapters/kafka"
+	"github.com/usermgmt/usermgmt/adapters/memory"
+	"github.com/usermgmt/usermgmt/adapters/sqlstore"
+	"github.com/usermgmt/usermgmt/adapters/system"
+	"github.com/usermgmt/usermgmt/core/inbox"
+)
+
+// Consumer applies the events other services publish about users
+// (account.connected, campaign.created, subscription.updated,
+// compliance.violation) from a Kafka consumer group, each exactly once in
+// effect; what cannot be applied goes to "<topic>.dlq".
+type Consumer struct {
+	kc    *kafka.Consumer
+	close func() error
+}
+
+// NewConsumer opens the store of cfg and joins the consumer group. The
+// events the inbox emits (user.updated, user.deactivated, ...) go to the
+// outbox; a server or `worker relay` publishes them.
+func NewConsumer(ctx context.Context, cfg Config, opts ...Option) (*Consumer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if len(cfg.KafkaBrokers) == 0 {
+		return nil, errors.New("USERMGMT_KAFKA_BROKERS: the consumer needs brokers")
+	}
+	o := newOptions(opts)
+	enc, err := eventEncoder(cfg)
+	if err != nil {
+		return nil, err
+	}
+	st, err := openSQL(ctx, cfg, o.log, enc)
+	if err != nil {
+		return nil, err
+	}
+	db := st.db
+	clock := system.Clock{}
+	svc, err := inbox.New(inbox.Deps{Tx: st.tx, Processed: sqlstore.NewProcessedEvents(db), Users: st.users,
+		Sessions: st.sessions, Activities: sqlstore.NewActivities(db), Outbox: st.outbox,
+		// Sessions ended here reach the servers' revocation lookups
+		// through the database (they sync every second).
+		Revoked: memory.NewRevokedSessions(clock, cfg.AccessTokenTTL+verifyLeeway),
+		Clock:   clock, IDs: system.IDs{}}, inbox.Config{PlanRoles: cfg.PlanRoles})
+	if err != nil {
+		_ = st.close()
+		return nil, err
+	}
+	kc, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: cfg.KafkaBrokers, Group: cfg.ConsumerGroup,
+		Topics: cfg.ConsumerTopics, Logger: o.log}, func(ctx context.Context, m kafka.Message) error {
+		return svc.Handle(ctx, m.Value)
+	})
+	if err != nil {
+		_ = st.close()
+		return nil, fmt.Errorf("USERMGMT_KAFKA_BROKERS: %w", err)
+	}
+	return &Consumer{kc: kc, close: st.close}, nil
+}
+
+// Run consumes until ctx ends.
+func (c *Consumer) Run(ctx context.Context) error { return c.kc.Run(ctx) }
+
+// Close leaves the group and releases the store.
+func (c *Consumer) Close() error {
+	c.kc.Close()
+	return c.close()
+}
