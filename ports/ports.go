@@ -173,6 +173,13 @@ type OutboxRelay interface {
 	Prune(ctx context.Context, before time.Time) (int, error)
 }
 
+// OutboxBacklog reports how far the relay is behind, for lag metrics.
+type OutboxBacklog interface {
+	// Backlog returns how many records are pending and when the oldest of
+	// them was appended (zero when none are).
+	Backlog(ctx context.Context) (pending int, oldest time.Time, err error)
+}
+
 // EventPublisher delivers outbox records to the event bus. Publish returns
 // only after the bus acknowledged every record, or an error if any failed.
 type EventPublisher interface {

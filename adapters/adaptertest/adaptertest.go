@@ -28,6 +28,7 @@ type Stores struct {
 	Sessions    ports.Sessions
 	Outbox      ports.Outbox
 	Relay       ports.OutboxRelay // reads what Outbox appended
+	Backlog     ports.OutboxBacklog
 	Keys        ports.SigningKeys
 	Processed   ports.ProcessedEvents
 	Activities  ports.Activities

@@ -237,4 +237,21 @@ func Outbox(t *testing.T, setup Setup) {
 			t.Fatal("nothing claimed")
 		}
 	})
+
+	run(t, setup, "Backlog counts pending records and finds the oldest", func(t *testing.T, s Stores) {
+		ctx := t.Context()
+		n, oldest, err := s.Backlog.Backlog(ctx)
+		mustNotFail(t, "Backlog of an empty outbox", err)
+		if n != 0 || !oldest.IsZero() {
+			t.Fatalf("empty outbox: %d pending, oldest %v", n, oldest)
+		}
+		e1, e2 := newEvent(t, newID(t), t0), newEvent(t, newID(t), t0.Add(time.Second))
+		mustNotFail(t, "Append", s.Outbox.Append(ctx, e1, e2))
+		mustNotFail(t, "MarkPublished", s.Relay.MarkPublished(ctx, []string{e1.ID}, t0.Add(time.Minute)))
+		n, oldest, err = s.Backlog.Backlog(ctx)
+		mustNotFail(t, "Backlog", err)
+		if n != 1 || !sameTime(oldest, e2.Time) {
+			t.Fatalf("Backlog = %d, %v; want 1, %v", n, oldest, e2.Time)
+		}
+	})
 }

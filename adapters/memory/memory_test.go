@@ -11,7 +11,7 @@ func setup(*testing.T) adaptertest.Stores {
 	m := memory.New()
 	out := memory.NewOutbox(m, adaptertest.Encoder())
 	return adaptertest.Stores{Tx: memory.NewTransactor(m), Users: memory.NewUsers(m), Credentials: memory.NewCredentials(m),
-		Sessions: memory.NewSessions(m), Outbox: out, Relay: out, Keys: memory.NewSigningKeys(m),
+		Sessions: memory.NewSessions(m), Outbox: out, Relay: out, Backlog: out, Keys: memory.NewSigningKeys(m),
 		Processed: memory.NewProcessedEvents(m), Activities: memory.NewActivities(m)}
 }
 

@@ -36,9 +36,25 @@ type Outbox struct {
 func NewOutbox(s *Store, enc event.Encoder) *Outbox { return &Outbox{s, enc} }
 
 var (
-	_ ports.Outbox      = (*Outbox)(nil)
-	_ ports.OutboxRelay = (*Outbox)(nil)
+	_ ports.Outbox        = (*Outbox)(nil)
+	_ ports.OutboxRelay   = (*Outbox)(nil)
+	_ ports.OutboxBacklog = (*Outbox)(nil)
 )
+
+// Backlog counts pending records and finds the oldest.
+func (o *Outbox) Backlog(ctx context.Context) (int, time.Time, error) {
+	defer o.s.lock(ctx)()
+	n, oldest := 0, time.Time{}
+	for _, r := range o.s.outbox {
+		if r.status == pending {
+			if n == 0 {
+				oldest = r.rec.CreatedAt
+			}
+			n++
+		}
+	}
+	return n, oldest, nil
+}
 
 // Append stores events as pending records.
 func (o *Outbox) Append(ctx context.Context, events ...event.Event) error {

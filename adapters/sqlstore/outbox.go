@@ -143,6 +143,21 @@ func (o *Outbox) Claim(ctx context.Context, n int, now, leaseUntil time.Time) ([
 	return out, nil
 }
 
+var _ ports.OutboxBacklog = (*Outbox)(nil)
+
+// Backlog counts pending records and returns the oldest one's time.
+func (o *Outbox) Backlog(ctx context.Context) (int, time.Time, error) {
+	var row struct {
+		N      int    `bun:"n"`
+		Oldest dbTime `bun:"oldest"`
+	}
+	err := o.db.readConn(ctx).NewRaw(`SELECT count(*) AS n, min(created_at) AS oldest FROM outbox WHERE status = 'pending'`).Scan(ctx, &row)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("sqlstore: outbox backlog: %w", err)
+	}
+	return row.N, row.Oldest.Time, nil
+}
+
 // MarkPublished records the broker's ack for ids.
 func (o *Outbox) MarkPublished(ctx context.Context, ids []string, when time.Time) error {
 	if len(ids) == 0 {

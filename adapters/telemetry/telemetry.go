@@ -5,6 +5,7 @@
 package telemetry
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -20,6 +21,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	relay    *prometheus.HistogramVec
+	parked   *prometheus.CounterVec
 }
 
 // New registers the metrics in a fresh registry.
@@ -39,7 +41,10 @@ func New() *Metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30},
 		}, []string{"type"}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.relay,
+	m.parked = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "usermgmt_outbox_parked_total", Help: "Events taken out of the outbox after repeated publish failures: each needs an operator.",
+	}, []string{"type"})
+	m.reg.MustRegister(m.requests, m.duration, m.relay, m.parked,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -59,4 +64,40 @@ func (m *Metrics) ObservePublished(typ string, latency time.Duration) {
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// ObserveParked counts an event the relay gave up on.
+func (m *Metrics) ObserveParked(typ string) { m.parked.WithLabelValues(typ).Inc() }
+
+// WatchBacklog exports the relay's lag, read from backlog at each scrape:
+// how many events wait and how old the oldest is. Alert on both.
+func (m *Metrics) WatchBacklog(backlog func(ctx context.Context) (int, time.Time, error), now func() time.Time) {
+	m.reg.MustRegister(&backlogCollector{read: backlog, now: now,
+		pending: prometheus.NewDesc("usermgmt_outbox_pending", "Events in the outbox waiting to be published.", nil, nil),
+		age:     prometheus.NewDesc("usermgmt_outbox_oldest_pending_age_seconds", "Age of the oldest event waiting to be published.", nil, nil),
+	})
+}
+
+type backlogCollector struct {
+	read         func(ctx context.Context) (int, time.Time, error)
+	now          func() time.Time
+	pending, age *prometheus.Desc
+}
+
+func (c *backlogCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.pending; ch <- c.age }
+
+func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n, oldest, err := c.read(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.pending, err)
+		return
+	}
+	age := 0.0
+	if !oldest.IsZero() {
+		age = c.now().Sub(oldest).Seconds()
+	}
+	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(n))
+	ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, age)
 }

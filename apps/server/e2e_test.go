@@ -238,7 +238,8 @@ func TestE2E_AccountLifecycle(t *testing.T) {
 			res.Body.Close()
 			text := string(b)
 			if strings.Contains(text, `usermgmt_http_requests_total{method="POST",route="/v1/auth/register",status="201"} 1`) &&
-				strings.Contains(text, `usermgmt_outbox_commit_to_ack_seconds_count{type="user.created"} 1`) {
+				strings.Contains(text, `usermgmt_outbox_commit_to_ack_seconds_count{type="user.created"} 1`) &&
+				strings.Contains(text, "usermgmt_outbox_pending ") && strings.Contains(text, "usermgmt_outbox_oldest_pending_age_seconds ") {
 				break
 			}
 			if time.Now().After(deadline) {

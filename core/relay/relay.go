@@ -28,6 +28,9 @@ type Config struct {
 	// OnPublished, if set, learns each published record's type and its
 	// commit-to-ack latency (the time from the event to the broker's ack).
 	OnPublished func(typ string, latency time.Duration)
+	// OnParked, if set, learns of each record taken out of the pending set
+	// after MaxAttempts failures: parked records need an operator.
+	OnParked func(typ string)
 }
 
 func (c Config) withDefaults() Config {
@@ -160,6 +163,9 @@ func (r *Relay) Once(ctx context.Context) (int, error) {
 			}
 			if park {
 				r.log.ErrorContext(ctx, "outbox relay: record parked", "id", rec.ID, "type", rec.Type, "attempts", rec.Attempts+1)
+				if r.cfg.OnParked != nil {
+					r.cfg.OnParked(rec.Type)
+				}
 			}
 		}
 		return nil

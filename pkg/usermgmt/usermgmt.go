@@ -105,6 +105,7 @@ type stores struct {
 	outbox   interface {
 		ports.Outbox
 		ports.OutboxRelay
+		ports.OutboxBacklog
 	}
 	keys  ports.SigningKeys
 	ready func(context.Context) error
@@ -293,11 +294,12 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 			o.log.InfoContext(ctx, "first administrator created", "email", cfg.AdminEmail)
 		}
 	}
+	metrics.WatchBacklog(st.outbox.Backlog, clock.Now)
 	pub, closePub, err := publisher(cfg, o)
 	if err != nil {
 		return nil, err
 	}
-	rl, err = relay.New(st.tx, st.outbox, pub, clock, relay.Config{OnPublished: metrics.ObservePublished}, o.log)
+	rl, err = relay.New(st.tx, st.outbox, pub, clock, relay.Config{OnPublished: metrics.ObservePublished, OnParked: metrics.ObserveParked}, o.log)
 	if err != nil {
 		_ = closePub()
 		return nil, err

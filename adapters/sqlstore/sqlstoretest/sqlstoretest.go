@@ -46,6 +46,7 @@ func Stores(db *sqlstore.DB) adaptertest.Stores {
 		Sessions:    sqlstore.NewSessions(db),
 		Outbox:      ob,
 		Relay:       ob,
+		Backlog:     ob,
 		Keys:        sqlstore.NewSigningKeys(db),
 		Processed:   sqlstore.NewProcessedEvents(db),
 		Activities:  sqlstore.NewActivities(db),
