@@ -2,8 +2,11 @@ package kafka_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -133,5 +136,47 @@ func TestPublish_BrokerDownThenUp(t *testing.T) {
 	}
 	if got := consume(t, c.ListenAddrs(), len(recs)); len(got) < len(recs) {
 		t.Fatalf("consumed %d", len(got))
+	}
+}
+
+// TestPublish_EveryEventTypeArrivesWithItsEnvelope publishes the golden
+// envelope of each of the twelve published types (adapters/eventschema
+// keeps them, schema-checked) and reads them back: same bytes, key = the
+// subject (the user id), ce_type and ce_id headers.
+func TestPublish_EveryEventTypeArrivesWithItsEnvelope(t *testing.T) {
+	files, err := filepath.Glob("../eventschema/testdata/user.*.json")
+	if err != nil || len(files) != 12 {
+		t.Fatalf("golden envelopes: %v %v", files, err)
+	}
+	var recs []ports.OutboxRecord
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env struct{ ID, Type, Subject string }
+		if err := json.Unmarshal(b, &env); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, ports.OutboxRecord{ID: env.ID, Type: env.Type, Key: env.Subject, Payload: b})
+	}
+	c := cluster(t)
+	p := publisher(t, c.ListenAddrs(), 5*time.Second)
+	if err := p.Publish(t.Context(), recs); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*kgo.Record{}
+	for _, r := range consume(t, c.ListenAddrs(), len(recs)) {
+		got[header(r, kafka.HeaderType)] = r
+	}
+	for _, want := range recs {
+		r := got[want.Type]
+		if r == nil {
+			t.Errorf("%s did not arrive", want.Type)
+			continue
+		}
+		if string(r.Key) != want.Key || header(r, kafka.HeaderID) != want.ID || string(r.Value) != string(want.Payload) {
+			t.Errorf("%s: key %q id %q, value differs: %v", want.Type, r.Key, header(r, kafka.HeaderID), string(r.Value) != string(want.Payload))
+		}
 	}
 }
