@@ -202,3 +202,24 @@ type Activities interface {
 	// Update loads the user's record (zero if none), applies fn and saves it.
 	Update(ctx context.Context, uid user.ID, fn func(*activity.Activity) error) (activity.Activity, error)
 }
+
+// RateLimiter spends budgets of attempts in fixed windows. Implementations
+// are atomic: of any number of concurrent Takes on one key, exactly limit
+// are allowed per window, across every instance that shares the store
+// (LG-04).
+type RateLimiter interface {
+	// Take spends one attempt of key's budget of limit per window. When the
+	// budget is spent it returns false and the time until the window ends.
+	Take(ctx context.Context, key string, limit int, window time.Duration) (ok bool, retryAfter time.Duration, err error)
+}
+
+// FailureCounter counts consecutive failures per key, for lockout: a
+// success resets the count, a quiet period of ttl forgets it.
+type FailureCounter interface {
+	// Failures returns key's count and how long until it is forgotten.
+	Failures(ctx context.Context, key string) (n int, ttl time.Duration, err error)
+	// Fail adds one failure, restarts the ttl and returns the new count.
+	Fail(ctx context.Context, key string, ttl time.Duration) (int, error)
+	// Reset forgets key's failures.
+	Reset(ctx context.Context, key string) error
+}

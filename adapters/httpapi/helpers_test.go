@@ -35,6 +35,7 @@ func newServer(t *testing.T, trusted ...string) *server {
 	t.Helper()
 	m := memory.New()
 	clock, ids := system.Clock{}, system.IDs{}
+	limits := memory.NewLimits(clock)
 	hasher, err := crypto.NewArgon2Hasher(crypto.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32})
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +56,7 @@ func newServer(t *testing.T, trusted ...string) *server {
 		Credentials: memory.NewCredentials(m), Sessions: memory.NewSessions(m),
 		Outbox: memory.NewOutbox(m, event.NewEncoder("urn:test", "urn:schema:", nil)),
 		Hasher: hasher, Blocklist: blocklist.New(), Signer: signer, Verifier: verifier,
-		Revoked: memory.NewRevokedSessions(clock, time.Hour), Clock: clock, IDs: ids},
+		Revoked: memory.NewRevokedSessions(clock, time.Hour), Limiter: limits, Failures: limits, Clock: clock, IDs: ids},
 		identity.Config{Issuer: "urn:test", Audience: "urn:test", AccessTTL: 15 * time.Minute,
 			Sessions: session.Policy{AbsoluteLifetime: time.Hour, IdleTimeout: time.Hour, ConcurrentWindow: 50 * time.Millisecond}})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -59,6 +60,16 @@ var (
 
 // retryAfterSeconds is what 429 and 503 answers ask clients to wait.
 const retryAfterSeconds = 1
+
+// retryAfter is when the client may try again: the error's own estimate,
+// rounded up to whole seconds, or the default.
+func retryAfter(err error) int {
+	var de *errs.Error
+	if errors.As(err, &de) && de.RetryAfter > 0 {
+		return int((de.RetryAfter + time.Second - 1) / time.Second)
+	}
+	return retryAfterSeconds
+}
 
 // problemFor turns any error a handler returned into a problem. Internal
 // errors are logged with the request id and shown only as a generic title.
@@ -116,7 +127,7 @@ func errorHandler(log *slog.Logger, allow func(path string) string) fiber.ErrorH
 		}
 		switch p.Status {
 		case fiber.StatusTooManyRequests, fiber.StatusServiceUnavailable:
-			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(retryAfterSeconds))
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(retryAfter(err)))
 		case fiber.StatusUnauthorized:
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer error="invalid_token"`)
 		case fiber.StatusMethodNotAllowed:

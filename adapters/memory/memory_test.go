@@ -5,6 +5,7 @@ import (
 
 	"github.com/usermgmt/usermgmt/adapters/adaptertest"
 	"github.com/usermgmt/usermgmt/adapters/memory"
+	"github.com/usermgmt/usermgmt/adapters/system"
 )
 
 func setup(*testing.T) adaptertest.Stores {
@@ -16,3 +17,10 @@ func setup(*testing.T) adaptertest.Stores {
 }
 
 func TestContract(t *testing.T) { adaptertest.All(t, setup) }
+
+func TestLimitsContract(t *testing.T) {
+	adaptertest.Limits(t, func(*testing.T) adaptertest.LimitStores {
+		l := memory.NewLimits(system.Clock{})
+		return adaptertest.LimitStores{Limiter: l, Failures: l}
+	})
+}

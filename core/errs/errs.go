@@ -3,7 +3,10 @@
 // codes in one place (adapters/httpapi) and never compare strings.
 package errs
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Kind classifies an error for the caller: what went wrong, not where.
 type Kind uint8
@@ -45,6 +48,9 @@ type Error struct {
 	Msg    string
 	Fields []FieldError
 	Err    error
+	// RetryAfter, on RateLimited and Unavailable errors, says when trying
+	// again can succeed (0: unknown).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -73,6 +79,13 @@ func New(k Kind, code, msg string) *Error { return &Error{Kind: k, Code: code, M
 func (e *Error) Wrap(cause error) *Error {
 	c := *e
 	c.Err = cause
+	return &c
+}
+
+// WithRetryAfter returns a copy of e that says when to try again.
+func (e *Error) WithRetryAfter(d time.Duration) *Error {
+	c := *e
+	c.RetryAfter = d
 	return &c
 }
 

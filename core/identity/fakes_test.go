@@ -93,6 +93,7 @@ type env struct {
 	store   *memory.Store
 	outbox  *memory.Outbox
 	revoked *memory.RevokedSessions
+	limits  *memory.Limits
 }
 
 var policy = session.Policy{AbsoluteLifetime: 720 * time.Hour, IdleTimeout: 24 * time.Hour}
@@ -103,7 +104,7 @@ func newEnv(t *testing.T, mod ...func(*identity.Config)) *env {
 	m := memory.New()
 	out := memory.NewOutbox(m, event.NewEncoder("urn:test", "urn:schema:", nil))
 	tokens := fakeTokens{clock}
-	e := &env{clock: clock, hasher: &fakeHasher{}, store: m, outbox: out,
+	e := &env{clock: clock, hasher: &fakeHasher{}, store: m, outbox: out, limits: memory.NewLimits(clock),
 		revoked: memory.NewRevokedSessions(clock, 16*time.Minute)}
 	cfg := identity.Config{Issuer: "urn:iss", Audience: "urn:aud", AccessTTL: 15 * time.Minute, Sessions: policy}
 	for _, f := range mod {
@@ -112,6 +113,7 @@ func newEnv(t *testing.T, mod ...func(*identity.Config)) *env {
 	svc, err := identity.New(identity.Deps{Tx: memory.NewTransactor(m), Users: memory.NewUsers(m),
 		Credentials: memory.NewCredentials(m), Sessions: memory.NewSessions(m), Outbox: out,
 		Hasher: e.hasher, Blocklist: fakeBlocklist{}, Signer: tokens, Verifier: tokens, Revoked: e.revoked,
+		Limiter: e.limits, Failures: e.limits,
 		Clock: clock, IDs: &seqIDs{}}, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -164,3 +166,21 @@ func (e *env) register(t *testing.T, email, username string) identity.Auth {
 }
 
 func memoryUsers(e *env) *memory.Users { return memory.NewUsers(e.store) }
+
+// rebuild returns a service over e's stores with other limits.
+func (e *env) rebuild(t *testing.T, limits interface {
+	ports.RateLimiter
+	ports.FailureCounter
+}) *identity.Service {
+	t.Helper()
+	tokens := fakeTokens{e.clock}
+	svc, err := identity.New(identity.Deps{Tx: memory.NewTransactor(e.store), Users: memory.NewUsers(e.store),
+		Credentials: memory.NewCredentials(e.store), Sessions: memory.NewSessions(e.store), Outbox: e.outbox,
+		Hasher: e.hasher, Blocklist: fakeBlocklist{}, Signer: tokens, Verifier: tokens, Revoked: e.revoked,
+		Limiter: limits, Failures: limits, Clock: e.clock, IDs: &seqIDs{}},
+		identity.Config{Issuer: "urn:iss", Audience: "urn:aud", AccessTTL: 15 * time.Minute, Sessions: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/usermgmt/usermgmt/core/credential"
@@ -33,17 +34,54 @@ type Deps struct {
 	Signer      ports.TokenSigner
 	Verifier    ports.TokenVerifier
 	Revoked     ports.RevokedSessions
+	Limiter     ports.RateLimiter
+	Failures    ports.FailureCounter
 	Clock       ports.Clock
 	IDs         ports.IDs
 }
 
-// Config holds the token and session settings.
+// Config holds the token, session and throttling settings.
 type Config struct {
 	Issuer    string
 	Audience  string
 	AccessTTL time.Duration
 	Sessions  session.Policy
+	Limits    Limits
 }
+
+// Limits bound credential guessing (LG-02, LG-03). A zero field takes its
+// default; Disabled turns throttling off (benchmarks only).
+type Limits struct {
+	Disabled bool
+	// LoginPerIP and LoginPerAccountIP are attempts per minute.
+	LoginPerIP, LoginPerAccountIP int
+	// RegisterPerIP is registrations per hour.
+	RegisterPerIP int
+	// MaxFailures is how many consecutive failures an account takes before
+	// every attempt is refused, the right password included, until
+	// FailureWindow passes without one or a success resets it (NIST: 100).
+	MaxFailures   int
+	FailureWindow time.Duration
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.LoginPerIP, 100)
+	def(&l.LoginPerAccountIP, 20)
+	def(&l.RegisterPerIP, 100)
+	def(&l.MaxFailures, 100)
+	if l.FailureWindow <= 0 {
+		l.FailureWindow = time.Hour
+	}
+	return l
+}
+
+// ErrTooManyAttempts refuses an attempt over a budget; RetryAfter says when.
+var ErrTooManyAttempts = errs.New(errs.RateLimited, "auth.too_many_attempts", "too many attempts; retry later")
 
 // Service runs the identity use cases.
 type Service struct {
@@ -62,7 +100,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 func New(d Deps, cfg Config, opts ...Option) (*Service, error) {
 	if d.Tx == nil || d.Users == nil || d.Credentials == nil || d.Sessions == nil || d.Outbox == nil ||
 		d.Hasher == nil || d.Blocklist == nil || d.Signer == nil || d.Verifier == nil || d.Revoked == nil ||
-		d.Clock == nil || d.IDs == nil {
+		d.Limiter == nil || d.Failures == nil || d.Clock == nil || d.IDs == nil {
 		return nil, errors.New("identity.New: missing dependency")
 	}
 	switch {
@@ -77,6 +115,7 @@ func New(d Deps, cfg Config, opts ...Option) (*Service, error) {
 	case cfg.Sessions.ConcurrentWindow > time.Second:
 		return nil, errors.New("identity.New: the concurrent refresh window must be at most 1s: every refresh waits for it")
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	s := &Service{d: d, cfg: cfg, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(s)
@@ -107,6 +146,9 @@ type RegisterInput struct {
 // Register creates an account with a password and signs it in.
 func (s *Service) Register(ctx context.Context, in RegisterInput) (Auth, error) {
 	in.Client = in.Client.Normalized()
+	if err := s.take(ctx, "register:ip:"+in.Client.IP, s.cfg.Limits.RegisterPerIP, time.Hour); err != nil {
+		return Auth{}, err
+	}
 	now := s.d.Clock.Now()
 	var v errs.Validation
 	u, err := user.New(user.ID(s.d.IDs.NewID()), in.Email, in.Username, in.DisplayName, now)
@@ -164,19 +206,35 @@ type LoginInput struct {
 // argon2 verification and fail with the same error (LG-01).
 func (s *Service) Login(ctx context.Context, in LoginInput) (Auth, error) {
 	in.Client = in.Client.Normalized()
-	if len(in.Password) > credential.MaxPasswordBytes {
-		return Auth{}, credential.ErrInvalidCredentials
-	}
 	u, hash, err := s.findCredential(ctx, in.Identifier)
 	if err != nil {
 		return Auth{}, fmt.Errorf("login: %w", err)
+	}
+	// The budgets are spent before the password is looked at, so a guess
+	// over budget costs neither a hash nor an answer (LG-03, LG-04).
+	account := accountKey(u, in.Identifier)
+	if err := s.take(ctx, "login:ip:"+in.Client.IP, s.cfg.Limits.LoginPerIP, time.Minute); err != nil {
+		return Auth{}, err
+	}
+	if err := s.take(ctx, "login:account-ip:"+account+"|"+in.Client.IP, s.cfg.Limits.LoginPerAccountIP, time.Minute); err != nil {
+		return Auth{}, err
+	}
+	attempt, err := s.reserveAttempt(ctx, account)
+	if err != nil {
+		return Auth{}, err
+	}
+	if len(in.Password) > credential.MaxPasswordBytes {
+		return Auth{}, s.failed(ctx, u, attempt, in.Client)
 	}
 	ok, rehash, err := s.d.Hasher.Verify(ctx, in.Password, hash)
 	if err != nil {
 		return Auth{}, fmt.Errorf("login: %w", err)
 	}
 	if !ok || hash == "" {
-		return Auth{}, credential.ErrInvalidCredentials
+		return Auth{}, s.failed(ctx, u, attempt, in.Client)
+	}
+	if err := s.succeeded(ctx, account); err != nil {
+		return Auth{}, err
 	}
 	if !u.CanSignIn() {
 		return Auth{}, user.ErrDisabled
@@ -494,15 +552,25 @@ func (s *Service) ChangePassword(ctx context.Context, p token.Claims, current, n
 	if err != nil && !errors.Is(err, credential.ErrNoPassword) {
 		return fmt.Errorf("change password: %w", err)
 	}
-	if len(current) > credential.MaxPasswordBytes {
-		return ErrWrongCurrentPassword
-	}
-	ok, _, err := s.d.Hasher.Verify(ctx, current, h)
+	account := accountKey(u, "")
+	attempt, err := s.reserveAttempt(ctx, account)
 	if err != nil {
-		return fmt.Errorf("change password: %w", err)
+		return err
+	}
+	ok := false
+	if len(current) <= credential.MaxPasswordBytes {
+		if ok, _, err = s.d.Hasher.Verify(ctx, current, h); err != nil {
+			return fmt.Errorf("change password: %w", err)
+		}
 	}
 	if !ok || h == "" {
+		if err := s.failed(ctx, u, attempt, session.Client{}); !errors.Is(err, credential.ErrInvalidCredentials) {
+			return err
+		}
 		return ErrWrongCurrentPassword
+	}
+	if err := s.succeeded(ctx, account); err != nil {
+		return err
 	}
 	var v errs.Validation
 	if err := v.CheckInvalid("newPassword", s.checkPassword(ctx, next, u.Email(), u.Username())); err != nil {
@@ -620,6 +688,92 @@ func (s *Service) SyncRevocations(ctx context.Context, window time.Duration) err
 		return fmt.Errorf("sync revocations: %w", err)
 	}
 	return s.d.Revoked.Add(ctx, rs...)
+}
+
+// accountKey names the account an attempt is against: the user's id when
+// the account exists (so its email and username share one count), else
+// the normalised identifier, so unknown accounts throttle the same way
+// and lockout reveals nothing (LG-01).
+func accountKey(u user.User, identifier string) string {
+	if u.ID() != "" {
+		return "user:" + string(u.ID())
+	}
+	return "id:" + strings.ToLower(strings.TrimSpace(identifier))
+}
+
+// take spends one attempt of key's budget, or refuses with when to retry.
+// A limiter that cannot answer refuses too: throttling fails closed (LO-06).
+func (s *Service) take(ctx context.Context, key string, limit int, window time.Duration) error {
+	if s.cfg.Limits.Disabled {
+		return nil
+	}
+	ok, retry, err := s.d.Limiter.Take(ctx, key, limit, window)
+	if err != nil {
+		return errLimiterDown.Wrap(err)
+	}
+	if !ok {
+		return ErrTooManyAttempts.WithRetryAfter(retry)
+	}
+	return nil
+}
+
+// errLimiterDown answers when the rate-limit store is unreachable.
+var errLimiterDown = errs.New(errs.Unavailable, "auth.limiter_unavailable", "sign-in is briefly unavailable; retry shortly")
+
+// reserveAttempt counts an attempt against account before its credential
+// is checked, and refuses it once MaxFailures consecutive attempts have
+// failed, the right password included (LG-02). Counting first makes the
+// budget exact under concurrency: of any number of parallel guesses only
+// MaxFailures reach the hash (LG-04). A success resets the count.
+func (s *Service) reserveAttempt(ctx context.Context, account string) (int, error) {
+	if s.cfg.Limits.Disabled {
+		return 0, nil
+	}
+	key := "login:" + account
+	n, ttl, err := s.d.Failures.Failures(ctx, key)
+	if err != nil {
+		return 0, errLimiterDown.Wrap(err)
+	}
+	if n >= s.cfg.Limits.MaxFailures {
+		// Refused attempts are not counted, so the lock lifts a window
+		// after the last counted failure instead of lasting while an
+		// attacker keeps knocking.
+		return 0, ErrTooManyAttempts.WithRetryAfter(ttl)
+	}
+	if n, err = s.d.Failures.Fail(ctx, key, s.cfg.Limits.FailureWindow); err != nil {
+		return 0, errLimiterDown.Wrap(err)
+	}
+	if n > s.cfg.Limits.MaxFailures {
+		return 0, ErrTooManyAttempts.WithRetryAfter(s.cfg.Limits.FailureWindow)
+	}
+	return n, nil
+}
+
+// failed answers a wrong credential whose attempt was counted as the
+// attempt-th in a row; the one that reaches the limit reports a
+// brute-force violation.
+func (s *Service) failed(ctx context.Context, u user.User, attempt int, c session.Client) error {
+	if attempt == s.cfg.Limits.MaxFailures && u.ID() != "" {
+		now := s.d.Clock.Now()
+		s.log.WarnContext(ctx, "account throttled after consecutive failures", "user", u.ID(), "failures", attempt)
+		ev := s.event(u.ID(), now, event.UserSecurityViolation{UserID: string(u.ID()), ViolationType: "brute_force",
+			Severity: event.SeverityHigh, Details: map[string]string{"failures": fmt.Sprint(attempt), "ipAddress": c.IP}})
+		if err := s.d.Tx.WithinTx(ctx, func(ctx context.Context) error { return s.d.Outbox.Append(ctx, ev) }); err != nil {
+			return fmt.Errorf("login: report brute force: %w", err)
+		}
+	}
+	return credential.ErrInvalidCredentials
+}
+
+// succeeded clears an account's failure count after a proven credential.
+func (s *Service) succeeded(ctx context.Context, account string) error {
+	if s.cfg.Limits.Disabled {
+		return nil
+	}
+	if err := s.d.Failures.Reset(ctx, "login:"+account); err != nil {
+		return errLimiterDown.Wrap(err)
+	}
+	return nil
 }
 
 // checkPassword applies the password policy: shape, context words, blocklist.

@@ -16,10 +16,12 @@ import (
 // Config is the whole configuration of the service. FromEnv reads it from
 // USERMGMT_* variables; hosts that embed the library fill it in code.
 type Config struct {
-	HTTPAddr    string // USERMGMT_HTTP_ADDR
-	DataDir     string // USERMGMT_DATA_DIR: SQLite file and local state of the embedded default
-	DatabaseURL string // USERMGMT_DATABASE_URL: postgres://...; empty means SQLite in DataDir
-	AutoMigrate bool   // USERMGMT_AUTO_MIGRATE
+	HTTPAddr     string // USERMGMT_HTTP_ADDR
+	DataDir      string // USERMGMT_DATA_DIR: SQLite file and local state of the embedded default
+	DatabaseURL  string // USERMGMT_DATABASE_URL: postgres://...; empty means SQLite in DataDir
+	ValkeyAddr   string // USERMGMT_VALKEY_ADDR: host:port; empty keeps limits in process
+	ValkeyPrefix string // USERMGMT_VALKEY_PREFIX: prefix of every key, so deployments can share a server
+	AutoMigrate  bool   // USERMGMT_AUTO_MIGRATE
 
 	Issuer            string        // USERMGMT_ISSUER
 	AccessTokenTTL    time.Duration // USERMGMT_ACCESS_TOKEN_TTL
@@ -67,7 +69,7 @@ func DefaultConfig() Config {
 		Issuer: "http://localhost:3011", AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 720 * time.Hour,
 		SessionIdle: 168 * time.Hour, RefreshConcurrentWindow: 50 * time.Millisecond, KeyRotation: 30 * 24 * time.Hour,
 		Argon2MemoryKiB: 19456, Argon2Iterations: 2, Argon2Parallelism: 1,
-		RateLimit: true, PublicURL: "http://localhost:3011", KafkaTopic: "user-events", MetricsAddr: "127.0.0.1:9311",
+		RateLimit: true, PublicURL: "http://localhost:3011", KafkaTopic: "user-events", MetricsAddr: "127.0.0.1:9311", ValkeyPrefix: "usermgmt:",
 		ConsumerTopics: []string{"account-events", "campaign-events", "subscription-events", "compliance-events"},
 		ConsumerGroup:  "usermgmt", PlanRoles: map[string][]string{}, LogLevel: slog.LevelInfo, LogFormat: "text",
 	}
@@ -76,7 +78,6 @@ func DefaultConfig() Config {
 // notYet names variables of components that later releases wire in; setting
 // one now fails loudly instead of being silently ignored.
 var notYet = map[string]string{
-	"USERMGMT_VALKEY_ADDR": "Valkey support",
 	"USERMGMT_CONSUL_ADDR": "Consul registration",
 }
 
@@ -131,6 +132,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	str("USERMGMT_HTTP_ADDR", &c.HTTPAddr)
 	str("USERMGMT_DATA_DIR", &c.DataDir)
 	str("USERMGMT_DATABASE_URL", &c.DatabaseURL)
+	str("USERMGMT_VALKEY_ADDR", &c.ValkeyAddr)
+	str("USERMGMT_VALKEY_PREFIX", &c.ValkeyPrefix)
 	if c.DatabaseURL != "" {
 		c.AutoMigrate = false // Postgres migrates by `worker migrate` unless asked
 	}
@@ -247,6 +250,11 @@ func (c Config) Validate() error {
 	}
 	if (c.AdminEmail == "") != (c.AdminPassword == "") {
 		bad("USERMGMT_ADMIN_EMAIL", "and USERMGMT_ADMIN_PASSWORD must be set together")
+	}
+	if c.ValkeyAddr != "" {
+		if _, port, err := net.SplitHostPort(c.ValkeyAddr); err != nil || port == "" {
+			bad("USERMGMT_VALKEY_ADDR", "%q is not host:port", c.ValkeyAddr)
+		}
 	}
 	for _, b := range c.KafkaBrokers {
 		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {

@@ -31,6 +31,7 @@ import (
 	"github.com/usermgmt/usermgmt/adapters/sqlstore"
 	"github.com/usermgmt/usermgmt/adapters/system"
 	"github.com/usermgmt/usermgmt/adapters/telemetry"
+	"github.com/usermgmt/usermgmt/adapters/valkey"
 	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/identity"
 	"github.com/usermgmt/usermgmt/core/relay"
@@ -164,6 +165,21 @@ func newOptions(opts []Option) options {
 	return o
 }
 
+// limits keeps rate limits and failure counts in Valkey when it is
+// configured (shared by every instance), else in this process.
+func limits(cfg Config, clock ports.Clock) (ports.RateLimiter, ports.FailureCounter, func() error, error) {
+	if cfg.ValkeyAddr == "" {
+		l := memory.NewLimits(clock)
+		return l, l, func() error { return nil }, nil
+	}
+	s, err := valkey.Open(cfg.ValkeyAddr, cfg.ValkeyPrefix)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("USERMGMT_VALKEY_ADDR: %w", err)
+	}
+	l := valkey.NewLimits(s)
+	return l, l, func() error { s.Close(); return nil }, nil
+}
+
 // publisher is Kafka when brokers are configured, else the log. The
 // returned func releases it.
 func publisher(cfg Config, o options) (ports.EventPublisher, func() error, error) {
@@ -270,11 +286,16 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 		return nil, err
 	}
 	revoked := memory.NewRevokedSessions(clock, cfg.AccessTokenTTL+verifyLeeway)
+	limiter, failures, closeLimits, err := limits(cfg, clock)
+	if err != nil {
+		return nil, err
+	}
 	id, err := identity.New(identity.Deps{
 		Tx: st.tx, Users: st.users, Credentials: st.creds, Sessions: st.sessions, Outbox: st.outbox,
 		Hasher: hasher, Blocklist: blocklist.New(), Signer: signer, Verifier: verifier,
-		Revoked: revoked, Clock: clock, IDs: ids,
+		Revoked: revoked, Limiter: limiter, Failures: failures, Clock: clock, IDs: ids,
 	}, identity.Config{Issuer: cfg.Issuer, Audience: audience, AccessTTL: cfg.AccessTokenTTL,
+		Limits: identity.Limits{Disabled: !cfg.RateLimit},
 		Sessions: session.Policy{AbsoluteLifetime: cfg.RefreshTokenTTL, IdleTimeout: cfg.SessionIdle, ReuseGrace: cfg.RefreshReuseGrace,
 			ConcurrentWindow: cfg.RefreshConcurrentWindow}},
 		identity.WithLogger(o.log))
@@ -311,7 +332,7 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 		return nil, err
 	}
 	return &Service{cfg: cfg, log: o.log, id: id, api: api, relay: rl, ring: ring, ready: st.ready, metrics: metrics,
-		closers: []func() error{closePub, st.close}}, nil
+		closers: []func() error{closePub, closeLimits, st.close}}, nil
 }
 
 // App returns a standalone Fiber app serving the whole API.

@@ -1,0 +1,153 @@
+package identity_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/usermgmt/usermgmt/core/credential"
+	"github.com/usermgmt/usermgmt/core/errs"
+	"github.com/usermgmt/usermgmt/core/event"
+	"github.com/usermgmt/usermgmt/core/identity"
+	"github.com/usermgmt/usermgmt/core/session"
+)
+
+func withLimits(l identity.Limits) func(*identity.Config) {
+	return func(c *identity.Config) { c.Limits = l }
+}
+
+func (e *env) login(t *testing.T, id, pw, ip string) error {
+	t.Helper()
+	_, err := e.svc.Login(t.Context(), identity.LoginInput{Identifier: id, Password: pw, Client: session.Client{IP: ip}})
+	return err
+}
+
+func TestLogin_LockoutAfterConsecutiveFailures_LG02(t *testing.T) {
+	e := newEnv(t, withLimits(identity.Limits{MaxFailures: 5, LoginPerAccountIP: 1000, LoginPerIP: 1000}))
+	e.register(t, "ada@example.com", "ada")
+	for i := range 4 {
+		if err := e.login(t, "ada", "wrong password", "192.0.2.1"); !errors.Is(err, credential.ErrInvalidCredentials) {
+			t.Fatalf("failure %d: %v", i+1, err)
+		}
+	}
+	if err := e.login(t, "ada", goodPassword, "192.0.2.1"); err != nil {
+		t.Fatalf("a success before the limit: %v", err)
+	}
+	// The success reset the count: five more failures are needed.
+	for i := range 5 {
+		// email and username count against the same account
+		id := []string{"ada", "ada@example.com"}[i%2]
+		if err := e.login(t, id, "wrong password", "192.0.2.1"); !errors.Is(err, credential.ErrInvalidCredentials) {
+			t.Fatalf("failure %d after reset: %v", i+1, err)
+		}
+	}
+	err := e.login(t, "ada", goodPassword, "198.51.100.9")
+	var de *errs.Error
+	if !errors.Is(err, identity.ErrTooManyAttempts) || !errors.As(err, &de) || de.RetryAfter <= 0 {
+		t.Fatalf("the right password after the limit, from another IP: %v, want throttled with a retry time", err)
+	}
+	if v := e.payload(t, event.TypeUserSecurityViolation); v["violationType"] != "brute_force" {
+		t.Errorf("violation = %v", v)
+	}
+	e.clock.Advance(time.Hour + time.Second)
+	if err := e.login(t, "ada", goodPassword, "192.0.2.1"); err != nil {
+		t.Fatalf("after the failure window (no permanent lock): %v", err)
+	}
+}
+
+func TestLogin_UnknownAccountThrottlesTheSame_LG01_LG02(t *testing.T) {
+	e := newEnv(t, withLimits(identity.Limits{MaxFailures: 3, LoginPerAccountIP: 1000, LoginPerIP: 1000}))
+	for range 3 {
+		_ = e.login(t, "ghost@example.com", "whatever pw", "192.0.2.1")
+	}
+	if err := e.login(t, "ghost@example.com", "whatever pw", "192.0.2.1"); !errors.Is(err, identity.ErrTooManyAttempts) {
+		t.Fatalf("unknown account after the limit: %v, want the same throttling as a known one", err)
+	}
+}
+
+func TestLogin_BudgetsPerIPAndAccountIP_LG03(t *testing.T) {
+	e := newEnv(t, withLimits(identity.Limits{LoginPerIP: 5, LoginPerAccountIP: 3, MaxFailures: 100}))
+	e.register(t, "ada@example.com", "ada")
+	for range 3 {
+		_ = e.login(t, "ada", "wrong password", "192.0.2.1")
+	}
+	if err := e.login(t, "ada", goodPassword, "192.0.2.1"); !errors.Is(err, identity.ErrTooManyAttempts) {
+		t.Fatalf("account+IP budget: %v", err)
+	}
+	if err := e.login(t, "ada", goodPassword, "192.0.2.2"); err != nil {
+		t.Fatalf("the same account from another IP: %v", err)
+	}
+	for i := range 2 {
+		_ = e.login(t, "someone-"+string(rune('a'+i)), "x password", "192.0.2.1")
+	}
+	if err := e.login(t, "other", "x password", "192.0.2.1"); !errors.Is(err, identity.ErrTooManyAttempts) {
+		t.Fatalf("per-IP budget across accounts: %v", err)
+	}
+	e.clock.Advance(time.Minute)
+	if err := e.login(t, "ada", goodPassword, "192.0.2.1"); err != nil {
+		t.Fatalf("next window: %v", err)
+	}
+}
+
+func TestLogin_ParallelGuessesSpendExactlyTheBudget_LG04(t *testing.T) {
+	e := newEnv(t, withLimits(identity.Limits{LoginPerIP: 1000, LoginPerAccountIP: 1000, MaxFailures: 20}))
+	e.register(t, "ada@example.com", "ada")
+	before := e.hasher.verifies.Load()
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() { _ = e.login(t, "ada", "wrong password", "192.0.2.1") })
+	}
+	wg.Wait()
+	// Attempts are counted before the hash, atomically: exactly the budget
+	// of 20 guesses reaches the password check, none after it is spent.
+	if hashed := e.hasher.verifies.Load() - before; hashed != 20 {
+		t.Fatalf("%d of 50 parallel guesses were checked, want exactly 20", hashed)
+	}
+	if err := e.login(t, "ada", goodPassword, "192.0.2.1"); !errors.Is(err, identity.ErrTooManyAttempts) {
+		t.Fatalf("after the parallel guesses: %v", err)
+	}
+}
+
+func TestChangePassword_CountsTowardLockout_LG05(t *testing.T) {
+	e := newEnv(t, withLimits(identity.Limits{MaxFailures: 3, LoginPerIP: 1000, LoginPerAccountIP: 1000}))
+	a := e.register(t, "ada@example.com", "ada")
+	claims, err := e.svc.Verify(t.Context(), a.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		_ = e.svc.ChangePassword(t.Context(), claims, "not it at all", "a brand new passphrase")
+	}
+	if err := e.svc.ChangePassword(t.Context(), claims, goodPassword, "a brand new passphrase"); !errors.Is(err, identity.ErrTooManyAttempts) {
+		t.Fatalf("password change on a throttled account: %v", err)
+	}
+	if err := e.login(t, "ada", goodPassword, "192.0.2.1"); !errors.Is(err, identity.ErrTooManyAttempts) {
+		t.Fatalf("login on an account throttled through password change: %v", err)
+	}
+}
+
+// brokenLimits fails every call, like a rate-limit store that is down.
+type brokenLimits struct{}
+
+func (brokenLimits) Take(context.Context, string, int, time.Duration) (bool, time.Duration, error) {
+	return false, 0, errors.New("connection refused")
+}
+func (brokenLimits) Failures(context.Context, string) (int, time.Duration, error) {
+	return 0, 0, errors.New("connection refused")
+}
+func (brokenLimits) Fail(context.Context, string, time.Duration) (int, error) {
+	return 0, errors.New("connection refused")
+}
+func (brokenLimits) Reset(context.Context, string) error { return errors.New("connection refused") }
+
+func TestLogin_FailsClosedWhenTheLimiterIsDown_LO06(t *testing.T) {
+	e := newEnv(t)
+	e.register(t, "ada@example.com", "ada")
+	svc := e.rebuild(t, brokenLimits{})
+	_, err := svc.Login(t.Context(), identity.LoginInput{Identifier: "ada", Password: goodPassword})
+	if errs.KindOf(err) != errs.Unavailable {
+		t.Fatalf("login with the limiter down: %v, want Unavailable (never an unthrottled login)", err)
+	}
+}
