@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/usermgmt/usermgmt/adapters/eventschema"
 	"github.com/usermgmt/usermgmt/adapters/kafka"
 	"github.com/usermgmt/usermgmt/adapters/memory"
 	"github.com/usermgmt/usermgmt/adapters/sqlstore"
@@ -52,8 +53,18 @@ func NewConsumer(ctx context.Context, cfg Config, opts ...Option) (*Consumer, er
 		_ = st.close()
 		return nil, err
 	}
+	schemas, err := eventschema.NewConsumed()
+	if err != nil {
+		_ = st.close()
+		return nil, err
+	}
 	kc, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: cfg.KafkaBrokers, Group: cfg.ConsumerGroup,
 		Topics: cfg.ConsumerTopics, Logger: o.log}, func(ctx context.Context, m kafka.Message) error {
+		// A message that breaks its schema can never take effect: straight
+		// to the dead-letter topic, no retries.
+		if err := schemas.Validate(m.Value); err != nil {
+			return kafka.Permanent(err)
+		}
 		return svc.Handle(ctx, m.Value)
 	})
 	if err != nil {
