@@ -33,11 +33,7 @@ func NewConsumer(ctx context.Context, cfg Config, opts ...Option) (*Consumer, er
 		return nil, errors.New("USERMGMT_KAFKA_BROKERS: the consumer needs brokers")
 	}
 	o := newOptions(opts)
-	enc, err := eventEncoder(cfg)
-	if err != nil {
-		return nil, err
-	}
-	st, err := openSQL(ctx, cfg, o.log, enc)
+	st, err := openStores(ctx, cfg, o)
 	if err != nil {
 		return nil, err
 	}

@@ -122,11 +122,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Service, error) {
 		return nil, err
 	}
 	o := newOptions(opts)
-	enc, err := eventEncoder(cfg)
-	if err != nil {
-		return nil, err
-	}
-	st, err := openSQL(ctx, cfg, o.log, enc)
+	st, err := openStores(ctx, cfg, o)
 	if err != nil {
 		return nil, err
 	}
@@ -205,6 +201,15 @@ func eventEncoder(cfg Config) (event.Encoder, error) {
 		return nil, err
 	}
 	return v.Wrap(event.NewEncoder(cfg.Issuer, cfg.PublicURL+"/schemas/events/", traceParent)), nil
+}
+
+// openStores opens the SQL store of cfg with the schema-checking event encoder.
+func openStores(ctx context.Context, cfg Config, o options) (stores, error) {
+	enc, err := eventEncoder(cfg)
+	if err != nil {
+		return stores{}, err
+	}
+	return openSQL(ctx, cfg, o.log, enc)
 }
 
 func openSQL(ctx context.Context, cfg Config, log *slog.Logger, enc event.Encoder) (stores, error) {
@@ -419,13 +424,8 @@ func (s *Service) Close() error {
 // Migrate applies the database migrations of cfg's store and returns; for
 // `worker migrate` and deployments that migrate before rolling out.
 func Migrate(ctx context.Context, cfg Config, opts ...Option) error {
-	o := newOptions(opts)
 	cfg.AutoMigrate = true
-	enc, err := eventEncoder(cfg)
-	if err != nil {
-		return err
-	}
-	st, err := openSQL(ctx, cfg, o.log, enc)
+	st, err := openStores(ctx, cfg, newOptions(opts))
 	if err != nil {
 		return err
 	}
