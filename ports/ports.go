@@ -86,6 +86,9 @@ type Sessions interface {
 	// RevokeUser ends every live session of the user except keep (which may
 	// be empty) and returns the ones it ended.
 	RevokeUser(ctx context.Context, uid user.ID, keep session.ID, reason session.RevokeReason, at time.Time) ([]session.ID, error)
+	// Live lists the user's sessions that are not revoked and whose
+	// absolute lifetime has not ended at now, newest first.
+	Live(ctx context.Context, uid user.ID, now time.Time) ([]session.Session, error)
 	// RevokedSince lists sessions revoked at or after t, oldest first.
 	RevokedSince(ctx context.Context, t time.Time) ([]session.Revocation, error)
 }

@@ -294,3 +294,38 @@ func Sessions(t *testing.T, setup Setup) {
 		}
 	})
 }
+
+// SessionsLive is the contract of Sessions.Live.
+func SessionsLive(t *testing.T, setup Setup) {
+	run(t, setup, "Live lists the user's unrevoked, unexpired sessions, newest first", func(t *testing.T, s Stores) {
+		ctx := t.Context()
+		u, other := createUser(t, s), createUser(t, s)
+		old, _ := createSession(t, s, u.ID(), t0)
+		recent, _ := createSession(t, s, u.ID(), t0.Add(time.Hour))
+		ended, _ := createSession(t, s, u.ID(), t0.Add(2*time.Hour))
+		createSession(t, s, other.ID(), t0.Add(3*time.Hour))
+		_, err := s.Sessions.Revoke(ctx, ended.ID, session.ReasonManual, t0.Add(3*time.Hour))
+		mustNotFail(t, "Revoke", err)
+		live, err := s.Sessions.Live(ctx, u.ID(), t0.Add(4*time.Hour))
+		mustNotFail(t, "Live", err)
+		if len(live) != 2 || live[0].ID != recent.ID || live[1].ID != old.ID {
+			t.Fatalf("Live = %v, want [%s %s]", ids(live), recent.ID, old.ID)
+		}
+		if d := diffSession(live[1], old); d != "" {
+			t.Errorf("Live returned a session that differs:\n%s", d)
+		}
+		live, err = s.Sessions.Live(ctx, u.ID(), old.ExpiresAt)
+		mustNotFail(t, "Live at the first one's end", err)
+		if len(live) != 1 || live[0].ID != recent.ID {
+			t.Fatalf("Live after the oldest expired = %v", ids(live))
+		}
+	})
+}
+
+func ids(ss []session.Session) []session.ID {
+	out := make([]session.ID, len(ss))
+	for i, s := range ss {
+		out[i] = s.ID
+	}
+	return out
+}

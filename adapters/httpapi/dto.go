@@ -76,6 +76,24 @@ type verifyResponse struct {
 	Exp   int64    `json:"exp"`
 }
 
+type sessionResponse struct {
+	ID         string    `json:"id"`
+	IPAddress  string    `json:"ipAddress"`
+	UserAgent  string    `json:"userAgent"`
+	CreatedAt  time.Time `json:"createdAt"`
+	LastSeenAt time.Time `json:"lastSeenAt"`
+	ExpiresAt  time.Time `json:"expiresAt"`
+	Current    bool      `json:"current"`
+}
+
+type sessionsResponse struct {
+	Items []sessionResponse `json:"items"`
+}
+
+type endedResponse struct {
+	Ended int `json:"ended"`
+}
+
 type healthResponse struct {
 	Status string            `json:"status"`
 	Checks map[string]string `json:"checks,omitempty"`

@@ -367,3 +367,28 @@ func TestRoutes_DenyByDefault_AC01(t *testing.T) {
 		}
 	}
 }
+
+func TestSessions_ListAndEnd_SE09(t *testing.T) {
+	s := newServer(t)
+	at := s.register(t, "ada@example.com", "ada")["accessToken"].(string)
+	other := s.do(t, "POST", "/v1/auth/login", map[string]string{"identifier": "ada", "password": password}, "User-Agent", "phone/1.0").json(t)
+	list := s.do(t, "GET", "/v1/users/me/sessions", nil, "Authorization", "Bearer "+at).json(t)["items"].([]any)
+	if len(list) != 2 {
+		t.Fatalf("sessions: %v", list)
+	}
+	newest := list[0].(map[string]any)
+	if newest["userAgent"] != "phone/1.0" || newest["current"] != false || list[1].(map[string]any)["current"] != true {
+		t.Fatalf("sessions: %v", list)
+	}
+	mallory := s.register(t, "mallory@example.com", "mallory")
+	malloryToken := mallory["accessToken"].(string)
+	mine := s.do(t, "GET", "/v1/users/me/sessions", nil, "Authorization", "Bearer "+malloryToken).json(t)["items"].([]any)[0].(map[string]any)["id"].(string)
+	wantProblem(t, s.do(t, "DELETE", "/v1/users/me/sessions/"+mine, nil, "Authorization", "Bearer "+at), 404, "session.not_found")
+	if r := s.do(t, "DELETE", "/v1/users/me/sessions/"+newest["id"].(string), nil, "Authorization", "Bearer "+at); r.status != 204 {
+		t.Fatalf("end session: %d %s", r.status, r.body)
+	}
+	wantProblem(t, s.do(t, "GET", "/v1/auth/verify", nil, "Authorization", "Bearer "+other["accessToken"].(string)), 401, "auth.session_revoked")
+	if r := s.do(t, "DELETE", "/v1/users/me/sessions", nil, "Authorization", "Bearer "+at); r.status != 200 || r.json(t)["ended"].(float64) != 0 {
+		t.Fatalf("end others: %d %s", r.status, r.body)
+	}
+}

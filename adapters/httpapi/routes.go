@@ -46,6 +46,12 @@ func (a *API) routeTable() []route {
 			status: fiber.StatusOK, resp: userResponse{}, authed: a.me},
 		{method: fiber.MethodPatch, path: "/v1/users/me", summary: "Update the caller's profile and preferences", tag: "users",
 			body: updateMeRequest{}, status: fiber.StatusOK, resp: userResponse{}, authed: a.updateMe},
+		{method: fiber.MethodGet, path: "/v1/users/me/sessions", summary: "The caller's live sessions, newest first", tag: "users",
+			status: fiber.StatusOK, resp: sessionsResponse{}, authed: a.mySessions},
+		{method: fiber.MethodDelete, path: "/v1/users/me/sessions", summary: "End every session of the caller but the current one", tag: "users",
+			status: fiber.StatusOK, resp: endedResponse{}, authed: a.endOtherSessions},
+		{method: fiber.MethodDelete, path: "/v1/users/me/sessions/:id", summary: "End one of the caller's sessions", tag: "users",
+			status: fiber.StatusNoContent, authed: a.endMySession},
 		{method: fiber.MethodGet, path: "/healthz", summary: "Liveness", tag: "operations",
 			status: fiber.StatusOK, resp: healthResponse{}, public: a.healthz},
 		{method: fiber.MethodGet, path: "/readyz", summary: "Readiness: dependencies reachable", tag: "operations",
@@ -152,6 +158,38 @@ func (a *API) updateMe(c *fiber.Ctx, p token.Claims) error {
 		return err
 	}
 	return c.JSON(toUserResponse(u))
+}
+
+func (a *API) mySessions(c *fiber.Ctx, p token.Claims) error {
+	list, err := a.id.MySessions(c.UserContext(), p)
+	if err != nil {
+		return err
+	}
+	out := sessionsResponse{Items: make([]sessionResponse, len(list))}
+	for i, s := range list {
+		out.Items[i] = sessionResponse{ID: string(s.ID), IPAddress: s.Client.IP, UserAgent: s.Client.UserAgent,
+			CreatedAt: s.CreatedAt, LastSeenAt: s.LastSeenAt, ExpiresAt: s.ExpiresAt, Current: s.Current}
+	}
+	return c.JSON(out)
+}
+
+func (a *API) endMySession(c *fiber.Ctx, p token.Claims) error {
+	id := c.Params("id")
+	if id == "" || len(id) > 64 {
+		return session.ErrNotFound
+	}
+	if err := a.id.EndMySession(c.UserContext(), p, session.ID(id)); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (a *API) endOtherSessions(c *fiber.Ctx, p token.Claims) error {
+	n, err := a.id.EndOtherSessions(c.UserContext(), p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(endedResponse{Ended: n})
 }
 
 func (a *API) healthz(c *fiber.Ctx) error {

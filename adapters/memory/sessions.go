@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/usermgmt/usermgmt/core/session"
@@ -111,6 +112,24 @@ func (r *Sessions) revoke(ctx context.Context, x *sessionRow, reason session.Rev
 	old := x.s
 	x.s.RevokedAt, x.s.RevokeReason = at, reason
 	onRollback(ctx, func() { x.s = old })
+}
+
+// Live lists the user's live sessions, newest first.
+func (r *Sessions) Live(ctx context.Context, uid user.ID, now time.Time) ([]session.Session, error) {
+	defer r.s.lock(ctx)()
+	var out []session.Session
+	for _, x := range r.s.sessions {
+		if x.s.UserID == uid && !x.s.Revoked() && now.Before(x.s.ExpiresAt) {
+			out = append(out, cloneSession(x.s))
+		}
+	}
+	slices.SortFunc(out, func(a, b session.Session) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(string(b.ID), string(a.ID))
+	})
+	return out, nil
 }
 
 // RevokedSince lists sessions revoked at or after t, oldest first.

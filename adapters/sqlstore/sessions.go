@@ -250,6 +250,29 @@ type revocationRow struct {
 	RevokedAt dbTime `bun:"revoked_at"`
 }
 
+// Live lists the user's live sessions, newest first.
+func (r *Sessions) Live(ctx context.Context, uid user.ID, now time.Time) ([]session.Session, error) {
+	var rows []sessionRow
+	err := r.db.readConn(ctx).NewSelect().Model(&rows).
+		Where("s.user_id = ?", string(uid)).
+		Where("s.revoked_at IS NULL").
+		Where("s.expires_at > ?", at(now)).
+		OrderExpr("s.created_at DESC, s.id DESC").
+		Scan(ctx)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlstore: select live sessions: %w", err)
+	}
+	out := make([]session.Session, 0, len(rows))
+	for _, row := range rows {
+		s, err := fromSessionRow(row)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
 // RevokedSince lists sessions revoked at or after t, oldest first.
 func (r *Sessions) RevokedSince(ctx context.Context, t time.Time) ([]session.Revocation, error) {
 	q := r.db.readConn(ctx).NewSelect().Model((*sessionRow)(nil)).

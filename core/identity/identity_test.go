@@ -454,3 +454,45 @@ func TestVerify_RejectsBadTokens(t *testing.T) {
 		t.Errorf("garbage: %v", err)
 	}
 }
+
+func TestSessions_ListAndEnd_SE09(t *testing.T) {
+	e := newEnv(t)
+	a := e.register(t, "ada@example.com", "ada")
+	e.clock.Advance(time.Second)
+	b, err := e.svc.Login(t.Context(), identity.LoginInput{Identifier: "ada", Password: goodPassword, Client: session.Client{IP: "198.51.100.1", UserAgent: "phone"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mallory := e.register(t, "mallory@example.com", "mallory")
+	claims, _ := e.svc.Verify(t.Context(), a.AccessToken)
+	list, err := e.svc.MySessions(t.Context(), claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].ID != b.SessionID || list[0].Client.UserAgent != "phone" || list[0].Current || !list[1].Current {
+		t.Fatalf("sessions = %+v", list)
+	}
+	if err := e.svc.EndMySession(t.Context(), claims, mallory.SessionID); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("ending another user's session: %v, want not found (AC-02)", err)
+	}
+	if _, err := e.svc.Verify(t.Context(), mallory.AccessToken); err != nil {
+		t.Fatalf("the other user's session was ended: %v", err)
+	}
+	if err := e.svc.EndMySession(t.Context(), claims, b.SessionID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Verify(t.Context(), b.AccessToken); !errors.Is(err, session.ErrRevoked) {
+		t.Fatalf("ended session still verifies: %v", err)
+	}
+	c, _ := e.svc.Login(t.Context(), identity.LoginInput{Identifier: "ada", Password: goodPassword})
+	n, err := e.svc.EndOtherSessions(t.Context(), claims)
+	if err != nil || n != 1 {
+		t.Fatalf("end others: %d %v", n, err)
+	}
+	if _, err := e.svc.Verify(t.Context(), c.AccessToken); !errors.Is(err, session.ErrRevoked) {
+		t.Fatalf("another session survived sign-out-everywhere-else: %v", err)
+	}
+	if _, err := e.svc.Verify(t.Context(), a.AccessToken); err != nil {
+		t.Fatalf("the current session ended: %v", err)
+	}
+}
