@@ -400,8 +400,18 @@ func (s *Service) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = s.relay.Run(ctx) }()
 	every(keyRefreshInterval, "signing key refresh", s.ring.Refresh)
+	// Each sync reaches back to the last one that succeeded (plus slack for
+	// clock skew between instances), so a database outage cannot make an
+	// instance skip revocations; no further than a token's lifetime.
+	lastSync := time.Now()
+	maxWindow := s.cfg.AccessTokenTTL + verifyLeeway
 	every(time.Second, "revocation sync", func(ctx context.Context) error {
-		return s.id.SyncRevocations(ctx, 5*time.Second)
+		start := time.Now()
+		if err := s.id.SyncRevocations(ctx, min(start.Sub(lastSync)+5*time.Second, maxWindow)); err != nil {
+			return err
+		}
+		lastSync = start
+		return nil
 	})
 	wg.Wait()
 	return nil
