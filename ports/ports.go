@@ -226,3 +226,24 @@ type FailureCounter interface {
 	// Reset forgets key's failures.
 	Reset(ctx context.Context, key string) error
 }
+
+// Mailer sends the messages the account flows need. Links carry secrets:
+// implementations never log them.
+type Mailer interface {
+	SendPasswordReset(ctx context.Context, to, link string, expires time.Time) error
+	SendEmailVerification(ctx context.Context, to, link string, expires time.Time) error
+}
+
+// ResetTokens persists password-reset tokens, by hash only (LG-07).
+type ResetTokens interface {
+	// Issue stores a token for uid and invalidates every earlier one of uid.
+	Issue(ctx context.Context, uid user.ID, hash string, issuedAt, expires time.Time) error
+	// Lookup returns the user of a live token (unused, not expired at now)
+	// without using it, or user.ErrNotFound.
+	Lookup(ctx context.Context, hash string, now time.Time) (user.ID, error)
+	// Consume uses a live token, atomically: of concurrent calls one wins;
+	// the others get user.ErrNotFound.
+	Consume(ctx context.Context, hash string, now time.Time) (user.ID, error)
+	// InvalidateUser drops every token of uid (a password change).
+	InvalidateUser(ctx context.Context, uid user.ID) error
+}

@@ -26,6 +26,19 @@ type refreshRequest struct {
 	RefreshToken string `json:"refreshToken" validate:"required,max=128"`
 }
 
+type forgotPasswordRequest struct {
+	Email string `json:"email" validate:"required,max=254"`
+}
+
+type resetPasswordRequest struct {
+	Token       string `json:"token" validate:"required,max=128"`
+	NewPassword string `json:"newPassword" validate:"required,max=1024"`
+}
+
+type acceptedResponse struct {
+	Status string `json:"status"`
+}
+
 type logoutRequest struct {
 	RefreshToken string `json:"refreshToken,omitempty" validate:"max=128"`
 }

@@ -27,8 +27,9 @@ import (
 // server is the API over memory stores and the real crypto adapters, with
 // argon2 parameters cheap enough for tests.
 type server struct {
-	app  *fiber.App
-	logs *bytes.Buffer
+	app     *fiber.App
+	logs    *bytes.Buffer
+	mailbox *memory.Mailbox
 }
 
 func newServer(t *testing.T, trusted ...string) *server {
@@ -36,6 +37,7 @@ func newServer(t *testing.T, trusted ...string) *server {
 	m := memory.New()
 	clock, ids := system.Clock{}, system.IDs{}
 	limits := memory.NewLimits(clock)
+	mailbox := &memory.Mailbox{}
 	hasher, err := crypto.NewArgon2Hasher(crypto.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32})
 	if err != nil {
 		t.Fatal(err)
@@ -56,8 +58,9 @@ func newServer(t *testing.T, trusted ...string) *server {
 		Credentials: memory.NewCredentials(m), Sessions: memory.NewSessions(m),
 		Outbox: memory.NewOutbox(m, event.NewEncoder("urn:test", "urn:schema:", nil)),
 		Hasher: hasher, Blocklist: blocklist.New(), Signer: signer, Verifier: verifier,
-		Revoked: memory.NewRevokedSessions(clock, time.Hour), Limiter: limits, Failures: limits, Clock: clock, IDs: ids},
-		identity.Config{Issuer: "urn:test", Audience: "urn:test", AccessTTL: 15 * time.Minute,
+		Revoked: memory.NewRevokedSessions(clock, time.Hour), Limiter: limits, Failures: limits,
+		Resets: memory.NewResetTokens(m), Mailer: mailbox, Clock: clock, IDs: ids},
+		identity.Config{Issuer: "urn:test", Audience: "urn:test", AccessTTL: 15 * time.Minute, PublicURL: "https://id.example.com",
 			Sessions: session.Policy{AbsoluteLifetime: time.Hour, IdleTimeout: time.Hour, ConcurrentWindow: 50 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +75,7 @@ func newServer(t *testing.T, trusted ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &server{app: api.App(), logs: logs}
+	return &server{app: api.App(), logs: logs, mailbox: mailbox}
 }
 
 type response struct {

@@ -346,7 +346,7 @@ func TestRoutes_DenyByDefault_AC01(t *testing.T) {
 	}
 	public := map[string]bool{"POST /v1/auth/register": true, "POST /v1/auth/login": true, "POST /v1/auth/refresh": true,
 		"GET /healthz": true, "GET /readyz": true, "GET /.well-known/jwks.json": true, "GET /openapi.json": true,
-		"GET /schemas/events/:name": true}
+		"GET /schemas/events/:name": true, "POST /v1/auth/password/forgot": true, "POST /v1/auth/password/reset": true}
 	for _, rt := range s.app.GetRoutes(true) {
 		if rt.Method == "HEAD" || rt.Method == "USE" {
 			continue
@@ -390,5 +390,36 @@ func TestSessions_ListAndEnd_SE09(t *testing.T) {
 	wantProblem(t, s.do(t, "GET", "/v1/auth/verify", nil, "Authorization", "Bearer "+other["accessToken"].(string)), 401, "auth.session_revoked")
 	if r := s.do(t, "DELETE", "/v1/users/me/sessions", nil, "Authorization", "Bearer "+at); r.status != 200 || r.json(t)["ended"].(float64) != 0 {
 		t.Fatalf("end others: %d %s", r.status, r.body)
+	}
+}
+
+func TestPasswordReset_OverHTTP_LG01_LG07(t *testing.T) {
+	s := newServer(t)
+	s.register(t, "ada@example.com", "ada")
+	known := s.do(t, "POST", "/v1/auth/password/forgot", map[string]string{"email": "ada@example.com"},
+		"Host", "evil.example", "X-Forwarded-Host", "evil.example")
+	unknown := s.do(t, "POST", "/v1/auth/password/forgot", map[string]string{"email": "nobody@example.com"})
+	if known.status != 202 || unknown.status != 202 || string(known.body) != string(unknown.body) {
+		t.Fatalf("answers differ: %d %s / %d %s", known.status, known.body, unknown.status, unknown.body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(s.mailbox.Messages()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no reset mail")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // the unknown address's request has had time to (not) send
+	mails := s.mailbox.Messages()
+	if len(mails) != 1 || mails[0].To != "ada@example.com" || !strings.HasPrefix(mails[0].Link, "https://id.example.com/reset-password#token=") {
+		t.Fatalf("mails = %+v (links come from the public URL, never the Host header)", mails)
+	}
+	tok := strings.TrimPrefix(mails[0].Link, "https://id.example.com/reset-password#token=")
+	if r := s.do(t, "POST", "/v1/auth/password/reset", map[string]string{"token": tok, "newPassword": "a fresh long passphrase"}); r.status != 204 {
+		t.Fatalf("reset: %d %s", r.status, r.body)
+	}
+	wantProblem(t, s.do(t, "POST", "/v1/auth/password/reset", map[string]string{"token": tok, "newPassword": "another long passphrase"}), 400, "auth.invalid_reset_token")
+	if r := s.do(t, "POST", "/v1/auth/login", map[string]string{"identifier": "ada", "password": "a fresh long passphrase"}); r.status != 200 {
+		t.Fatalf("login with the new password: %d", r.status)
 	}
 }

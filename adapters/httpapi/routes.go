@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -40,6 +42,10 @@ func (a *API) routeTable() []route {
 			body: logoutRequest{}, bodyOptional: true, status: fiber.StatusNoContent, authed: a.logout},
 		{method: fiber.MethodPost, path: "/v1/auth/password/change", summary: "Change the password; other sessions end", tag: "auth",
 			body: changePasswordRequest{}, status: fiber.StatusNoContent, authed: a.changePassword},
+		{method: fiber.MethodPost, path: "/v1/auth/password/forgot", summary: "Mail a password-reset link; 202 for any address", tag: "auth",
+			body: forgotPasswordRequest{}, status: fiber.StatusAccepted, resp: acceptedResponse{}, public: a.forgotPassword},
+		{method: fiber.MethodPost, path: "/v1/auth/password/reset", summary: "Set a new password with a reset token; every session ends", tag: "auth",
+			body: resetPasswordRequest{}, status: fiber.StatusNoContent, public: a.resetPassword},
 		{method: fiber.MethodGet, path: "/v1/auth/verify", summary: "Forward-auth: check an access token; X-User-Id and X-User-Roles on success", tag: "auth",
 			status: fiber.StatusOK, resp: verifyResponse{}, authed: a.verify},
 		{method: fiber.MethodGet, path: "/v1/users/me", summary: "The caller's account", tag: "users",
@@ -190,6 +196,40 @@ func (a *API) endOtherSessions(c *fiber.Ctx, p token.Claims) error {
 		return err
 	}
 	return c.JSON(endedResponse{Ended: n})
+}
+
+// forgotPassword answers 202 at once, the same for every address, and
+// does the look-up and the mailing after the answer, detached from the
+// request: neither the answer nor its timing says whether an account
+// exists (LG-01).
+func (a *API) forgotPassword(c *fiber.Ctx) error {
+	var in forgotPasswordRequest
+	if err := a.dec.decode(c, &in, false); err != nil {
+		return err
+	}
+	if err := a.id.ThrottleResetRequests(c.UserContext(), a.clientIP(c)); err != nil {
+		return err
+	}
+	ctx, log := context.WithoutCancel(c.UserContext()), a.opt.Logger
+	go func() {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := a.id.RequestPasswordReset(ctx, in.Email); err != nil {
+			log.WarnContext(ctx, "password reset request failed", "err", err)
+		}
+	}()
+	return c.Status(fiber.StatusAccepted).JSON(acceptedResponse{Status: "accepted"})
+}
+
+func (a *API) resetPassword(c *fiber.Ctx) error {
+	var in resetPasswordRequest
+	if err := a.dec.decode(c, &in, false); err != nil {
+		return err
+	}
+	if err := a.id.ResetPassword(c.UserContext(), in.Token, in.NewPassword); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
 }
 
 func (a *API) healthz(c *fiber.Ctx) error {

@@ -24,6 +24,7 @@ type Store struct {
 	keys        []keyRow
 	processed   map[string]time.Time // consumer + "/" + event id
 	activities  map[string]activity.Activity
+	resets      map[string]resetRow
 }
 
 // New returns an empty store.
@@ -34,6 +35,7 @@ func New() *Store {
 		sessions:    map[string]*sessionRow{},
 		processed:   map[string]time.Time{},
 		activities:  map[string]activity.Activity{},
+		resets:      map[string]resetRow{},
 	}
 }
 

@@ -13,7 +13,8 @@ func setup(*testing.T) adaptertest.Stores {
 	out := memory.NewOutbox(m, adaptertest.Encoder())
 	return adaptertest.Stores{Tx: memory.NewTransactor(m), Users: memory.NewUsers(m), Credentials: memory.NewCredentials(m),
 		Sessions: memory.NewSessions(m), Outbox: out, Relay: out, Backlog: out, Keys: memory.NewSigningKeys(m),
-		Processed: memory.NewProcessedEvents(m), Activities: memory.NewActivities(m)}
+		Processed: memory.NewProcessedEvents(m), Activities: memory.NewActivities(m),
+		Resets: memory.NewResetTokens(m)}
 }
 
 func TestContract(t *testing.T) { adaptertest.All(t, setup) }

@@ -94,6 +94,7 @@ type env struct {
 	outbox  *memory.Outbox
 	revoked *memory.RevokedSessions
 	limits  *memory.Limits
+	mailbox *memory.Mailbox
 }
 
 var policy = session.Policy{AbsoluteLifetime: 720 * time.Hour, IdleTimeout: 24 * time.Hour}
@@ -104,16 +105,17 @@ func newEnv(t *testing.T, mod ...func(*identity.Config)) *env {
 	m := memory.New()
 	out := memory.NewOutbox(m, event.NewEncoder("urn:test", "urn:schema:", nil))
 	tokens := fakeTokens{clock}
-	e := &env{clock: clock, hasher: &fakeHasher{}, store: m, outbox: out, limits: memory.NewLimits(clock),
+	e := &env{clock: clock, hasher: &fakeHasher{}, store: m, outbox: out, limits: memory.NewLimits(clock), mailbox: &memory.Mailbox{},
 		revoked: memory.NewRevokedSessions(clock, 16*time.Minute)}
-	cfg := identity.Config{Issuer: "urn:iss", Audience: "urn:aud", AccessTTL: 15 * time.Minute, Sessions: policy}
+	cfg := identity.Config{Issuer: "urn:iss", Audience: "urn:aud", AccessTTL: 15 * time.Minute, Sessions: policy,
+		PublicURL: "https://id.example.com"}
 	for _, f := range mod {
 		f(&cfg)
 	}
 	svc, err := identity.New(identity.Deps{Tx: memory.NewTransactor(m), Users: memory.NewUsers(m),
 		Credentials: memory.NewCredentials(m), Sessions: memory.NewSessions(m), Outbox: out,
 		Hasher: e.hasher, Blocklist: fakeBlocklist{}, Signer: tokens, Verifier: tokens, Revoked: e.revoked,
-		Limiter: e.limits, Failures: e.limits,
+		Limiter: e.limits, Failures: e.limits, Resets: memory.NewResetTokens(m), Mailer: e.mailbox,
 		Clock: clock, IDs: &seqIDs{}}, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +179,7 @@ func (e *env) rebuild(t *testing.T, limits interface {
 	svc, err := identity.New(identity.Deps{Tx: memory.NewTransactor(e.store), Users: memory.NewUsers(e.store),
 		Credentials: memory.NewCredentials(e.store), Sessions: memory.NewSessions(e.store), Outbox: e.outbox,
 		Hasher: e.hasher, Blocklist: fakeBlocklist{}, Signer: tokens, Verifier: tokens, Revoked: e.revoked,
-		Limiter: limits, Failures: limits, Clock: e.clock, IDs: &seqIDs{}},
+		Limiter: limits, Failures: limits, Resets: memory.NewResetTokens(e.store), Mailer: e.mailbox, Clock: e.clock, IDs: &seqIDs{}},
 		identity.Config{Issuer: "urn:iss", Audience: "urn:aud", AccessTTL: 15 * time.Minute, Sessions: policy})
 	if err != nil {
 		t.Fatal(err)

@@ -36,6 +36,8 @@ type Deps struct {
 	Revoked     ports.RevokedSessions
 	Limiter     ports.RateLimiter
 	Failures    ports.FailureCounter
+	Resets      ports.ResetTokens
+	Mailer      ports.Mailer
 	Clock       ports.Clock
 	IDs         ports.IDs
 }
@@ -47,6 +49,9 @@ type Config struct {
 	AccessTTL time.Duration
 	Sessions  session.Policy
 	Limits    Limits
+	// PublicURL is the base of every link sent to users: configured, never
+	// taken from a request's Host or X-Forwarded-Host (LG-07).
+	PublicURL string
 }
 
 // Limits bound credential guessing (LG-02, LG-03). A zero field takes its
@@ -100,7 +105,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 func New(d Deps, cfg Config, opts ...Option) (*Service, error) {
 	if d.Tx == nil || d.Users == nil || d.Credentials == nil || d.Sessions == nil || d.Outbox == nil ||
 		d.Hasher == nil || d.Blocklist == nil || d.Signer == nil || d.Verifier == nil || d.Revoked == nil ||
-		d.Limiter == nil || d.Failures == nil || d.Clock == nil || d.IDs == nil {
+		d.Limiter == nil || d.Failures == nil || d.Resets == nil || d.Mailer == nil || d.Clock == nil || d.IDs == nil {
 		return nil, errors.New("identity.New: missing dependency")
 	}
 	switch {
@@ -587,6 +592,9 @@ func (s *Service) ChangePassword(ctx context.Context, p token.Claims, current, n
 	var ended []session.Revocation
 	err = s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
 		if err := s.d.Credentials.SetPasswordHash(ctx, uid, hash, now); err != nil {
+			return err
+		}
+		if err := s.d.Resets.InvalidateUser(ctx, uid); err != nil { // LG-07
 			return err
 		}
 		ids, err := s.d.Sessions.RevokeUser(ctx, uid, session.ID(p.SessionID), session.ReasonForced, now)

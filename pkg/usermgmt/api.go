@@ -131,6 +131,18 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	return s.id.ChangePassword(ctx, p.claims, current, next)
 }
 
+// RequestPasswordReset mails a reset link to the account with email, if
+// there is one; it answers the same either way.
+func (s *Service) RequestPasswordReset(ctx context.Context, email string) error {
+	return s.id.RequestPasswordReset(ctx, email)
+}
+
+// ResetPassword sets a new password with the token from a reset link;
+// every session of the account ends.
+func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) error {
+	return s.id.ResetPassword(ctx, token, newPassword)
+}
+
 // JWKS returns the JSON Web Key Set that verifies access tokens.
 func (s *Service) JWKS() []byte { return s.ring.JWKS() }
 

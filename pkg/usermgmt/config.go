@@ -42,6 +42,8 @@ type Config struct {
 	RateLimit      bool           // USERMGMT_RATE_LIMIT
 	TrustedProxies []netip.Prefix // USERMGMT_TRUSTED_PROXIES
 	PublicURL      string         // USERMGMT_PUBLIC_URL
+	SMTPURL        string         // USERMGMT_SMTP_URL: smtp[s]://user:pass@host:port; empty writes mail to DataDir/mail
+	MailFrom       string         // USERMGMT_MAIL_FROM
 
 	KafkaBrokers []string // USERMGMT_KAFKA_BROKERS: comma-separated; empty logs events instead
 	KafkaTopic   string   // USERMGMT_KAFKA_TOPIC
@@ -70,6 +72,7 @@ func DefaultConfig() Config {
 		SessionIdle: 168 * time.Hour, RefreshConcurrentWindow: 50 * time.Millisecond, KeyRotation: 30 * 24 * time.Hour,
 		Argon2MemoryKiB: 19456, Argon2Iterations: 2, Argon2Parallelism: 1,
 		RateLimit: true, PublicURL: "http://localhost:3011", KafkaTopic: "user-events", MetricsAddr: "127.0.0.1:9311", ValkeyPrefix: "usermgmt:",
+		MailFrom:       "usermgmt <no-reply@localhost>",
 		ConsumerTopics: []string{"account-events", "campaign-events", "subscription-events", "compliance-events"},
 		ConsumerGroup:  "usermgmt", PlanRoles: map[string][]string{}, LogLevel: slog.LevelInfo, LogFormat: "text",
 	}
@@ -151,6 +154,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	uintv("USERMGMT_HASH_CONCURRENCY", 1024, func(n uint64) { c.HashConcurrency = int(n) })      //nolint:gosec // bounded by uintv
 	boolv("USERMGMT_RATE_LIMIT", &c.RateLimit)
 	str("USERMGMT_PUBLIC_URL", &c.PublicURL)
+	str("USERMGMT_SMTP_URL", &c.SMTPURL)
+	str("USERMGMT_MAIL_FROM", &c.MailFrom)
 	if v := getenv("USERMGMT_KAFKA_BROKERS"); v != "" {
 		for _, b := range strings.Split(v, ",") {
 			if b = strings.TrimSpace(b); b != "" {

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/usermgmt/usermgmt/adapters/eventschema"
 	"github.com/usermgmt/usermgmt/adapters/httpapi"
 	"github.com/usermgmt/usermgmt/adapters/kafka"
+	"github.com/usermgmt/usermgmt/adapters/mail"
 	"github.com/usermgmt/usermgmt/adapters/memory"
 	"github.com/usermgmt/usermgmt/adapters/sqlstore"
 	"github.com/usermgmt/usermgmt/adapters/system"
@@ -62,10 +64,23 @@ type Option func(*options)
 type options struct {
 	log       *slog.Logger
 	publisher ports.EventPublisher
+	mailer    ports.Mailer
 }
 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// Mailer delivers the account flows' messages; links carry secrets and
+// must not be logged. It has the method set of the service's own port, so
+// a host passes its mail system without importing usermgmt internals.
+type Mailer interface {
+	SendPasswordReset(ctx context.Context, to, link string, expires time.Time) error
+	SendEmailVerification(ctx context.Context, to, link string, expires time.Time) error
+}
+
+// WithMailer sends the account flows' mail through m instead of SMTP or
+// files (and instead of nowhere, for NewInMemory).
+func WithMailer(m Mailer) Option { return func(o *options) { o.mailer = m } }
 
 // Event is a published event: its id, type, key (the user id) and the
 // CloudEvents JSON envelope.
@@ -108,10 +123,11 @@ type stores struct {
 		ports.OutboxRelay
 		ports.OutboxBacklog
 	}
-	keys  ports.SigningKeys
-	ready func(context.Context) error
-	close func() error
-	db    *sqlstore.DB // nil for memory stores
+	keys   ports.SigningKeys
+	resets ports.ResetTokens
+	ready  func(context.Context) error
+	close  func() error
+	db     *sqlstore.DB // nil for memory stores
 }
 
 // New opens the store named by cfg (migrating it when cfg.AutoMigrate is
@@ -148,9 +164,13 @@ func NewInMemory(cfg Config, opts ...Option) (*Service, error) {
 	m := memory.New()
 	out := memory.NewOutbox(m, enc)
 	st := stores{tx: memory.NewTransactor(m), users: memory.NewUsers(m), creds: memory.NewCredentials(m),
-		sessions: memory.NewSessions(m), outbox: out, keys: memory.NewSigningKeys(m),
+		sessions: memory.NewSessions(m), outbox: out, keys: memory.NewSigningKeys(m), resets: memory.NewResetTokens(m),
 		close: func() error { return nil }}
-	return build(context.Background(), cfg, newOptions(opts), st)
+	o := newOptions(opts)
+	if o.mailer == nil {
+		o.mailer = &memory.Mailbox{} // in memory too: nothing written to disk
+	}
+	return build(context.Background(), cfg, o, st)
 }
 
 func newOptions(opts []Option) options {
@@ -159,6 +179,27 @@ func newOptions(opts []Option) options {
 		f(&o)
 	}
 	return o
+}
+
+// newMailer sends over SMTP when USERMGMT_SMTP_URL is set; else the host's
+// option, else files in the data directory (the embedded default: the
+// operator reads them there; links never go to the log).
+func newMailer(cfg Config, o options) (ports.Mailer, error) {
+	if o.mailer != nil {
+		return o.mailer, nil
+	}
+	if cfg.SMTPURL != "" {
+		m, err := mail.NewSMTP(cfg.SMTPURL, cfg.MailFrom)
+		if err != nil {
+			return nil, fmt.Errorf("USERMGMT_SMTP_URL: %w", err)
+		}
+		return m, nil
+	}
+	m, err := mail.NewFiles(filepath.Join(cfg.DataDir, "mail"))
+	if err != nil {
+		return nil, fmt.Errorf("USERMGMT_DATA_DIR: mail: %w", err)
+	}
+	return m, nil
 }
 
 // limits keeps rate limits and failure counts in Valkey when it is
@@ -233,7 +274,7 @@ func openSQL(ctx context.Context, cfg Config, log *slog.Logger, enc event.Encode
 	out := sqlstore.NewOutbox(db, enc)
 	return stores{tx: sqlstore.NewTransactor(db), users: sqlstore.NewUsers(db), creds: sqlstore.NewCredentials(db),
 		sessions: sqlstore.NewSessions(db), outbox: out, keys: sqlstore.NewSigningKeys(db),
-		ready: db.Ping, close: db.Close, db: db}, nil
+		resets: sqlstore.NewResetTokens(db), ready: db.Ping, close: db.Close, db: db}, nil
 }
 
 // keyRefreshInterval is how often a running service reloads signing keys
@@ -295,12 +336,16 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 	if err != nil {
 		return nil, err
 	}
+	mailer, err := newMailer(cfg, o)
+	if err != nil {
+		return nil, err
+	}
 	id, err := identity.New(identity.Deps{
 		Tx: st.tx, Users: st.users, Credentials: st.creds, Sessions: st.sessions, Outbox: st.outbox,
 		Hasher: hasher, Blocklist: blocklist.New(), Signer: signer, Verifier: verifier,
-		Revoked: revoked, Limiter: limiter, Failures: failures, Clock: clock, IDs: ids,
+		Revoked: revoked, Limiter: limiter, Failures: failures, Resets: st.resets, Mailer: mailer, Clock: clock, IDs: ids,
 	}, identity.Config{Issuer: cfg.Issuer, Audience: audience, AccessTTL: cfg.AccessTokenTTL,
-		Limits: identity.Limits{Disabled: !cfg.RateLimit},
+		Limits: identity.Limits{Disabled: !cfg.RateLimit}, PublicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
 		Sessions: session.Policy{AbsoluteLifetime: cfg.RefreshTokenTTL, IdleTimeout: cfg.SessionIdle, ReuseGrace: cfg.RefreshReuseGrace,
 			ConcurrentWindow: cfg.RefreshConcurrentWindow}},
 		identity.WithLogger(o.log))
