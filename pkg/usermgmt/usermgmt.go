@@ -288,9 +288,12 @@ const verifyLeeway = 30 * time.Second
 func build(ctx context.Context, cfg Config, o options, st stores) (*Service, error) {
 	clock, ids := system.Clock{}, system.IDs{}
 	metrics := telemetry.New()
-	// The relay is built last but woken by every commit: the transactor
-	// decorator holds a pointer filled in below.
+	// The relay is built last but woken by every commit of the use cases:
+	// the transactor decorator holds a pointer filled in below. The relay
+	// itself keeps the plain transactor, or its own commits would wake it
+	// in an endless loop.
 	var rl *relay.Relay
+	plainTx := st.tx
 	st.tx = notifyingTx{next: st.tx, notify: func() {
 		if rl != nil {
 			rl.Notify()
@@ -370,7 +373,7 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 	if err != nil {
 		return nil, err
 	}
-	rl, err = relay.New(st.tx, st.outbox, pub, clock, relay.Config{OnPublished: metrics.ObservePublished, OnParked: metrics.ObserveParked}, o.log)
+	rl, err = relay.New(plainTx, st.outbox, pub, clock, relay.Config{OnPublished: metrics.ObservePublished, OnParked: metrics.ObserveParked}, o.log)
 	if err != nil {
 		_ = closePub()
 		return nil, err
