@@ -234,16 +234,27 @@ type Mailer interface {
 	SendEmailVerification(ctx context.Context, to, link string, expires time.Time) error
 }
 
-// ResetTokens persists password-reset tokens, by hash only (LG-07).
-type ResetTokens interface {
-	// Issue stores a token for uid and invalidates every earlier one of uid.
-	Issue(ctx context.Context, uid user.ID, hash string, issuedAt, expires time.Time) error
-	// Lookup returns the user of a live token (unused, not expired at now)
-	// without using it, or user.ErrNotFound.
-	Lookup(ctx context.Context, hash string, now time.Time) (user.ID, error)
-	// Consume uses a live token, atomically: of concurrent calls one wins;
-	// the others get user.ErrNotFound.
-	Consume(ctx context.Context, hash string, now time.Time) (user.ID, error)
-	// InvalidateUser drops every token of uid (a password change).
-	InvalidateUser(ctx context.Context, uid user.ID) error
+// TokenPurpose is what a one-time token proves; a token of one purpose is
+// never accepted for another.
+type TokenPurpose string
+
+// The purposes.
+const (
+	PurposePasswordReset     TokenPurpose = "password_reset"
+	PurposeEmailVerification TokenPurpose = "email_verification"
+)
+
+// OneTimeTokens persists mailed one-time tokens, by hash only (LG-07).
+type OneTimeTokens interface {
+	// Issue stores a token for uid and invalidates every earlier one of
+	// uid with the same purpose.
+	Issue(ctx context.Context, purpose TokenPurpose, uid user.ID, hash string, issuedAt, expires time.Time) error
+	// Lookup returns the user of a live token of purpose (unused, not
+	// expired at now) without using it, or user.ErrNotFound.
+	Lookup(ctx context.Context, purpose TokenPurpose, hash string, now time.Time) (user.ID, error)
+	// Consume uses a live token of purpose, atomically: of concurrent calls
+	// one wins; the others get user.ErrNotFound.
+	Consume(ctx context.Context, purpose TokenPurpose, hash string, now time.Time) (user.ID, error)
+	// InvalidateUser drops every token of uid with purpose.
+	InvalidateUser(ctx context.Context, purpose TokenPurpose, uid user.ID) error
 }

@@ -32,7 +32,7 @@ type Stores struct {
 	Keys        ports.SigningKeys
 	Processed   ports.ProcessedEvents
 	Activities  ports.Activities
-	Resets      ports.ResetTokens
+	Tokens      ports.OneTimeTokens
 }
 
 // Setup returns fresh, empty stores for one test; cleanup goes to t.Cleanup.
@@ -54,7 +54,7 @@ func All(t *testing.T, setup Setup) {
 	t.Run("SigningKeys", func(t *testing.T) { SigningKeys(t, setup) })
 	t.Run("Transactor", func(t *testing.T) { Transactor(t, setup) })
 	t.Run("Inbox", func(t *testing.T) { Inbox(t, setup) })
-	t.Run("ResetTokens", func(t *testing.T) { ResetTokens(t, setup) })
+	t.Run("OneTimeTokens", func(t *testing.T) { OneTimeTokens(t, setup) })
 }
 
 // t0 is the suite's epoch: UTC with microseconds, as ports.Clock returns.

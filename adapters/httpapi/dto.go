@@ -30,6 +30,10 @@ type forgotPasswordRequest struct {
 	Email string `json:"email" validate:"required,max=254"`
 }
 
+type verifyEmailRequest struct {
+	Token string `json:"token" validate:"required,max=128"`
+}
+
 type resetPasswordRequest struct {
 	Token       string `json:"token" validate:"required,max=128"`
 	NewPassword string `json:"newPassword" validate:"required,max=1024"`
@@ -69,11 +73,13 @@ type userResponse struct {
 	UpdatedAt     time.Time      `json:"updatedAt"`
 }
 
+// tokenResponse is empty (and its fields absent) when no session was
+// opened: a registration that waits for email verification.
 type tokenResponse struct {
-	AccessToken  string `json:"accessToken"`
-	RefreshToken string `json:"refreshToken"`
-	TokenType    string `json:"tokenType"`
-	ExpiresIn    int    `json:"expiresIn"`
+	AccessToken  string `json:"accessToken,omitempty"`
+	RefreshToken string `json:"refreshToken,omitempty"`
+	TokenType    string `json:"tokenType,omitempty"`
+	ExpiresIn    int    `json:"expiresIn,omitempty"`
 }
 
 type authResponse struct {
@@ -119,6 +125,9 @@ func toUserResponse(u user.User) userResponse {
 }
 
 func toTokenResponse(t identity.Tokens) tokenResponse {
+	if t.AccessToken == "" {
+		return tokenResponse{}
+	}
 	return tokenResponse{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, TokenType: "Bearer", ExpiresIn: int(t.ExpiresIn.Seconds())}
 }
 

@@ -59,7 +59,7 @@ func newServer(t *testing.T, trusted ...string) *server {
 		Outbox: memory.NewOutbox(m, event.NewEncoder("urn:test", "urn:schema:", nil)),
 		Hasher: hasher, Blocklist: blocklist.New(), Signer: signer, Verifier: verifier,
 		Revoked: memory.NewRevokedSessions(clock, time.Hour), Limiter: limits, Failures: limits,
-		Resets: memory.NewResetTokens(m), Mailer: mailbox, Clock: clock, IDs: ids},
+		Tokens: memory.NewOneTimeTokens(m), Mailer: mailbox, Clock: clock, IDs: ids},
 		identity.Config{Issuer: "urn:test", Audience: "urn:test", AccessTTL: 15 * time.Minute, PublicURL: "https://id.example.com",
 			Sessions: session.Policy{AbsoluteLifetime: time.Hour, IdleTimeout: time.Hour, ConcurrentWindow: 50 * time.Millisecond}})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/usermgmt/usermgmt/adapters/httpapi"
+	"github.com/usermgmt/usermgmt/adapters/memory"
 	"github.com/usermgmt/usermgmt/core/errs"
 )
 
@@ -346,7 +347,8 @@ func TestRoutes_DenyByDefault_AC01(t *testing.T) {
 	}
 	public := map[string]bool{"POST /v1/auth/register": true, "POST /v1/auth/login": true, "POST /v1/auth/refresh": true,
 		"GET /healthz": true, "GET /readyz": true, "GET /.well-known/jwks.json": true, "GET /openapi.json": true,
-		"GET /schemas/events/:name": true, "POST /v1/auth/password/forgot": true, "POST /v1/auth/password/reset": true}
+		"GET /schemas/events/:name": true, "POST /v1/auth/password/forgot": true, "POST /v1/auth/password/reset": true,
+		"POST /v1/auth/email/verify": true, "POST /v1/auth/email/resend": true}
 	for _, rt := range s.app.GetRoutes(true) {
 		if rt.Method == "HEAD" || rt.Method == "USE" {
 			continue
@@ -402,15 +404,24 @@ func TestPasswordReset_OverHTTP_LG01_LG07(t *testing.T) {
 	if known.status != 202 || unknown.status != 202 || string(known.body) != string(unknown.body) {
 		t.Fatalf("answers differ: %d %s / %d %s", known.status, known.body, unknown.status, unknown.body)
 	}
+	resets := func() []memory.Mail {
+		var out []memory.Mail
+		for _, m := range s.mailbox.Messages() {
+			if m.Kind == "password_reset" {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
 	deadline := time.Now().Add(5 * time.Second)
-	for len(s.mailbox.Messages()) == 0 {
+	for len(resets()) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("no reset mail")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(50 * time.Millisecond) // the unknown address's request has had time to (not) send
-	mails := s.mailbox.Messages()
+	mails := resets()
 	if len(mails) != 1 || mails[0].To != "ada@example.com" || !strings.HasPrefix(mails[0].Link, "https://id.example.com/reset-password#token=") {
 		t.Fatalf("mails = %+v (links come from the public URL, never the Host header)", mails)
 	}
@@ -421,5 +432,30 @@ func TestPasswordReset_OverHTTP_LG01_LG07(t *testing.T) {
 	wantProblem(t, s.do(t, "POST", "/v1/auth/password/reset", map[string]string{"token": tok, "newPassword": "another long passphrase"}), 400, "auth.invalid_reset_token")
 	if r := s.do(t, "POST", "/v1/auth/login", map[string]string{"identifier": "ada", "password": "a fresh long passphrase"}); r.status != 200 {
 		t.Fatalf("login with the new password: %d", r.status)
+	}
+}
+
+func TestEmailVerification_OverHTTP(t *testing.T) {
+	s := newServer(t)
+	at := s.register(t, "ada@example.com", "ada")["accessToken"].(string)
+	var link string
+	for _, m := range s.mailbox.Messages() {
+		if m.Kind == "email_verification" && m.To == "ada@example.com" {
+			link = m.Link
+		}
+	}
+	tok := strings.TrimPrefix(link, "https://id.example.com/verify-email#token=")
+	if tok == link {
+		t.Fatalf("verification link %q", link)
+	}
+	wantProblem(t, s.do(t, "POST", "/v1/auth/email/verify", map[string]string{"token": strings.Repeat("x", 43)}), 400, "auth.invalid_verification_token")
+	if r := s.do(t, "POST", "/v1/auth/email/verify", map[string]string{"token": tok}); r.status != 204 {
+		t.Fatalf("verify: %d %s", r.status, r.body)
+	}
+	if me := s.do(t, "GET", "/v1/users/me", nil, "Authorization", "Bearer "+at).json(t); me["emailVerified"] != true {
+		t.Fatalf("me = %v", me)
+	}
+	if r := s.do(t, "POST", "/v1/auth/email/resend", map[string]string{"email": "nobody@example.com"}); r.status != 202 {
+		t.Fatalf("resend: %d", r.status)
 	}
 }

@@ -46,6 +46,10 @@ func (a *API) routeTable() []route {
 			body: forgotPasswordRequest{}, status: fiber.StatusAccepted, resp: acceptedResponse{}, public: a.forgotPassword},
 		{method: fiber.MethodPost, path: "/v1/auth/password/reset", summary: "Set a new password with a reset token; every session ends", tag: "auth",
 			body: resetPasswordRequest{}, status: fiber.StatusNoContent, public: a.resetPassword},
+		{method: fiber.MethodPost, path: "/v1/auth/email/verify", summary: "Confirm the email address with the token from the mailed link", tag: "auth",
+			body: verifyEmailRequest{}, status: fiber.StatusNoContent, public: a.verifyEmail},
+		{method: fiber.MethodPost, path: "/v1/auth/email/resend", summary: "Mail a new verification link; 202 for any address", tag: "auth",
+			body: forgotPasswordRequest{}, status: fiber.StatusAccepted, resp: acceptedResponse{}, public: a.resendVerification},
 		{method: fiber.MethodGet, path: "/v1/auth/verify", summary: "Forward-auth: check an access token; X-User-Id and X-User-Roles on success", tag: "auth",
 			status: fiber.StatusOK, resp: verifyResponse{}, authed: a.verify},
 		{method: fiber.MethodGet, path: "/v1/users/me", summary: "The caller's account", tag: "users",
@@ -198,11 +202,30 @@ func (a *API) endOtherSessions(c *fiber.Ctx, p token.Claims) error {
 	return c.JSON(endedResponse{Ended: n})
 }
 
-// forgotPassword answers 202 at once, the same for every address, and
-// does the look-up and the mailing after the answer, detached from the
-// request: neither the answer nor its timing says whether an account
-// exists (LG-01).
+func (a *API) verifyEmail(c *fiber.Ctx) error {
+	var in verifyEmailRequest
+	if err := a.dec.decode(c, &in, false); err != nil {
+		return err
+	}
+	if err := a.id.VerifyEmail(c.UserContext(), in.Token); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (a *API) resendVerification(c *fiber.Ctx) error {
+	return a.detached(c, a.id.ResendVerification)
+}
+
 func (a *API) forgotPassword(c *fiber.Ctx) error {
+	return a.detached(c, a.id.RequestPasswordReset)
+}
+
+// detached answers 202 at once, the same for every address, after
+// spending the client IP's budget, and runs work for the posted address
+// after the answer, detached from the request: neither the answer nor its
+// timing says whether an account exists (LG-01).
+func (a *API) detached(c *fiber.Ctx, work func(context.Context, string) error) error {
 	var in forgotPasswordRequest
 	if err := a.dec.decode(c, &in, false); err != nil {
 		return err
@@ -214,8 +237,8 @@ func (a *API) forgotPassword(c *fiber.Ctx) error {
 	go func() {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		if err := a.id.RequestPasswordReset(ctx, in.Email); err != nil {
-			log.WarnContext(ctx, "password reset request failed", "err", err)
+		if err := work(ctx, in.Email); err != nil {
+			log.WarnContext(ctx, "mailed-link request failed", "path", "detached", "err", err)
 		}
 	}()
 	return c.Status(fiber.StatusAccepted).JSON(acceptedResponse{Status: "accepted"})

@@ -24,7 +24,7 @@ type Store struct {
 	keys        []keyRow
 	processed   map[string]time.Time // consumer + "/" + event id
 	activities  map[string]activity.Activity
-	resets      map[string]resetRow
+	tokens      map[string]tokenRow
 }
 
 // New returns an empty store.
@@ -35,7 +35,7 @@ func New() *Store {
 		sessions:    map[string]*sessionRow{},
 		processed:   map[string]time.Time{},
 		activities:  map[string]activity.Activity{},
-		resets:      map[string]resetRow{},
+		tokens:      map[string]tokenRow{},
 	}
 }
 

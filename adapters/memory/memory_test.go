@@ -14,7 +14,7 @@ func setup(*testing.T) adaptertest.Stores {
 	return adaptertest.Stores{Tx: memory.NewTransactor(m), Users: memory.NewUsers(m), Credentials: memory.NewCredentials(m),
 		Sessions: memory.NewSessions(m), Outbox: out, Relay: out, Backlog: out, Keys: memory.NewSigningKeys(m),
 		Processed: memory.NewProcessedEvents(m), Activities: memory.NewActivities(m),
-		Resets: memory.NewResetTokens(m)}
+		Tokens: memory.NewOneTimeTokens(m)}
 }
 
 func TestContract(t *testing.T) { adaptertest.All(t, setup) }

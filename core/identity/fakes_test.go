@@ -115,7 +115,7 @@ func newEnv(t *testing.T, mod ...func(*identity.Config)) *env {
 	svc, err := identity.New(identity.Deps{Tx: memory.NewTransactor(m), Users: memory.NewUsers(m),
 		Credentials: memory.NewCredentials(m), Sessions: memory.NewSessions(m), Outbox: out,
 		Hasher: e.hasher, Blocklist: fakeBlocklist{}, Signer: tokens, Verifier: tokens, Revoked: e.revoked,
-		Limiter: e.limits, Failures: e.limits, Resets: memory.NewResetTokens(m), Mailer: e.mailbox,
+		Limiter: e.limits, Failures: e.limits, Tokens: memory.NewOneTimeTokens(m), Mailer: e.mailbox,
 		Clock: clock, IDs: &seqIDs{}}, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +179,7 @@ func (e *env) rebuild(t *testing.T, limits interface {
 	svc, err := identity.New(identity.Deps{Tx: memory.NewTransactor(e.store), Users: memory.NewUsers(e.store),
 		Credentials: memory.NewCredentials(e.store), Sessions: memory.NewSessions(e.store), Outbox: e.outbox,
 		Hasher: e.hasher, Blocklist: fakeBlocklist{}, Signer: tokens, Verifier: tokens, Revoked: e.revoked,
-		Limiter: limits, Failures: limits, Resets: memory.NewResetTokens(e.store), Mailer: e.mailbox, Clock: e.clock, IDs: &seqIDs{}},
+		Limiter: limits, Failures: limits, Tokens: memory.NewOneTimeTokens(e.store), Mailer: e.mailbox, Clock: e.clock, IDs: &seqIDs{}},
 		identity.Config{Issuer: "urn:iss", Audience: "urn:aud", AccessTTL: 15 * time.Minute, Sessions: policy})
 	if err != nil {
 		t.Fatal(err)

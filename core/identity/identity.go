@@ -36,7 +36,7 @@ type Deps struct {
 	Revoked     ports.RevokedSessions
 	Limiter     ports.RateLimiter
 	Failures    ports.FailureCounter
-	Resets      ports.ResetTokens
+	Tokens      ports.OneTimeTokens
 	Mailer      ports.Mailer
 	Clock       ports.Clock
 	IDs         ports.IDs
@@ -52,6 +52,9 @@ type Config struct {
 	// PublicURL is the base of every link sent to users: configured, never
 	// taken from a request's Host or X-Forwarded-Host (LG-07).
 	PublicURL string
+	// RequireVerifiedEmail blocks sign-in until the address is verified;
+	// registration then opens no session.
+	RequireVerifiedEmail bool
 }
 
 // Limits bound credential guessing (LG-02, LG-03). A zero field takes its
@@ -105,7 +108,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 func New(d Deps, cfg Config, opts ...Option) (*Service, error) {
 	if d.Tx == nil || d.Users == nil || d.Credentials == nil || d.Sessions == nil || d.Outbox == nil ||
 		d.Hasher == nil || d.Blocklist == nil || d.Signer == nil || d.Verifier == nil || d.Revoked == nil ||
-		d.Limiter == nil || d.Failures == nil || d.Resets == nil || d.Mailer == nil || d.Clock == nil || d.IDs == nil {
+		d.Limiter == nil || d.Failures == nil || d.Tokens == nil || d.Mailer == nil || d.Clock == nil || d.IDs == nil {
 		return nil, errors.New("identity.New: missing dependency")
 	}
 	switch {
@@ -186,8 +189,10 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Auth, error) 
 		if err := s.d.Credentials.SetPasswordHash(ctx, u.ID(), hash, now); err != nil {
 			return err
 		}
-		if err := s.d.Sessions.Create(ctx, sess); err != nil {
-			return err
+		if !s.cfg.RequireVerifiedEmail {
+			if err := s.d.Sessions.Create(ctx, sess); err != nil {
+				return err
+			}
 		}
 		return s.d.Outbox.Append(ctx, s.event(u.ID(), now, event.UserCreated{
 			UserID: string(u.ID()), Email: u.Email(), Username: u.Username(), Role: u.Role(),
@@ -196,6 +201,14 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Auth, error) 
 	})
 	if err != nil {
 		return Auth{}, fmt.Errorf("register: %w", err)
+	}
+	// The account exists whatever the mail does; a failed send is retried
+	// by the user through resend.
+	if err := s.sendVerification(ctx, u); err != nil {
+		s.log.WarnContext(ctx, "verification mail not sent", "user", u.ID(), "err", err)
+	}
+	if s.cfg.RequireVerifiedEmail {
+		return Auth{User: u}, nil
 	}
 	return s.authFor(ctx, u, sess, refresh, now)
 }
@@ -243,6 +256,9 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Auth, error) {
 	}
 	if !u.CanSignIn() {
 		return Auth{}, user.ErrDisabled
+	}
+	if s.cfg.RequireVerifiedEmail && !u.EmailVerified() {
+		return Auth{}, ErrEmailNotVerified
 	}
 	now := s.d.Clock.Now()
 	var newHash credential.PasswordHash
@@ -594,7 +610,7 @@ func (s *Service) ChangePassword(ctx context.Context, p token.Claims, current, n
 		if err := s.d.Credentials.SetPasswordHash(ctx, uid, hash, now); err != nil {
 			return err
 		}
-		if err := s.d.Resets.InvalidateUser(ctx, uid); err != nil { // LG-07
+		if err := s.d.Tokens.InvalidateUser(ctx, ports.PurposePasswordReset, uid); err != nil { // LG-07
 			return err
 		}
 		ids, err := s.d.Sessions.RevokeUser(ctx, uid, session.ID(p.SessionID), session.ReasonForced, now)

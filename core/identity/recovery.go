@@ -13,6 +13,7 @@ import (
 	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/user"
+	"github.com/usermgmt/usermgmt/ports"
 )
 
 // ResetTTL is how long a password-reset link works (LG-07: at most 1h).
@@ -55,7 +56,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) error 
 	now := s.d.Clock.Now()
 	raw := base64.RawURLEncoding.EncodeToString(s.d.IDs.NewSecret(32)) // 256 bits
 	expires := now.Add(ResetTTL)
-	if err := s.d.Resets.Issue(ctx, u.ID(), resetHash(raw), now, expires); err != nil {
+	if err := s.d.Tokens.Issue(ctx, ports.PurposePasswordReset, u.ID(), resetHash(raw), now, expires); err != nil {
 		return fmt.Errorf("request password reset: %w", err)
 	}
 	// In the fragment, the token never reaches a server log or a Referer.
@@ -76,7 +77,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 	}
 	h := resetHash(token)
 	now := s.d.Clock.Now()
-	uid, err := s.d.Resets.Lookup(ctx, h, now)
+	uid, err := s.d.Tokens.Lookup(ctx, ports.PurposePasswordReset, h, now)
 	if errors.Is(err, user.ErrNotFound) {
 		return ErrInvalidResetToken
 	}
@@ -101,7 +102,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 	var ended []session.Revocation
 	err = s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
 		ended = ended[:0]
-		used, err := s.d.Resets.Consume(ctx, h, now)
+		used, err := s.d.Tokens.Consume(ctx, ports.PurposePasswordReset, h, now)
 		if errors.Is(err, user.ErrNotFound) || (err == nil && used != uid) {
 			return ErrInvalidResetToken // used by a concurrent reset meanwhile
 		}
@@ -111,7 +112,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 		if err := s.d.Credentials.SetPasswordHash(ctx, uid, hash, now); err != nil {
 			return err
 		}
-		if err := s.d.Resets.InvalidateUser(ctx, uid); err != nil {
+		if err := s.d.Tokens.InvalidateUser(ctx, ports.PurposePasswordReset, uid); err != nil {
 			return err
 		}
 		ids, err := s.d.Sessions.RevokeUser(ctx, uid, "", session.ReasonForced, now)

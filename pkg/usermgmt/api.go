@@ -143,6 +143,17 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 	return s.id.ResetPassword(ctx, token, newPassword)
 }
 
+// VerifyEmail confirms an address with the token from a verification link.
+func (s *Service) VerifyEmail(ctx context.Context, token string) error {
+	return s.id.VerifyEmail(ctx, token)
+}
+
+// ResendVerification mails a new verification link, if the address has an
+// unverified account; it answers the same either way.
+func (s *Service) ResendVerification(ctx context.Context, email string) error {
+	return s.id.ResendVerification(ctx, email)
+}
+
 // JWKS returns the JSON Web Key Set that verifies access tokens.
 func (s *Service) JWKS() []byte { return s.ring.JWKS() }
 

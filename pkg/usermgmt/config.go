@@ -39,11 +39,13 @@ type Config struct {
 	// HashConcurrency bounds simultaneous argon2 runs (memory = this x memory cost).
 	HashConcurrency int // USERMGMT_HASH_CONCURRENCY (default 2 x cores)
 
-	RateLimit      bool           // USERMGMT_RATE_LIMIT
-	TrustedProxies []netip.Prefix // USERMGMT_TRUSTED_PROXIES
-	PublicURL      string         // USERMGMT_PUBLIC_URL
-	SMTPURL        string         // USERMGMT_SMTP_URL: smtp[s]://user:pass@host:port; empty writes mail to DataDir/mail
-	MailFrom       string         // USERMGMT_MAIL_FROM
+	RateLimit bool // USERMGMT_RATE_LIMIT
+	// RequireEmailVerification blocks sign-in until the address is verified.
+	RequireEmailVerification bool           // USERMGMT_REQUIRE_EMAIL_VERIFICATION
+	TrustedProxies           []netip.Prefix // USERMGMT_TRUSTED_PROXIES
+	PublicURL                string         // USERMGMT_PUBLIC_URL
+	SMTPURL                  string         // USERMGMT_SMTP_URL: smtp[s]://user:pass@host:port; empty writes mail to DataDir/mail
+	MailFrom                 string         // USERMGMT_MAIL_FROM
 
 	KafkaBrokers []string // USERMGMT_KAFKA_BROKERS: comma-separated; empty logs events instead
 	KafkaTopic   string   // USERMGMT_KAFKA_TOPIC
@@ -153,6 +155,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	uintv("USERMGMT_ARGON2_PARALLELISM", 64, func(n uint64) { c.Argon2Parallelism = uint8(n) })  //nolint:gosec // bounded by uintv
 	uintv("USERMGMT_HASH_CONCURRENCY", 1024, func(n uint64) { c.HashConcurrency = int(n) })      //nolint:gosec // bounded by uintv
 	boolv("USERMGMT_RATE_LIMIT", &c.RateLimit)
+	boolv("USERMGMT_REQUIRE_EMAIL_VERIFICATION", &c.RequireEmailVerification)
 	str("USERMGMT_PUBLIC_URL", &c.PublicURL)
 	str("USERMGMT_SMTP_URL", &c.SMTPURL)
 	str("USERMGMT_MAIL_FROM", &c.MailFrom)

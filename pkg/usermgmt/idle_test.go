@@ -29,7 +29,7 @@ func TestIdleRelayDoesNotSpin(t *testing.T) {
 	m := memory.New()
 	out := &countingOutbox{Outbox: memory.NewOutbox(m, adaptertest.Encoder())}
 	st := stores{tx: memory.NewTransactor(m), users: memory.NewUsers(m), creds: memory.NewCredentials(m),
-		sessions: memory.NewSessions(m), outbox: out, keys: memory.NewSigningKeys(m), resets: memory.NewResetTokens(m),
+		sessions: memory.NewSessions(m), outbox: out, keys: memory.NewSigningKeys(m), tokens: memory.NewOneTimeTokens(m),
 		close: func() error { return nil }}
 	o := newOptions(nil)
 	o.mailer = &memory.Mailbox{}

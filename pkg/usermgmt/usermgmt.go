@@ -124,7 +124,7 @@ type stores struct {
 		ports.OutboxBacklog
 	}
 	keys   ports.SigningKeys
-	resets ports.ResetTokens
+	tokens ports.OneTimeTokens
 	ready  func(context.Context) error
 	close  func() error
 	db     *sqlstore.DB // nil for memory stores
@@ -164,7 +164,7 @@ func NewInMemory(cfg Config, opts ...Option) (*Service, error) {
 	m := memory.New()
 	out := memory.NewOutbox(m, enc)
 	st := stores{tx: memory.NewTransactor(m), users: memory.NewUsers(m), creds: memory.NewCredentials(m),
-		sessions: memory.NewSessions(m), outbox: out, keys: memory.NewSigningKeys(m), resets: memory.NewResetTokens(m),
+		sessions: memory.NewSessions(m), outbox: out, keys: memory.NewSigningKeys(m), tokens: memory.NewOneTimeTokens(m),
 		close: func() error { return nil }}
 	o := newOptions(opts)
 	if o.mailer == nil {
@@ -274,7 +274,7 @@ func openSQL(ctx context.Context, cfg Config, log *slog.Logger, enc event.Encode
 	out := sqlstore.NewOutbox(db, enc)
 	return stores{tx: sqlstore.NewTransactor(db), users: sqlstore.NewUsers(db), creds: sqlstore.NewCredentials(db),
 		sessions: sqlstore.NewSessions(db), outbox: out, keys: sqlstore.NewSigningKeys(db),
-		resets: sqlstore.NewResetTokens(db), ready: db.Ping, close: db.Close, db: db}, nil
+		tokens: sqlstore.NewOneTimeTokens(db), ready: db.Ping, close: db.Close, db: db}, nil
 }
 
 // keyRefreshInterval is how often a running service reloads signing keys
@@ -346,9 +346,10 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 	id, err := identity.New(identity.Deps{
 		Tx: st.tx, Users: st.users, Credentials: st.creds, Sessions: st.sessions, Outbox: st.outbox,
 		Hasher: hasher, Blocklist: blocklist.New(), Signer: signer, Verifier: verifier,
-		Revoked: revoked, Limiter: limiter, Failures: failures, Resets: st.resets, Mailer: mailer, Clock: clock, IDs: ids,
+		Revoked: revoked, Limiter: limiter, Failures: failures, Tokens: st.tokens, Mailer: mailer, Clock: clock, IDs: ids,
 	}, identity.Config{Issuer: cfg.Issuer, Audience: audience, AccessTTL: cfg.AccessTokenTTL,
 		Limits: identity.Limits{Disabled: !cfg.RateLimit}, PublicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
+		RequireVerifiedEmail: cfg.RequireEmailVerification,
 		Sessions: session.Policy{AbsoluteLifetime: cfg.RefreshTokenTTL, IdleTimeout: cfg.SessionIdle, ReuseGrace: cfg.RefreshReuseGrace,
 			ConcurrentWindow: cfg.RefreshConcurrentWindow}},
 		identity.WithLogger(o.log))

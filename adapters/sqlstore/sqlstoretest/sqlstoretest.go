@@ -50,7 +50,7 @@ func Stores(db *sqlstore.DB) adaptertest.Stores {
 		Keys:        sqlstore.NewSigningKeys(db),
 		Processed:   sqlstore.NewProcessedEvents(db),
 		Activities:  sqlstore.NewActivities(db),
-		Resets:      sqlstore.NewResetTokens(db),
+		Tokens:      sqlstore.NewOneTimeTokens(db),
 	}
 }
 

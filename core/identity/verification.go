@@ -1,0 +1,101 @@
+package identity
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/usermgmt/usermgmt/core/errs"
+	"github.com/usermgmt/usermgmt/core/event"
+	"github.com/usermgmt/usermgmt/core/user"
+	"github.com/usermgmt/usermgmt/ports"
+)
+
+// VerifyTTL is how long an email-verification link works (LG-07: ≤ 1h).
+const VerifyTTL = time.Hour
+
+// Errors of email verification.
+var (
+	ErrInvalidVerifyToken = errs.New(errs.Invalid, "auth.invalid_verification_token", "verification link is invalid or expired").
+				WithFields(errs.FieldError{Field: "token", Message: "is invalid or expired"})
+	ErrEmailNotVerified = errs.New(errs.Forbidden, "auth.email_not_verified", "confirm your email address before signing in")
+)
+
+// sendVerification mails u a link that proves control of the address.
+func (s *Service) sendVerification(ctx context.Context, u user.User) error {
+	now := s.d.Clock.Now()
+	raw := base64.RawURLEncoding.EncodeToString(s.d.IDs.NewSecret(32))
+	expires := now.Add(VerifyTTL)
+	if err := s.d.Tokens.Issue(ctx, ports.PurposeEmailVerification, u.ID(), resetHash(raw), now, expires); err != nil {
+		return err
+	}
+	return s.d.Mailer.SendEmailVerification(ctx, u.Email(), s.cfg.PublicURL+"/verify-email#token="+raw, expires)
+}
+
+// ResendVerification mails a new verification link to the account with
+// email, if it exists and is unverified; like RequestPasswordReset, the
+// caller answers the same whatever happens (LG-01).
+func (s *Service) ResendVerification(ctx context.Context, email string) error {
+	e, err := user.NormalizeEmail(email)
+	if err != nil {
+		return nil
+	}
+	if err := s.take(ctx, "verify:email:"+e, 5, time.Hour); err != nil {
+		return err
+	}
+	u, err := s.d.Users.ByEmail(ctx, e)
+	if errors.Is(err, user.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("resend verification: %w", err)
+	}
+	if u.EmailVerified() || !u.CanSignIn() {
+		return nil
+	}
+	if err := s.sendVerification(ctx, u); err != nil {
+		return fmt.Errorf("resend verification: %w", err)
+	}
+	return nil
+}
+
+// VerifyEmail marks the address of the token's account verified, once,
+// and emits user.updated.
+func (s *Service) VerifyEmail(ctx context.Context, token string) error {
+	if len(token) != 43 {
+		return ErrInvalidVerifyToken
+	}
+	now := s.d.Clock.Now()
+	err := s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
+		uid, err := s.d.Tokens.Consume(ctx, ports.PurposeEmailVerification, resetHash(token), now)
+		if errors.Is(err, user.ErrNotFound) {
+			return ErrInvalidVerifyToken
+		}
+		if err != nil {
+			return err
+		}
+		var changed bool
+		if _, err := s.d.Users.Update(ctx, uid, func(u *user.User) error {
+			changed = !u.EmailVerified()
+			u.MarkEmailVerified(now)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if !changed {
+			return nil
+		}
+		return s.d.Outbox.Append(ctx, s.event(uid, now, event.UserUpdated{UserID: string(uid),
+			Changes: map[string]any{"emailVerified": true}, PreviousValues: map[string]any{"emailVerified": false},
+			UpdatedBy: string(uid)}))
+	})
+	if errors.Is(err, ErrInvalidVerifyToken) {
+		return ErrInvalidVerifyToken
+	}
+	if err != nil {
+		return fmt.Errorf("verify email: %w", err)
+	}
+	return nil
+}
