@@ -296,7 +296,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Auth, error) {
 // caller verifies against the dummy hash and fails the same way.
 func (s *Service) findCredential(ctx context.Context, identifier string) (user.User, credential.PasswordHash, error) {
 	find := s.d.Users.ByUsername
-	if containsAt(identifier) {
+	if strings.Contains(identifier, "@") {
 		find = s.d.Users.ByEmail
 	}
 	u, err := find(ctx, identifier)
@@ -314,15 +314,6 @@ func (s *Service) findCredential(ctx context.Context, identifier string) (user.U
 		return user.User{}, "", err
 	}
 	return u, h, nil
-}
-
-func containsAt(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '@' {
-			return true
-		}
-	}
-	return false
 }
 
 // RefreshInput presents a refresh token.
