@@ -230,7 +230,7 @@ func (a *API) detached(c *fiber.Ctx, work func(context.Context, string) error) e
 	if err := a.dec.decode(c, &in, false); err != nil {
 		return err
 	}
-	if err := a.id.ThrottleResetRequests(c.UserContext(), a.clientIP(c)); err != nil {
+	if err := a.id.ThrottleMailRequests(c.UserContext(), a.clientIP(c)); err != nil {
 		return err
 	}
 	ctx, log := context.WithoutCancel(c.UserContext()), a.opt.Logger

@@ -584,43 +584,63 @@ func (s *Service) ChangePassword(ctx context.Context, p token.Claims, current, n
 	if err := s.succeeded(ctx, account); err != nil {
 		return err
 	}
-	var v errs.Validation
-	if err := v.CheckInvalid("newPassword", s.checkPassword(ctx, next, u.Email(), u.Username())); err != nil {
-		return err
-	}
-	if err := v.Err(); err != nil {
-		return err
-	}
-	hash, err := s.d.Hasher.Hash(ctx, next)
+	hash, err := s.newPasswordHash(ctx, u, next)
 	if err != nil {
-		return fmt.Errorf("change password: %w", err)
+		return err
 	}
 	now := s.d.Clock.Now()
 	var ended []session.Revocation
 	err = s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
-		if err := s.d.Credentials.SetPasswordHash(ctx, uid, hash, now); err != nil {
-			return err
-		}
-		if err := s.d.Tokens.InvalidateUser(ctx, ports.PurposePasswordReset, uid); err != nil { // LG-07
-			return err
-		}
-		ids, err := s.d.Sessions.RevokeUser(ctx, uid, session.ID(p.SessionID), session.ReasonForced, now)
-		if err != nil {
-			return err
-		}
-		ended = ended[:0]
-		for _, id := range ids {
-			ended = append(ended, session.Revocation{ID: id, UserID: uid, At: now})
-		}
-		evs := append([]event.Event{s.event(uid, now, event.UserPasswordChanged{
-			UserID: string(uid), ChangedBy: string(uid), SecurityLevel: event.SecurityLevelUser,
-		})}, s.logoutEvents(uid, ended, session.ReasonForced, now)...)
-		return s.d.Outbox.Append(ctx, evs...)
+		var err error
+		ended, err = s.replacePassword(ctx, uid, hash, session.ID(p.SessionID), now)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
 	return s.d.Revoked.Add(ctx, ended...)
+}
+
+// newPasswordHash applies the password policy to a new password of u
+// (field newPassword) and hashes it.
+func (s *Service) newPasswordHash(ctx context.Context, u user.User, password string) (credential.PasswordHash, error) {
+	var v errs.Validation
+	if err := v.CheckInvalid("newPassword", s.checkPassword(ctx, password, u.Email(), u.Username())); err != nil {
+		return "", err
+	}
+	if err := v.Err(); err != nil {
+		return "", err
+	}
+	hash, err := s.d.Hasher.Hash(ctx, password)
+	if err != nil {
+		return "", fmt.Errorf("hash new password: %w", err)
+	}
+	return hash, nil
+}
+
+// replacePassword, inside the caller's transaction, stores uid's new hash,
+// drops its reset tokens (LG-07), ends every session but keep (SE-08) and
+// emits user.password_changed with a user.logout per ended session. It
+// returns the ended sessions for the revocation lookups, to add after commit.
+func (s *Service) replacePassword(ctx context.Context, uid user.ID, hash credential.PasswordHash, keep session.ID, now time.Time) ([]session.Revocation, error) {
+	if err := s.d.Credentials.SetPasswordHash(ctx, uid, hash, now); err != nil {
+		return nil, err
+	}
+	if err := s.d.Tokens.InvalidateUser(ctx, ports.PurposePasswordReset, uid); err != nil {
+		return nil, err
+	}
+	ids, err := s.d.Sessions.RevokeUser(ctx, uid, keep, session.ReasonForced, now)
+	if err != nil {
+		return nil, err
+	}
+	ended := make([]session.Revocation, 0, len(ids))
+	for _, id := range ids {
+		ended = append(ended, session.Revocation{ID: id, UserID: uid, At: now})
+	}
+	evs := append([]event.Event{s.event(uid, now, event.UserPasswordChanged{
+		UserID: string(uid), ChangedBy: string(uid), SecurityLevel: event.SecurityLevelUser,
+	})}, s.logoutEvents(uid, ended, session.ReasonForced, now)...)
+	return ended, s.d.Outbox.Append(ctx, evs...)
 }
 
 // EnsureAdmin creates the first administrator with email and password when no

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/usermgmt/usermgmt/core/errs"
-	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/user"
 	"github.com/usermgmt/usermgmt/ports"
@@ -24,10 +23,11 @@ const ResetTTL = time.Hour
 var ErrInvalidResetToken = errs.New(errs.Invalid, "auth.invalid_reset_token", "reset link is invalid or expired").
 	WithFields(errs.FieldError{Field: "token", Message: "is invalid or expired"})
 
-// ThrottleResetRequests spends one of the client IP's reset requests (20
-// an hour), before any look-up (LG-03).
-func (s *Service) ThrottleResetRequests(ctx context.Context, ip string) error {
-	return s.take(ctx, "forgot:ip:"+session.Client{IP: ip}.Normalized().IP, 20, time.Hour)
+// ThrottleMailRequests spends one of the client IP's requests for a mailed
+// link (reset or verification, 20 an hour together), before any look-up
+// (LG-03).
+func (s *Service) ThrottleMailRequests(ctx context.Context, ip string) error {
+	return s.take(ctx, "mail:ip:"+session.Client{IP: ip}.Normalized().IP, 20, time.Hour)
 }
 
 // RequestPasswordReset mails a reset link to the account with email, when
@@ -35,36 +35,53 @@ func (s *Service) ThrottleResetRequests(ctx context.Context, ip string) error {
 // here (LG-01), and should run it detached from the request so the answer
 // also takes the same time.
 func (s *Service) RequestPasswordReset(ctx context.Context, email string) error {
-	e, err := user.NormalizeEmail(email)
-	if err != nil {
-		return nil // nothing can be sent to it; the caller says the same
-	}
-	// Per address too, so nobody can flood one mailbox from many IPs.
-	if err := s.take(ctx, "forgot:email:"+e, 5, time.Hour); err != nil {
+	u, ok, err := s.mailRecipient(ctx, "forgot", email)
+	if err != nil || !ok {
 		return err
 	}
-	u, err := s.d.Users.ByEmail(ctx, e)
-	if errors.Is(err, user.ErrNotFound) {
-		return nil
+	link, expires, err := s.issueLink(ctx, ports.PurposePasswordReset, u, "/reset-password", ResetTTL)
+	if err == nil {
+		err = s.d.Mailer.SendPasswordReset(ctx, u.Email(), link, expires)
 	}
 	if err != nil {
-		return fmt.Errorf("request password reset: %w", err)
-	}
-	if !u.CanSignIn() {
-		return nil
-	}
-	now := s.d.Clock.Now()
-	raw := base64.RawURLEncoding.EncodeToString(s.d.IDs.NewSecret(32)) // 256 bits
-	expires := now.Add(ResetTTL)
-	if err := s.d.Tokens.Issue(ctx, ports.PurposePasswordReset, u.ID(), resetHash(raw), now, expires); err != nil {
-		return fmt.Errorf("request password reset: %w", err)
-	}
-	// In the fragment, the token never reaches a server log or a Referer.
-	link := s.cfg.PublicURL + "/reset-password#token=" + raw
-	if err := s.d.Mailer.SendPasswordReset(ctx, u.Email(), link, expires); err != nil {
 		return fmt.Errorf("request password reset: %w", err)
 	}
 	return nil
+}
+
+// mailRecipient finds the active account a mailed link may go to. It
+// spends the address's budget of kind (5 an hour, so nobody floods one
+// mailbox from many IPs) and answers ok=false, with no error, for anything
+// that gets no mail: the caller says the same either way (LG-01).
+func (s *Service) mailRecipient(ctx context.Context, kind, email string) (user.User, bool, error) {
+	e, err := user.NormalizeEmail(email)
+	if err != nil {
+		return user.User{}, false, nil
+	}
+	if err := s.take(ctx, kind+":email:"+e, 5, time.Hour); err != nil {
+		return user.User{}, false, err
+	}
+	u, err := s.d.Users.ByEmail(ctx, e)
+	if errors.Is(err, user.ErrNotFound) {
+		return user.User{}, false, nil
+	}
+	if err != nil {
+		return user.User{}, false, err
+	}
+	return u, u.CanSignIn(), nil
+}
+
+// issueLink stores a fresh 256-bit one-time token of purpose for u, valid
+// for ttl, and returns the public link that carries it. The token is in
+// the fragment, so it never reaches a server log or a Referer.
+func (s *Service) issueLink(ctx context.Context, purpose ports.TokenPurpose, u user.User, path string, ttl time.Duration) (string, time.Time, error) {
+	now := s.d.Clock.Now()
+	raw := base64.RawURLEncoding.EncodeToString(s.d.IDs.NewSecret(32))
+	expires := now.Add(ttl)
+	if err := s.d.Tokens.Issue(ctx, purpose, u.ID(), tokenHash(raw), now, expires); err != nil {
+		return "", time.Time{}, err
+	}
+	return s.cfg.PublicURL + path + "#token=" + raw, expires, nil
 }
 
 // ResetPassword sets a new password with a reset token: single-use,
@@ -75,7 +92,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 	if len(token) != 43 {
 		return ErrInvalidResetToken
 	}
-	h := resetHash(token)
+	h := tokenHash(token)
 	now := s.d.Clock.Now()
 	uid, err := s.d.Tokens.Lookup(ctx, ports.PurposePasswordReset, h, now)
 	if errors.Is(err, user.ErrNotFound) {
@@ -88,20 +105,12 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 	if err != nil {
 		return fmt.Errorf("reset password: %w", err)
 	}
-	var v errs.Validation
-	if err := v.CheckInvalid("newPassword", s.checkPassword(ctx, newPassword, u.Email(), u.Username())); err != nil {
-		return err
-	}
-	if err := v.Err(); err != nil {
-		return err
-	}
-	hash, err := s.d.Hasher.Hash(ctx, newPassword)
+	hash, err := s.newPasswordHash(ctx, u, newPassword)
 	if err != nil {
-		return fmt.Errorf("reset password: %w", err)
+		return err
 	}
 	var ended []session.Revocation
 	err = s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
-		ended = ended[:0]
 		used, err := s.d.Tokens.Consume(ctx, ports.PurposePasswordReset, h, now)
 		if errors.Is(err, user.ErrNotFound) || (err == nil && used != uid) {
 			return ErrInvalidResetToken // used by a concurrent reset meanwhile
@@ -109,23 +118,8 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 		if err != nil {
 			return err
 		}
-		if err := s.d.Credentials.SetPasswordHash(ctx, uid, hash, now); err != nil {
-			return err
-		}
-		if err := s.d.Tokens.InvalidateUser(ctx, ports.PurposePasswordReset, uid); err != nil {
-			return err
-		}
-		ids, err := s.d.Sessions.RevokeUser(ctx, uid, "", session.ReasonForced, now)
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			ended = append(ended, session.Revocation{ID: id, UserID: uid, At: now})
-		}
-		evs := append([]event.Event{s.event(uid, now, event.UserPasswordChanged{
-			UserID: string(uid), ChangedBy: string(uid), SecurityLevel: event.SecurityLevelUser,
-		})}, s.logoutEvents(uid, ended, session.ReasonForced, now)...)
-		return s.d.Outbox.Append(ctx, evs...)
+		ended, err = s.replacePassword(ctx, uid, hash, "", now)
+		return err
 	})
 	if err != nil {
 		if errors.Is(err, ErrInvalidResetToken) {
@@ -140,7 +134,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 	return s.d.Revoked.Add(ctx, ended...)
 }
 
-func resetHash(token string) string {
+func tokenHash(token string) string {
 	h := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(h[:])
 }

@@ -2,7 +2,6 @@ package identity
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -25,34 +24,22 @@ var (
 
 // sendVerification mails u a link that proves control of the address.
 func (s *Service) sendVerification(ctx context.Context, u user.User) error {
-	now := s.d.Clock.Now()
-	raw := base64.RawURLEncoding.EncodeToString(s.d.IDs.NewSecret(32))
-	expires := now.Add(VerifyTTL)
-	if err := s.d.Tokens.Issue(ctx, ports.PurposeEmailVerification, u.ID(), resetHash(raw), now, expires); err != nil {
+	link, expires, err := s.issueLink(ctx, ports.PurposeEmailVerification, u, "/verify-email", VerifyTTL)
+	if err != nil {
 		return err
 	}
-	return s.d.Mailer.SendEmailVerification(ctx, u.Email(), s.cfg.PublicURL+"/verify-email#token="+raw, expires)
+	return s.d.Mailer.SendEmailVerification(ctx, u.Email(), link, expires)
 }
 
 // ResendVerification mails a new verification link to the account with
 // email, if it exists and is unverified; like RequestPasswordReset, the
 // caller answers the same whatever happens (LG-01).
 func (s *Service) ResendVerification(ctx context.Context, email string) error {
-	e, err := user.NormalizeEmail(email)
-	if err != nil {
-		return nil
-	}
-	if err := s.take(ctx, "verify:email:"+e, 5, time.Hour); err != nil {
-		return err
-	}
-	u, err := s.d.Users.ByEmail(ctx, e)
-	if errors.Is(err, user.ErrNotFound) {
-		return nil
-	}
+	u, ok, err := s.mailRecipient(ctx, "verify", email)
 	if err != nil {
 		return fmt.Errorf("resend verification: %w", err)
 	}
-	if u.EmailVerified() || !u.CanSignIn() {
+	if !ok || u.EmailVerified() {
 		return nil
 	}
 	if err := s.sendVerification(ctx, u); err != nil {
@@ -69,7 +56,7 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) error {
 	}
 	now := s.d.Clock.Now()
 	err := s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
-		uid, err := s.d.Tokens.Consume(ctx, ports.PurposeEmailVerification, resetHash(token), now)
+		uid, err := s.d.Tokens.Consume(ctx, ports.PurposeEmailVerification, tokenHash(token), now)
 		if errors.Is(err, user.ErrNotFound) {
 			return ErrInvalidVerifyToken
 		}
