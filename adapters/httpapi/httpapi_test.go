@@ -370,7 +370,7 @@ func TestRoutes_DenyByDefault_AC01(t *testing.T) {
 	}
 }
 
-func TestSessions_ListAndEnd_SE09(t *testing.T) {
+func TestSessions_ListAndEnd_SE09_AC02(t *testing.T) {
 	s := newServer(t)
 	at := s.register(t, "ada@example.com", "ada")["accessToken"].(string)
 	other := s.do(t, "POST", "/v1/auth/login", map[string]string{"identifier": "ada", "password": password}, "User-Agent", "phone/1.0").json(t)

@@ -421,7 +421,7 @@ func TestUpdateMe_EmitsChanges(t *testing.T) {
 	}
 }
 
-func TestEnsureAdmin(t *testing.T) {
+func TestEnsureAdmin_NoDefaultAccounts_PW06(t *testing.T) {
 	e := newEnv(t)
 	created, err := e.svc.EnsureAdmin(t.Context(), "root@example.com", goodPassword)
 	if err != nil || !created {
@@ -455,7 +455,7 @@ func TestVerify_RejectsBadTokens(t *testing.T) {
 	}
 }
 
-func TestSessions_ListAndEnd_SE09(t *testing.T) {
+func TestSessions_ListAndEnd_SE09_AC02(t *testing.T) {
 	e := newEnv(t)
 	a := e.register(t, "ada@example.com", "ada")
 	e.clock.Advance(time.Second)
