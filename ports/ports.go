@@ -227,11 +227,42 @@ type FailureCounter interface {
 	Reset(ctx context.Context, key string) error
 }
 
-// Mailer sends the messages the account flows need. Links carry secrets:
-// implementations never log them.
+// Mailer sends the messages the account flows need. Links and codes carry
+// secrets: implementations never log them.
 type Mailer interface {
 	SendPasswordReset(ctx context.Context, to, link string, expires time.Time) error
 	SendEmailVerification(ctx context.Context, to, link string, expires time.Time) error
+	// SendSignInCode sends a one-time code: a second factor, or the code
+	// that confirms email as one.
+	SendSignInCode(ctx context.Context, to, code string, expires time.Time) error
+	// SendSecurityNotice tells the account's owner that something happened
+	// to it (LG-06). It is best effort: callers do not fail on its error.
+	SendSecurityNotice(ctx context.Context, to string, n SecurityNotice) error
+}
+
+// NoticeKind is what a security notice reports.
+type NoticeKind string
+
+// The notices (LG-06, MF-02).
+const (
+	NoticeNewDevice           NoticeKind = "new_device"             // a sign-in from a device or address not seen before
+	NoticeSignInAfterFailures NoticeKind = "sign_in_after_failures" // a sign-in that followed failed attempts
+	NoticePasswordChanged     NoticeKind = "password_changed"
+	NoticePasswordReset       NoticeKind = "password_reset" // recovery was used
+	NoticeMFAEnabled          NoticeKind = "mfa_enabled"
+	NoticeMFADisabled         NoticeKind = "mfa_disabled"
+	NoticeBackupCodesRenewed  NoticeKind = "backup_codes_renewed"
+	NoticeCodeReused          NoticeKind = "code_reused" // a used TOTP code came back
+)
+
+// SecurityNotice is one notice with what the owner needs to judge it.
+type SecurityNotice struct {
+	Kind      NoticeKind
+	At        time.Time
+	IP        string
+	UserAgent string
+	Method    string // the factor concerned, for MFA notices
+	Failures  int    // failed attempts before the sign-in
 }
 
 // TokenPurpose is what a one-time token proves; a token of one purpose is

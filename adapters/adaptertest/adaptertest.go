@@ -33,6 +33,9 @@ type Stores struct {
 	Processed   ports.ProcessedEvents
 	Activities  ports.Activities
 	Tokens      ports.OneTimeTokens
+	Factors     ports.MFAFactors
+	BackupCodes ports.BackupCodes
+	Challenges  ports.MFAChallenges
 }
 
 // Setup returns fresh, empty stores for one test; cleanup goes to t.Cleanup.
@@ -55,6 +58,9 @@ func All(t *testing.T, setup Setup) {
 	t.Run("Transactor", func(t *testing.T) { Transactor(t, setup) })
 	t.Run("Inbox", func(t *testing.T) { Inbox(t, setup) })
 	t.Run("OneTimeTokens", func(t *testing.T) { OneTimeTokens(t, setup) })
+	t.Run("MFAFactors", func(t *testing.T) { MFAFactors(t, setup) })
+	t.Run("BackupCodes", func(t *testing.T) { BackupCodes(t, setup) })
+	t.Run("MFAChallenges", func(t *testing.T) { MFAChallenges(t, setup) })
 }
 
 // t0 is the suite's epoch: UTC with microseconds, as ports.Clock returns.

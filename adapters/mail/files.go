@@ -47,21 +47,31 @@ func NewFiles(dir string, opts ...Option) (*Files, error) {
 
 // SendPasswordReset writes the password-reset message for to.
 func (f *Files) SendPasswordReset(ctx context.Context, to, link string, expires time.Time) error {
-	return f.write(ctx, kindPasswordReset, to, link, expires)
+	return f.write(ctx, kindPasswordReset, to, linkContent(link, expires))
 }
 
 // SendEmailVerification writes the email-verification message for to.
 func (f *Files) SendEmailVerification(ctx context.Context, to, link string, expires time.Time) error {
-	return f.write(ctx, kindEmailVerification, to, link, expires)
+	return f.write(ctx, kindEmailVerification, to, linkContent(link, expires))
+}
+
+// SendSignInCode writes the one-time code message for to.
+func (f *Files) SendSignInCode(ctx context.Context, to, code string, expires time.Time) error {
+	return f.write(ctx, kindSignInCode, to, content{Code: code, Expires: expires})
+}
+
+// SendSecurityNotice writes the security notice for to.
+func (f *Files) SendSecurityNotice(ctx context.Context, to string, n ports.SecurityNotice) error {
+	return f.write(ctx, kindSecurityNotice, to, content{Notice: n})
 }
 
 // write writes the message under a temporary name and renames it, so a
 // reader never sees half a message.
-func (f *Files) write(ctx context.Context, kind, to, link string, expires time.Time) error {
+func (f *Files) write(ctx context.Context, kind, to string, ct content) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("mail: %w", err)
 	}
-	m, err := f.compose.render(kind, to, link, expires)
+	m, err := f.compose.render(kind, to, ct)
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,8 @@ import (
 const (
 	kindPasswordReset     = "password_reset"
 	kindEmailVerification = "email_verification"
+	kindSignInCode        = "sign_in_code"
+	kindSecurityNotice    = "security_notice"
 )
 
 const product = "usermgmt"
@@ -39,6 +41,47 @@ const product = "usermgmt"
 var subjects = map[string]string{
 	kindPasswordReset:     "Reset your password",
 	kindEmailVerification: "Confirm your email address",
+	kindSignInCode:        "Your sign-in code",
+}
+
+// noticeTexts are the subject and first paragraph of each security notice.
+var noticeTexts = map[ports.NoticeKind]struct{ subject, text string }{
+	ports.NoticeNewDevice: {"New sign-in to your account",
+		"Your account was signed in to from a device or network it has not used before."},
+	ports.NoticeSignInAfterFailures: {"Sign-in after failed attempts",
+		"Your account was signed in to after a run of failed attempts."},
+	ports.NoticePasswordChanged: {"Your password was changed",
+		"The password of your account was changed, and your other sessions were signed out."},
+	ports.NoticePasswordReset: {"Your password was reset",
+		"The password of your account was reset with a link sent to this address, and every session was signed out."},
+	ports.NoticeMFAEnabled: {"Two-step verification was turned on",
+		"A second step was added to signing in to your account."},
+	ports.NoticeMFADisabled: {"A two-step verification method was removed",
+		"A second step of signing in to your account was removed."},
+	ports.NoticeBackupCodesRenewed: {"New backup codes",
+		"A new set of backup codes was made for your account; the earlier codes no longer work."},
+	ports.NoticeCodeReused: {"A used sign-in code was entered again",
+		"Someone entered an authenticator code of your account that had already been used, and it was refused. Whoever did knows your password."},
+}
+
+// content is what a message says beyond its recipient. Link and Code are
+// secrets: they appear in the message and nowhere else.
+type content struct {
+	Link    string
+	Code    string
+	Expires time.Time
+	Notice  ports.SecurityNotice
+}
+
+func (c content) secret() string {
+	if c.Link != "" {
+		return c.Link
+	}
+	return c.Code
+}
+
+func linkContent(link string, expires time.Time) content {
+	return content{Link: link, Expires: expires}
 }
 
 //go:embed templates/*.tmpl
@@ -54,7 +97,34 @@ type templateData struct {
 	Product string
 	To      string
 	Link    string
+	Code    string
 	Expires string // UTC, RFC 1123
+	Notice  noticeData
+}
+
+// noticeData is a security notice as the templates show it. The user agent
+// comes from the client: it is cut short and stripped of control
+// characters, so it cannot shape the message.
+type noticeData struct {
+	Text      string
+	When      string
+	IP        string
+	UserAgent string
+	Method    string
+	Failures  int
+}
+
+func printable(s string, limit int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return ' '
+		}
+		return r
+	}, s)
+	if r := []rune(s); len(r) > limit {
+		s = string(r[:limit]) + "…"
+	}
+	return s
 }
 
 // Option configures a mailer.
@@ -128,18 +198,36 @@ var errRecipient = errors.New("mail: recipient is not a single bare email addres
 // render builds the message of the given kind for to. It rejects a to that is
 // not a single bare address (no display name, no CR or LF), so a recipient
 // can never add headers or recipients.
-func (c composer) render(kind, to, link string, expires time.Time) (message, error) {
+func (c composer) render(kind, to string, ct content) (message, error) {
 	subject, ok := subjects[kind]
+	if kind == kindSecurityNotice {
+		var t struct{ subject, text string }
+		t, ok = noticeTexts[ct.Notice.Kind]
+		subject = t.subject
+	}
 	if !ok {
 		return message{}, fmt.Errorf("mail: unknown message kind %q", kind)
 	}
 	if err := checkRecipient(to); err != nil {
 		return message{}, err
 	}
-	if err := checkLink(link); err != nil {
-		return message{}, err
+	data := templateData{Product: product, To: to}
+	switch kind {
+	case kindPasswordReset, kindEmailVerification:
+		if err := checkLink(ct.Link); err != nil {
+			return message{}, err
+		}
+		data.Link, data.Expires = ct.Link, ct.Expires.UTC().Format(time.RFC1123)
+	case kindSignInCode:
+		if !digits(ct.Code) {
+			return message{}, errors.New("mail: a sign-in code must be digits")
+		}
+		data.Code, data.Expires = ct.Code, ct.Expires.UTC().Format(time.RFC1123)
+	case kindSecurityNotice:
+		n := ct.Notice
+		data.Notice = noticeData{Text: noticeTexts[n.Kind].text, When: n.At.UTC().Format(time.RFC1123),
+			IP: printable(n.IP, 45), UserAgent: printable(n.UserAgent, 200), Method: printable(n.Method, 16), Failures: n.Failures}
 	}
-	data := templateData{Product: product, To: to, Link: link, Expires: expires.UTC().Format(time.RFC1123)}
 	var text, html bytes.Buffer
 	if err := textTemplates.ExecuteTemplate(&text, kind+".txt.tmpl", data); err != nil {
 		return message{}, errors.New("mail: render text part") // the error would quote the link
@@ -191,6 +279,18 @@ func (c composer) render(kind, to, link string, expires time.Time) (message, err
 	raw.WriteString("\r\n")
 	raw.Write(body.Bytes())
 	return message{from: c.from.Address, to: to, raw: raw.Bytes()}, nil
+}
+
+func digits(s string) bool {
+	if s == "" || len(s) > 10 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func checkRecipient(to string) error {

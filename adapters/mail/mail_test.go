@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/usermgmt/usermgmt/ports"
 )
 
 const (
@@ -100,7 +102,7 @@ func TestRender(t *testing.T) {
 		kindEmailVerification: "Confirm your email address",
 	} {
 		t.Run(kind, func(t *testing.T) {
-			m, err := c.render(kind, "alice@example.org", testLink, testExpires)
+			m, err := c.render(kind, "alice@example.org", linkContent(testLink, testExpires))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -114,7 +116,7 @@ func TestRender(t *testing.T) {
 			}
 		})
 	}
-	if _, err := c.render("nope", "alice@example.org", testLink, testExpires); err == nil {
+	if _, err := c.render("nope", "alice@example.org", linkContent(testLink, testExpires)); err == nil {
 		t.Error("unknown kind rendered")
 	}
 }
@@ -171,12 +173,12 @@ func TestRenderRejectsRecipients(t *testing.T) {
 		"not-an-address",
 		"",
 	} {
-		if _, err := c.render(kindPasswordReset, to, testLink, testExpires); !errors.Is(err, errRecipient) {
+		if _, err := c.render(kindPasswordReset, to, linkContent(testLink, testExpires)); !errors.Is(err, errRecipient) {
 			t.Errorf("render(to=%q) = %v, want errRecipient", to, err)
 		}
 	}
 	for _, link := range []string{"javascript:alert(1)", "/relative", "https://x.io/\r\nBcc: y", ""} {
-		if _, err := c.render(kindPasswordReset, "a@b.co", link, testExpires); err == nil {
+		if _, err := c.render(kindPasswordReset, "a@b.co", linkContent(link, testExpires)); err == nil {
 			t.Errorf("render(link=%q) accepted", link)
 		}
 	}
@@ -498,5 +500,94 @@ func TestFilesDefaultFrom(t *testing.T) {
 	}
 	if _, err := NewFiles(""); err == nil {
 		t.Error("NewFiles(\"\") accepted")
+	}
+}
+
+func TestRenderSignInCode(t *testing.T) {
+	c, err := newComposer(options{from: testFrom, clock: fixedClock{time.Now()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.render(kindSignInCode, "alice@example.org", content{Code: "042917", Expires: testExpires})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := parse(t, m.raw)
+	if p.header.Get("Subject") != "Your sign-in code" {
+		t.Errorf("subject %q", p.header.Get("Subject"))
+	}
+	for name, body := range map[string]string{"text": p.text, "html": p.html} {
+		if !strings.Contains(body, "042917") || !strings.Contains(body, "Wed, 04 Mar 2026 04:06:07 UTC") {
+			t.Errorf("%s part lacks the code or its expiry:\n%s", name, body)
+		}
+	}
+	for _, bad := range []string{"", "12a456", "1\r\nBcc: x", "12345678901"} {
+		if _, err := c.render(kindSignInCode, "alice@example.org", content{Code: bad, Expires: testExpires}); err == nil {
+			t.Errorf("code %q rendered", bad)
+		}
+	}
+}
+
+// TestRenderSecurityNotice_LG06: every notice kind renders with its own
+// subject, and a user agent chosen by an attacker cannot add lines or
+// markup to the message.
+func TestRenderSecurityNotice_LG06(t *testing.T) {
+	c, err := newComposer(options{from: testFrom, clock: fixedClock{time.Now()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	ua := "Mozilla/5.0\r\nBcc: evil@example.net\r\n\r\n<script>alert(1)</script>"
+	seen := map[string]bool{}
+	for kind := range noticeTexts {
+		m, err := c.render(kindSecurityNotice, "alice@example.org", content{Notice: ports.SecurityNotice{
+			Kind: kind, At: at, IP: "203.0.113.9", UserAgent: ua, Method: "totp", Failures: 7}})
+		if err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		p := parse(t, m.raw)
+		subject := p.header.Get("Subject")
+		if subject == "" || seen[subject] {
+			t.Errorf("%s: subject %q is empty or shared", kind, subject)
+		}
+		seen[subject] = true
+		if len(p.header["Bcc"]) != 0 {
+			t.Fatalf("%s: the user agent added a header", kind)
+		}
+		for _, want := range []string{"203.0.113.9", "Thu, 03 Dec 2026 10:00:00 UTC", "Failed attempts before it: 7", "Mozilla/5.0  Bcc: evil@example.net"} {
+			if !strings.Contains(p.text, want) {
+				t.Errorf("%s: text part lacks %q:\n%s", kind, want, p.text)
+			}
+		}
+		if strings.Contains(p.html, "<script>") {
+			t.Errorf("%s: HTML part carries the user agent's markup", kind)
+		}
+	}
+	if _, err := c.render(kindSecurityNotice, "alice@example.org", content{Notice: ports.SecurityNotice{Kind: "nope", At: at}}); err == nil {
+		t.Error("an unknown notice rendered")
+	}
+}
+
+func TestSMTPSendsSignInCodeAndNotice(t *testing.T) {
+	srv := startSMTP(t, nil)
+	m, err := NewSMTP("smtp://127.0.0.1:"+srv.port()+"?tls=off", testFrom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SendSignInCode(t.Context(), "alice@example.org", "123456", testExpires); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SendSecurityNotice(t.Context(), "alice@example.org", ports.SecurityNotice{Kind: ports.NoticeMFAEnabled, At: testExpires, Method: "totp"}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, msgs := srv.snapshot()
+	if len(msgs) != 2 {
+		t.Fatalf("server got %d messages", len(msgs))
+	}
+	if p := parse(t, msgs[0]); !strings.Contains(p.text, "123456") {
+		t.Errorf("code message:\n%s", p.text)
+	}
+	if p := parse(t, msgs[1]); p.header.Get("Subject") != "Two-step verification was turned on" {
+		t.Errorf("notice subject %q", p.header.Get("Subject"))
 	}
 }

@@ -102,21 +102,31 @@ func NewSMTP(rawURL, from string, opts ...Option) (*SMTP, error) {
 
 // SendPasswordReset mails the password-reset link to to.
 func (s *SMTP) SendPasswordReset(ctx context.Context, to, link string, expires time.Time) error {
-	return s.send(ctx, kindPasswordReset, to, link, expires)
+	return s.send(ctx, kindPasswordReset, to, linkContent(link, expires))
 }
 
 // SendEmailVerification mails the email-verification link to to.
 func (s *SMTP) SendEmailVerification(ctx context.Context, to, link string, expires time.Time) error {
-	return s.send(ctx, kindEmailVerification, to, link, expires)
+	return s.send(ctx, kindEmailVerification, to, linkContent(link, expires))
 }
 
-func (s *SMTP) send(ctx context.Context, kind, to, link string, expires time.Time) error {
-	m, err := s.compose.render(kind, to, link, expires)
+// SendSignInCode mails a one-time code to to.
+func (s *SMTP) SendSignInCode(ctx context.Context, to, code string, expires time.Time) error {
+	return s.send(ctx, kindSignInCode, to, content{Code: code, Expires: expires})
+}
+
+// SendSecurityNotice mails a security notice to to.
+func (s *SMTP) SendSecurityNotice(ctx context.Context, to string, n ports.SecurityNotice) error {
+	return s.send(ctx, kindSecurityNotice, to, content{Notice: n})
+}
+
+func (s *SMTP) send(ctx context.Context, kind, to string, ct content) error {
+	m, err := s.compose.render(kind, to, ct)
 	if err != nil {
 		return err
 	}
 	if err := s.deliver(ctx, m); err != nil {
-		return scrub(err, link, s.pass, s.authBlob())
+		return scrub(err, ct.secret(), s.pass, s.authBlob())
 	}
 	return nil
 }

@@ -10,10 +10,12 @@ import (
 
 // Mail is a message the Mailbox received.
 type Mail struct {
-	Kind    string // "password_reset" or "email_verification"
+	Kind    string // "password_reset", "email_verification", "sign_in_code" or "security_notice"
 	To      string
 	Link    string
+	Code    string
 	Expires time.Time
+	Notice  ports.SecurityNotice
 }
 
 // Mailbox is a ports.Mailer that keeps messages in memory, for tests and
@@ -27,13 +29,25 @@ var _ ports.Mailer = (*Mailbox)(nil)
 
 // SendPasswordReset keeps a reset message.
 func (m *Mailbox) SendPasswordReset(_ context.Context, to, link string, expires time.Time) error {
-	m.add(Mail{"password_reset", to, link, expires})
+	m.add(Mail{Kind: "password_reset", To: to, Link: link, Expires: expires})
 	return nil
 }
 
 // SendEmailVerification keeps a verification message.
 func (m *Mailbox) SendEmailVerification(_ context.Context, to, link string, expires time.Time) error {
-	m.add(Mail{"email_verification", to, link, expires})
+	m.add(Mail{Kind: "email_verification", To: to, Link: link, Expires: expires})
+	return nil
+}
+
+// SendSignInCode keeps a one-time code message.
+func (m *Mailbox) SendSignInCode(_ context.Context, to, code string, expires time.Time) error {
+	m.add(Mail{Kind: "sign_in_code", To: to, Code: code, Expires: expires})
+	return nil
+}
+
+// SendSecurityNotice keeps a security notice.
+func (m *Mailbox) SendSecurityNotice(_ context.Context, to string, n ports.SecurityNotice) error {
+	m.add(Mail{Kind: "security_notice", To: to, Notice: n})
 	return nil
 }
 

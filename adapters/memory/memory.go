@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/usermgmt/usermgmt/core/activity"
+	"github.com/usermgmt/usermgmt/core/mfa"
+	"github.com/usermgmt/usermgmt/core/session"
+	"github.com/usermgmt/usermgmt/core/user"
 )
 
 // Store holds all state behind one mutex. Transactions hold the mutex for
@@ -25,6 +28,10 @@ type Store struct {
 	processed   map[string]time.Time // consumer + "/" + event id
 	activities  map[string]activity.Activity
 	tokens      map[string]tokenRow
+	factors     map[factorKey]mfa.Factor
+	enrollments map[factorKey]mfa.Enrollment
+	backupCodes map[user.ID]map[string]backupCode
+	challenges  map[session.TokenHash]mfa.Challenge
 }
 
 // New returns an empty store.
@@ -36,6 +43,10 @@ func New() *Store {
 		processed:   map[string]time.Time{},
 		activities:  map[string]activity.Activity{},
 		tokens:      map[string]tokenRow{},
+		factors:     map[factorKey]mfa.Factor{},
+		enrollments: map[factorKey]mfa.Enrollment{},
+		backupCodes: map[user.ID]map[string]backupCode{},
+		challenges:  map[session.TokenHash]mfa.Challenge{},
 	}
 }
 

@@ -14,7 +14,8 @@ func setup(*testing.T) adaptertest.Stores {
 	return adaptertest.Stores{Tx: memory.NewTransactor(m), Users: memory.NewUsers(m), Credentials: memory.NewCredentials(m),
 		Sessions: memory.NewSessions(m), Outbox: out, Relay: out, Backlog: out, Keys: memory.NewSigningKeys(m),
 		Processed: memory.NewProcessedEvents(m), Activities: memory.NewActivities(m),
-		Tokens: memory.NewOneTimeTokens(m)}
+		Tokens: memory.NewOneTimeTokens(m), Factors: memory.NewMFAFactors(m), BackupCodes: memory.NewBackupCodes(m),
+		Challenges: memory.NewMFAChallenges(m)}
 }
 
 func TestContract(t *testing.T) { adaptertest.All(t, setup) }

@@ -89,8 +89,10 @@ func start(t *testing.T, env ...string) *proc {
 	t.Helper()
 	addr, metrics := freeAddr(t), freeAddr(t)
 	cmd := exec.Command(serverBinary(t))
+	// A private data directory unless env names one (the last value of a
+	// variable wins), so no run writes mail or keys into the source tree.
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "USERMGMT_HTTP_ADDR=" + addr, "USERMGMT_LOG_FORMAT=json",
-		"USERMGMT_METRICS_ADDR=" + metrics}, env...)
+		"USERMGMT_METRICS_ADDR=" + metrics, "USERMGMT_DATA_DIR=" + t.TempDir()}, env...)
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {

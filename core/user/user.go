@@ -269,6 +269,18 @@ func (u *User) MarkEmailVerified(now time.Time) {
 	}
 }
 
+// SetMFA records whether the account has a second factor, and reports
+// whether that changed. Only the MFA use cases call it, in the transaction
+// that adds or removes the last factor.
+func (u *User) SetMFA(enabled bool, now time.Time) bool {
+	if u.mfaEnabled == enabled {
+		return false
+	}
+	u.mfaEnabled = enabled
+	u.touch(now)
+	return true
+}
+
 func (u *User) touch(now time.Time) {
 	u.updatedAt = now.UTC()
 	u.version++

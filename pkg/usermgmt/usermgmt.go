@@ -70,13 +70,36 @@ type options struct {
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
-// Mailer delivers the account flows' messages; links carry secrets and
-// must not be logged. It has the method set of the service's own port, so
-// a host passes its mail system without importing usermgmt internals.
+// Mailer delivers the account flows' messages; links and codes carry
+// secrets and must not be logged. It has the method set of the service's
+// own port, so a host passes its mail system without importing usermgmt
+// internals.
 type Mailer interface {
 	SendPasswordReset(ctx context.Context, to, link string, expires time.Time) error
 	SendEmailVerification(ctx context.Context, to, link string, expires time.Time) error
+	// SendSignInCode sends a one-time code (email as a second factor).
+	SendSignInCode(ctx context.Context, to, code string, expires time.Time) error
+	// SendSecurityNotice tells an account's owner what happened to it: a
+	// sign-in from a new device, a password or second-factor change, a
+	// recovery. It is best effort; the service sends it in the background.
+	SendSecurityNotice(ctx context.Context, to string, n SecurityNotice) error
 }
+
+// SecurityNotice is what a security notice reports; Kind is one of the
+// Notice* constants.
+type SecurityNotice = ports.SecurityNotice
+
+// The kinds of SecurityNotice.
+const (
+	NoticeNewDevice           = ports.NoticeNewDevice
+	NoticeSignInAfterFailures = ports.NoticeSignInAfterFailures
+	NoticePasswordChanged     = ports.NoticePasswordChanged
+	NoticePasswordReset       = ports.NoticePasswordReset
+	NoticeMFAEnabled          = ports.NoticeMFAEnabled
+	NoticeMFADisabled         = ports.NoticeMFADisabled
+	NoticeBackupCodesRenewed  = ports.NoticeBackupCodesRenewed
+	NoticeCodeReused          = ports.NoticeCodeReused
+)
 
 // WithMailer sends the account flows' mail through m instead of SMTP or
 // files (and instead of nowhere, for NewInMemory).

@@ -51,6 +51,9 @@ func Stores(db *sqlstore.DB) adaptertest.Stores {
 		Processed:   sqlstore.NewProcessedEvents(db),
 		Activities:  sqlstore.NewActivities(db),
 		Tokens:      sqlstore.NewOneTimeTokens(db),
+		Factors:     sqlstore.NewMFAFactors(db),
+		BackupCodes: sqlstore.NewBackupCodes(db),
+		Challenges:  sqlstore.NewMFAChallenges(db),
 	}
 }
 
