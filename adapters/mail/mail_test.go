@@ -591,3 +591,51 @@ func TestSMTPSendsSignInCodeAndNotice(t *testing.T) {
 		t.Errorf("notice subject %q", p.header.Get("Subject"))
 	}
 }
+
+// slowMailer blocks every notice until released.
+type slowMailer struct {
+	*Files
+	release chan struct{}
+	mu      sync.Mutex
+	sent    []ports.SecurityNotice
+}
+
+func (s *slowMailer) SendSecurityNotice(_ context.Context, _ string, n ports.SecurityNotice) error {
+	<-s.release
+	s.mu.Lock()
+	s.sent = append(s.sent, n)
+	s.mu.Unlock()
+	return nil
+}
+
+// TestBackgroundNotices_LG06: notices return at once however slow the mail
+// server, a full queue drops instead of blocking, and Close sends the rest.
+func TestBackgroundNotices_LG06(t *testing.T) {
+	files, err := NewFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := &slowMailer{Files: files, release: make(chan struct{})}
+	b := NewBackgroundNotices(slow, 2, nil)
+	start := time.Now()
+	for range 5 { // one in flight, two queued, two dropped
+		if err := b.SendSecurityNotice(t.Context(), "a@b.co", ports.SecurityNotice{Kind: ports.NoticeNewDevice}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("queueing five notices took %v: it waited for the mail server", d)
+	}
+	if err := b.SendSignInCode(t.Context(), "a@b.co", "123456", time.Now()); err != nil {
+		t.Fatalf("codes still go straight through: %v", err)
+	}
+	close(slow.release)
+	if err := b.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	slow.mu.Lock()
+	defer slow.mu.Unlock()
+	if n := len(slow.sent); n < 2 || n > 3 {
+		t.Errorf("%d notices sent, want the in-flight and the queued ones (2-3)", n)
+	}
+}
