@@ -91,6 +91,19 @@ type Sessions interface {
 	Live(ctx context.Context, uid user.ID, now time.Time) ([]session.Session, error)
 	// RevokedSince lists sessions revoked at or after t, oldest first.
 	RevokedSince(ctx context.Context, t time.Time) ([]session.Revocation, error)
+	// SetAMR records the authentication methods of a live session (a
+	// factor it proved since sign-in) and returns it, or session.ErrNotFound.
+	SetAMR(ctx context.Context, id session.ID, amr []string) (session.Session, error)
+	// Known reports whether a session of uid other than except, live or
+	// ended, came from the same IP address and user agent as c.
+	Known(ctx context.Context, uid user.ID, c session.Client, except session.ID) (bool, error)
+	// EndExpired ends, with reason timeout, up to limit sessions that are
+	// not revoked and whose absolute lifetime ended by now or that were
+	// last seen before idleCutoff, and returns them. Concurrent callers
+	// (several instances) never end the same session twice.
+	EndExpired(ctx context.Context, now, idleCutoff time.Time, limit int) ([]session.Revocation, error)
+	// EndAll ends up to limit live sessions of every user and returns them.
+	EndAll(ctx context.Context, reason session.RevokeReason, at time.Time, limit int) ([]session.Revocation, error)
 }
 
 // RevokedSessions answers, on the token-check hot path, whether a session
@@ -273,6 +286,9 @@ type TokenPurpose string
 const (
 	PurposePasswordReset     TokenPurpose = "password_reset"
 	PurposeEmailVerification TokenPurpose = "email_verification"
+	// PurposeMFAReauth is a code sent by email or SMS that stands for a
+	// second factor when a factor is changed (MF-05).
+	PurposeMFAReauth TokenPurpose = "mfa_reauth"
 )
 
 // OneTimeTokens persists mailed one-time tokens, by hash only (LG-07).

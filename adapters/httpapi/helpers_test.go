@@ -54,12 +54,18 @@ func newServer(t *testing.T, trusted ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	box, err := crypto.NewSecretBox(make([]byte, crypto.EncryptionKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
 	svc, err := identity.New(identity.Deps{Tx: memory.NewTransactor(m), Users: memory.NewUsers(m),
 		Credentials: memory.NewCredentials(m), Sessions: memory.NewSessions(m),
 		Outbox: memory.NewOutbox(m, event.NewEncoder("urn:test", "urn:schema:", nil)),
 		Hasher: hasher, Blocklist: blocklist.New(), Signer: signer, Verifier: verifier,
 		Revoked: memory.NewRevokedSessions(clock, time.Hour), Limiter: limits, Failures: limits,
-		Tokens: memory.NewOneTimeTokens(m), Mailer: mailbox, Clock: clock, IDs: ids},
+		Tokens: memory.NewOneTimeTokens(m), Mailer: mailbox, Clock: clock, IDs: ids,
+		Factors: memory.NewMFAFactors(m), BackupCodes: memory.NewBackupCodes(m), Challenges: memory.NewMFAChallenges(m),
+		OTP: crypto.NewOTP(), Secrets: box},
 		identity.Config{Issuer: "urn:test", Audience: "urn:test", AccessTTL: 15 * time.Minute, PublicURL: "https://id.example.com",
 			Sessions: session.Policy{AbsoluteLifetime: time.Hour, IdleTimeout: time.Hour, ConcurrentWindow: 50 * time.Millisecond}})
 	if err != nil {

@@ -348,7 +348,8 @@ func TestRoutes_DenyByDefault_AC01(t *testing.T) {
 	public := map[string]bool{"POST /v1/auth/register": true, "POST /v1/auth/login": true, "POST /v1/auth/refresh": true,
 		"GET /healthz": true, "GET /readyz": true, "GET /.well-known/jwks.json": true, "GET /openapi.json": true,
 		"GET /schemas/events/:name": true, "POST /v1/auth/password/forgot": true, "POST /v1/auth/password/reset": true,
-		"POST /v1/auth/email/verify": true, "POST /v1/auth/email/resend": true}
+		"POST /v1/auth/email/verify": true, "POST /v1/auth/email/resend": true,
+		"POST /v1/auth/login/mfa": true, "POST /v1/auth/login/mfa/send": true}
 	for _, rt := range s.app.GetRoutes(true) {
 		if rt.Method == "HEAD" || rt.Method == "USE" {
 			continue

@@ -62,6 +62,9 @@ func buildOpenAPI(routes []route, version string) ([]byte, error) {
 func responses(rt route) map[string]any {
 	ok := map[string]any{"description": rt.summary}
 	switch {
+	case rt.resp != nil && rt.altResp != nil:
+		ok["content"] = map[string]any{"application/json": map[string]any{"schema": map[string]any{
+			"oneOf": []any{schemaOf(reflect.TypeOf(rt.resp)), schemaOf(reflect.TypeOf(rt.altResp))}}}}
 	case rt.resp != nil:
 		ok["content"] = map[string]any{"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(rt.resp))}}
 	case rt.rawResp != "":

@@ -25,6 +25,7 @@ type route struct {
 	bodyOptional bool
 	status       int // success status
 	resp         any // success body, nil for none
+	altResp      any // another success body of the same status (documented as oneOf)
 	rawResp      string
 	public       fiber.Handler
 	authed       func(*fiber.Ctx, token.Claims) error
@@ -34,8 +35,12 @@ func (a *API) routeTable() []route {
 	return []route{
 		{method: fiber.MethodPost, path: "/v1/auth/register", summary: "Register an account with a password and sign in", tag: "auth",
 			body: registerRequest{}, status: fiber.StatusCreated, resp: authResponse{}, public: a.registerAccount},
-		{method: fiber.MethodPost, path: "/v1/auth/login", summary: "Sign in with email or username and password", tag: "auth",
-			body: loginRequest{}, status: fiber.StatusOK, resp: authResponse{}, public: a.login},
+		{method: fiber.MethodPost, path: "/v1/auth/login", summary: "Sign in with email or username and password; an account with a second factor gets a challenge instead of tokens", tag: "auth",
+			body: loginRequest{}, status: fiber.StatusOK, resp: authResponse{}, altResp: challengeResponse{}, public: a.login},
+		{method: fiber.MethodPost, path: "/v1/auth/login/mfa", summary: "Answer a sign-in challenge with a TOTP, emailed, texted or backup code", tag: "auth",
+			body: loginMFARequest{}, status: fiber.StatusOK, resp: authResponse{}, public: a.loginMFA},
+		{method: fiber.MethodPost, path: "/v1/auth/login/mfa/send", summary: "Send a code for a sign-in challenge by email or SMS", tag: "auth",
+			body: sendCodeRequest{}, status: fiber.StatusAccepted, resp: sentCodeResponse{}, public: a.sendChallengeCode},
 		{method: fiber.MethodPost, path: "/v1/auth/refresh", summary: "Rotate a refresh token for a new token pair", tag: "auth",
 			body: refreshRequest{}, status: fiber.StatusOK, resp: tokenResponse{}, public: a.refresh},
 		{method: fiber.MethodPost, path: "/v1/auth/logout", summary: "End the current session (and the one of the given refresh token)", tag: "auth",
@@ -62,6 +67,26 @@ func (a *API) routeTable() []route {
 			status: fiber.StatusOK, resp: endedResponse{}, authed: a.endOtherSessions},
 		{method: fiber.MethodDelete, path: "/v1/users/me/sessions/:id", summary: "End one of the caller's sessions", tag: "users",
 			status: fiber.StatusNoContent, authed: a.endMySession},
+		{method: fiber.MethodGet, path: "/v1/users/me/mfa", summary: "The caller's second factors and remaining backup codes", tag: "mfa",
+			status: fiber.StatusOK, resp: mfaStatusResponse{}, authed: a.myMFA},
+		{method: fiber.MethodPost, path: "/v1/users/me/mfa/totp", summary: "Start enrolling an authenticator app (password, and a current factor's code when MFA is on)", tag: "mfa",
+			body: reauthRequest{}, status: fiber.StatusOK, resp: totpSetupResponse{}, authed: a.beginTOTP},
+		{method: fiber.MethodPost, path: "/v1/users/me/mfa/email", summary: "Start enrolling the verified email address: a code is mailed", tag: "mfa",
+			body: reauthRequest{}, status: fiber.StatusAccepted, resp: sentCodeResponse{}, authed: a.beginEmailFactor},
+		{method: fiber.MethodPost, path: "/v1/users/me/mfa/sms", summary: "Start enrolling a phone number: a code is texted", tag: "mfa",
+			body: smsFactorRequest{}, status: fiber.StatusAccepted, resp: sentCodeResponse{}, authed: a.beginSMSFactor},
+		{method: fiber.MethodPost, path: "/v1/users/me/mfa/:method/confirm", summary: "Enable a factor with a code from it; other sessions end", tag: "mfa",
+			body: confirmFactorRequest{}, status: fiber.StatusOK, resp: enabledResponse{}, authed: a.confirmFactor},
+		{method: fiber.MethodPost, path: "/v1/users/me/mfa/:method/disable", summary: "Remove a factor (password and a current factor's code); other sessions end", tag: "mfa",
+			body: reauthRequest{}, status: fiber.StatusNoContent, authed: a.disableFactor},
+		{method: fiber.MethodPost, path: "/v1/users/me/mfa/backup-codes", summary: "Replace the backup codes (password and a current factor's code)", tag: "mfa",
+			body: reauthRequest{}, status: fiber.StatusOK, resp: backupCodesResponse{}, authed: a.regenerateBackupCodes},
+		{method: fiber.MethodPost, path: "/v1/users/me/mfa/reauth-code", summary: "Send a code by an email or SMS factor, to re-authenticate a factor change", tag: "mfa",
+			body: reauthCodeRequest{}, status: fiber.StatusAccepted, resp: sentCodeResponse{}, authed: a.requestReauthCode},
+		{method: fiber.MethodDelete, path: "/v1/admin/users/:id/sessions", summary: "Administrators: end every session of a user (logoutType forced)", tag: "admin",
+			status: fiber.StatusOK, resp: endedResponse{}, authed: a.endUserSessions},
+		{method: fiber.MethodDelete, path: "/v1/admin/sessions", summary: "Administrators: end every session of every user (logoutType forced)", tag: "admin",
+			status: fiber.StatusOK, resp: endedResponse{}, authed: a.endAllSessions},
 		{method: fiber.MethodGet, path: "/healthz", summary: "Liveness", tag: "operations",
 			status: fiber.StatusOK, resp: healthResponse{}, public: a.healthz},
 		{method: fiber.MethodGet, path: "/readyz", summary: "Readiness: dependencies reachable", tag: "operations",
@@ -104,6 +129,9 @@ func (a *API) login(c *fiber.Ctx) error {
 	res, err := a.id.Login(c.UserContext(), identity.LoginInput{Identifier: in.Identifier, Password: in.Password, Client: a.client(c)})
 	if err != nil {
 		return err
+	}
+	if res.Challenge != nil {
+		return c.JSON(toChallengeResponse(res.Challenge))
 	}
 	return c.JSON(toAuthResponse(res))
 }
@@ -196,6 +224,26 @@ func (a *API) endMySession(c *fiber.Ctx, p token.Claims) error {
 
 func (a *API) endOtherSessions(c *fiber.Ctx, p token.Claims) error {
 	n, err := a.id.EndOtherSessions(c.UserContext(), p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(endedResponse{Ended: n})
+}
+
+func (a *API) endUserSessions(c *fiber.Ctx, p token.Claims) error {
+	id := c.Params("id")
+	if id == "" || len(id) > 64 {
+		return errNotFound
+	}
+	n, err := a.id.EndUserSessions(c.UserContext(), p, user.ID(id))
+	if err != nil {
+		return err
+	}
+	return c.JSON(endedResponse{Ended: n})
+}
+
+func (a *API) endAllSessions(c *fiber.Ctx, p token.Claims) error {
+	n, err := a.id.EndAllSessions(c.UserContext(), p)
 	if err != nil {
 		return err
 	}

@@ -144,3 +144,57 @@ func (r *Sessions) RevokedSince(ctx context.Context, t time.Time) ([]session.Rev
 	slices.SortFunc(out, func(a, b session.Revocation) int { return a.At.Compare(b.At) })
 	return out, nil
 }
+
+// SetAMR records the authentication methods of a live session.
+func (r *Sessions) SetAMR(ctx context.Context, id session.ID, amr []string) (session.Session, error) {
+	defer r.s.lock(ctx)()
+	x, ok := r.s.sessions[string(id)]
+	if !ok || x.s.Revoked() {
+		return session.Session{}, session.ErrNotFound
+	}
+	old := x.s
+	x.s.AMR = slices.Clone(amr)
+	onRollback(ctx, func() { x.s = old })
+	return cloneSession(x.s), nil
+}
+
+// Known reports whether another session of uid came from c.
+func (r *Sessions) Known(ctx context.Context, uid user.ID, c session.Client, except session.ID) (bool, error) {
+	defer r.s.lock(ctx)()
+	for _, x := range r.s.sessions {
+		if x.s.UserID == uid && x.s.ID != except && x.s.Client == c {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// EndExpired ends up to limit expired sessions, oldest id first.
+func (r *Sessions) EndExpired(ctx context.Context, now, idleCutoff time.Time, limit int) ([]session.Revocation, error) {
+	return r.endWhere(ctx, session.ReasonTimeout, now, limit, func(s session.Session) bool {
+		return !now.Before(s.ExpiresAt) || s.LastSeenAt.Before(idleCutoff)
+	})
+}
+
+// EndAll ends up to limit live sessions, oldest id first.
+func (r *Sessions) EndAll(ctx context.Context, reason session.RevokeReason, at time.Time, limit int) ([]session.Revocation, error) {
+	return r.endWhere(ctx, reason, at, limit, func(session.Session) bool { return true })
+}
+
+func (r *Sessions) endWhere(ctx context.Context, reason session.RevokeReason, at time.Time, limit int, match func(session.Session) bool) ([]session.Revocation, error) {
+	defer r.s.lock(ctx)()
+	var hits []*sessionRow
+	for _, x := range r.s.sessions {
+		if !x.s.Revoked() && match(x.s) {
+			hits = append(hits, x)
+		}
+	}
+	slices.SortFunc(hits, func(a, b *sessionRow) int { return strings.Compare(string(a.s.ID), string(b.s.ID)) })
+	hits = hits[:min(len(hits), max(limit, 0))]
+	out := make([]session.Revocation, len(hits))
+	for i, x := range hits {
+		r.revoke(ctx, x, reason, at)
+		out[i] = session.Revocation{ID: x.s.ID, UserID: x.s.UserID, At: at}
+	}
+	return out, nil
+}

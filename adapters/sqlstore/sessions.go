@@ -293,3 +293,72 @@ func (r *Sessions) RevokedSince(ctx context.Context, t time.Time) ([]session.Rev
 	}
 	return out, nil
 }
+
+// SetAMR records the authentication methods of a live session.
+func (r *Sessions) SetAMR(ctx context.Context, id session.ID, amr []string) (session.Session, error) {
+	b, err := json.Marshal(amr)
+	if err != nil {
+		return session.Session{}, fmt.Errorf("sqlstore: encode amr of session %s: %w", id, err)
+	}
+	var row sessionRow
+	err = r.db.conn(ctx).NewRaw(`UPDATE sessions SET amr = ? WHERE id = ? AND revoked_at IS NULL RETURNING `+sessionColumns,
+		string(b), string(id)).Scan(ctx, &row)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return session.Session{}, session.ErrNotFound
+	case err != nil:
+		return session.Session{}, fmt.Errorf("sqlstore: set amr of session %s: %w", id, err)
+	}
+	return fromSessionRow(row)
+}
+
+// Known reports whether another session of uid came from c.
+func (r *Sessions) Known(ctx context.Context, uid user.ID, c session.Client, except session.ID) (bool, error) {
+	n, err := r.db.readConn(ctx).NewSelect().Model((*sessionRow)(nil)).
+		Where("s.user_id = ?", string(uid)).Where("s.id <> ?", string(except)).
+		Where("s.client_ip = ?", c.IP).Where("s.user_agent = ?", c.UserAgent).Limit(1).Count(ctx)
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: look up known clients of user %s: %w", uid, err)
+	}
+	return n > 0, nil
+}
+
+// EndExpired ends a batch of expired sessions in one statement. On
+// Postgres the batch is chosen with SKIP LOCKED, so instances sweeping at
+// once take disjoint batches instead of queueing on each other's rows.
+func (r *Sessions) EndExpired(ctx context.Context, now, idleCutoff time.Time, limit int) ([]session.Revocation, error) {
+	return r.endWhere(ctx, session.ReasonTimeout, now, limit, "(expires_at <= ? OR last_seen_at < ?)", at(now), at(idleCutoff))
+}
+
+// EndAll ends a batch of live sessions in one statement.
+func (r *Sessions) EndAll(ctx context.Context, reason session.RevokeReason, when time.Time, limit int) ([]session.Revocation, error) {
+	return r.endWhere(ctx, reason, when, limit, "1 = 1")
+}
+
+func (r *Sessions) endWhere(ctx context.Context, reason session.RevokeReason, when time.Time, limit int, cond string, args ...any) ([]session.Revocation, error) {
+	// SQLite has one writer, so a plain subquery picks the batch. On
+	// Postgres the batch is materialised once: an IN (... LIMIT ... SKIP
+	// LOCKED) subquery may be re-run by the planner, and each run skips
+	// other rows, so it could exceed the limit.
+	q := `UPDATE sessions SET revoked_at = ?, revoke_reason = ?
+		WHERE revoked_at IS NULL AND id IN (SELECT id FROM sessions WHERE revoked_at IS NULL AND ` + cond +
+		` ORDER BY id LIMIT ?) RETURNING id, user_id, revoked_at`
+	all := append(append([]any{at(when), reason.String()}, args...), max(limit, 0))
+	if r.db.postgres() {
+		q = `WITH batch AS MATERIALIZED (SELECT id FROM sessions WHERE revoked_at IS NULL AND ` + cond +
+			` ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED)
+			UPDATE sessions s SET revoked_at = ?, revoke_reason = ? FROM batch WHERE s.id = batch.id
+			RETURNING s.id, s.user_id, s.revoked_at`
+		all = append(append(args, max(limit, 0)), at(when), reason.String())
+	}
+	var rows []revocationRow
+	if err := r.db.conn(ctx).NewRaw(q, all...).Scan(ctx, &rows); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlstore: end sessions: %w", err)
+	}
+	out := make([]session.Revocation, len(rows))
+	for i, row := range rows {
+		out[i] = session.Revocation{ID: session.ID(row.ID), UserID: user.ID(row.UserID), At: row.RevokedAt.Time}
+	}
+	slices.SortFunc(out, func(a, b session.Revocation) int { return strings.Compare(string(a.ID), string(b.ID)) })
+	return out, nil
+}

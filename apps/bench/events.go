@@ -129,7 +129,7 @@ func runEvents(ctx context.Context, opt options, rep *report) error {
 	defer os.RemoveAll(dir)
 	progress("starting the server on Postgres with Kafka (kfake)")
 	srv, err := startServer(ctx, "events", opt.server, filepath.Join(dir, "server.log"), []string{
-		"USERMGMT_DATABASE_URL=" + dbURL, "USERMGMT_AUTO_MIGRATE=on", "USERMGMT_DATA_DIR=" + filepath.Join(dir, "data"),
+		"USERMGMT_DATABASE_URL=" + dbURL, "USERMGMT_AUTO_MIGRATE=on", "USERMGMT_DATA_DIR=" + filepath.Join(dir, "data"), benchEncryptionKey,
 		"USERMGMT_KAFKA_BROKERS=" + kc.ListenAddrs()[0], "USERMGMT_METRICS_ADDR=off", "USERMGMT_LOG_LEVEL=warn"})
 	if err != nil {
 		return err

@@ -13,6 +13,10 @@ import (
 	"github.com/uptrace/bun/driver/pgdriver"
 )
 
+// benchEncryptionKey is the key of the servers the bench starts on
+// Postgres, which requires one (a test key: nothing it seals is kept).
+const benchEncryptionKey = "USERMGMT_ENCRYPTION_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
 // runPostgres measures refresh rotation on Postgres, in a database of its
 // own that it drops afterwards. An unreachable server is a skip, not an
 // error: the embedded default needs no Postgres.
@@ -49,7 +53,7 @@ func runPostgres(ctx context.Context, opt options, rep *report) error {
 	defer os.RemoveAll(dir)
 	progress("starting the server on Postgres (database " + name + ")")
 	srv, err := startServer(ctx, "postgres", opt.server, filepath.Join(dir, "server.log"),
-		[]string{"USERMGMT_DATABASE_URL=" + dbURL, "USERMGMT_AUTO_MIGRATE=on", "USERMGMT_DATA_DIR=" + filepath.Join(dir, "data")})
+		[]string{"USERMGMT_DATABASE_URL=" + dbURL, "USERMGMT_AUTO_MIGRATE=on", "USERMGMT_DATA_DIR=" + filepath.Join(dir, "data"), benchEncryptionKey})
 	if err != nil {
 		return err
 	}

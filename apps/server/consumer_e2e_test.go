@@ -52,7 +52,7 @@ func TestE2E_Consumer(t *testing.T) {
 	}
 	defer kc.Close()
 	brokers := kc.ListenAddrs()[0]
-	env := []string{"USERMGMT_DATABASE_URL=" + url, "USERMGMT_AUTO_MIGRATE=on"}
+	env := []string{"USERMGMT_DATABASE_URL=" + url, "USERMGMT_AUTO_MIGRATE=on", testEncryptionKey}
 	s := start(t, env...)
 	reg := s.call(t, "POST", "/v1/auth/register", "", map[string]string{"email": "ada@example.com", "username": "ada", "password": pw})
 	if reg.status != 201 {

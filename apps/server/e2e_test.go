@@ -186,9 +186,18 @@ func backends(t *testing.T, fn func(t *testing.T, env []string)) {
 		if testing.Short() {
 			t.Skip("short mode skips Postgres")
 		}
-		url := sqlstoretest.PostgresURL(t)
-		fn(t, []string{"USERMGMT_DATABASE_URL=" + url, "USERMGMT_AUTO_MIGRATE=on"})
+		fn(t, postgresEnv(t))
 	})
+}
+
+// testEncryptionKey seals secrets in the e2e servers on Postgres, where
+// instances must share a key.
+const testEncryptionKey = "USERMGMT_ENCRYPTION_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+// postgresEnv is the environment of a server on a fresh Postgres database.
+func postgresEnv(t *testing.T) []string {
+	t.Helper()
+	return []string{"USERMGMT_DATABASE_URL=" + sqlstoretest.PostgresURL(t), "USERMGMT_AUTO_MIGRATE=on", testEncryptionKey}
 }
 
 func TestE2E_AccountLifecycle(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usermgmt/usermgmt/adapters/crypto"
 	"github.com/usermgmt/usermgmt/adapters/memory"
 	"github.com/usermgmt/usermgmt/core/credential"
 	"github.com/usermgmt/usermgmt/core/event"
@@ -88,6 +89,7 @@ func (f fakeTokens) Verify(_ context.Context, raw string) (token.Claims, error) 
 
 type env struct {
 	svc     *identity.Service
+	cfg     identity.Config
 	clock   *fakeClock
 	hasher  *fakeHasher
 	store   *memory.Store
@@ -95,6 +97,8 @@ type env struct {
 	revoked *memory.RevokedSessions
 	limits  *memory.Limits
 	mailbox *memory.Mailbox
+	sms     *memory.SMSBox
+	box     *crypto.SecretBox
 }
 
 var policy = session.Policy{AbsoluteLifetime: 720 * time.Hour, IdleTimeout: 24 * time.Hour}
@@ -104,7 +108,6 @@ func newEnv(t *testing.T, mod ...func(*identity.Config)) *env {
 	clock := &fakeClock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
 	m := memory.New()
 	out := memory.NewOutbox(m, event.NewEncoder("urn:test", "urn:schema:", nil))
-	tokens := fakeTokens{clock}
 	e := &env{clock: clock, hasher: &fakeHasher{}, store: m, outbox: out, limits: memory.NewLimits(clock), mailbox: &memory.Mailbox{},
 		revoked: memory.NewRevokedSessions(clock, 16*time.Minute)}
 	cfg := identity.Config{Issuer: "urn:iss", Audience: "urn:aud", AccessTTL: 15 * time.Minute, Sessions: policy,
@@ -112,11 +115,13 @@ func newEnv(t *testing.T, mod ...func(*identity.Config)) *env {
 	for _, f := range mod {
 		f(&cfg)
 	}
-	svc, err := identity.New(identity.Deps{Tx: memory.NewTransactor(m), Users: memory.NewUsers(m),
-		Credentials: memory.NewCredentials(m), Sessions: memory.NewSessions(m), Outbox: out,
-		Hasher: e.hasher, Blocklist: fakeBlocklist{}, Signer: tokens, Verifier: tokens, Revoked: e.revoked,
-		Limiter: e.limits, Failures: e.limits, Tokens: memory.NewOneTimeTokens(m), Mailer: e.mailbox,
-		Clock: clock, IDs: &seqIDs{}}, cfg)
+	e.cfg = cfg
+	box, err := crypto.NewSecretBox(make([]byte, crypto.EncryptionKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.box, e.sms = box, &memory.SMSBox{}
+	svc, err := identity.New(e.deps(e.limits), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,18 +174,28 @@ func (e *env) register(t *testing.T, email, username string) identity.Auth {
 
 func memoryUsers(e *env) *memory.Users { return memory.NewUsers(e.store) }
 
+// deps are the ports of a service over e's stores with limits: memory
+// stores and the real TOTP and secret-box adapters.
+func (e *env) deps(limits interface {
+	ports.RateLimiter
+	ports.FailureCounter
+}) identity.Deps {
+	m, tokens := e.store, fakeTokens{e.clock}
+	return identity.Deps{Tx: memory.NewTransactor(m), Users: memory.NewUsers(m),
+		Credentials: memory.NewCredentials(m), Sessions: memory.NewSessions(m), Outbox: e.outbox,
+		Hasher: e.hasher, Blocklist: fakeBlocklist{}, Signer: tokens, Verifier: tokens, Revoked: e.revoked,
+		Limiter: limits, Failures: limits, Tokens: memory.NewOneTimeTokens(m), Mailer: e.mailbox,
+		Clock: e.clock, IDs: &seqIDs{}, Factors: memory.NewMFAFactors(m), BackupCodes: memory.NewBackupCodes(m),
+		Challenges: memory.NewMFAChallenges(m), OTP: crypto.NewOTP(), Secrets: e.box, SMS: e.sms}
+}
+
 // rebuild returns a service over e's stores with other limits.
 func (e *env) rebuild(t *testing.T, limits interface {
 	ports.RateLimiter
 	ports.FailureCounter
 }) *identity.Service {
 	t.Helper()
-	tokens := fakeTokens{e.clock}
-	svc, err := identity.New(identity.Deps{Tx: memory.NewTransactor(e.store), Users: memory.NewUsers(e.store),
-		Credentials: memory.NewCredentials(e.store), Sessions: memory.NewSessions(e.store), Outbox: e.outbox,
-		Hasher: e.hasher, Blocklist: fakeBlocklist{}, Signer: tokens, Verifier: tokens, Revoked: e.revoked,
-		Limiter: limits, Failures: limits, Tokens: memory.NewOneTimeTokens(e.store), Mailer: e.mailbox, Clock: e.clock, IDs: &seqIDs{}},
-		identity.Config{Issuer: "urn:iss", Audience: "urn:aud", AccessTTL: 15 * time.Minute, Sessions: policy})
+	svc, err := identity.New(e.deps(limits), e.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

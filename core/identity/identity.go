@@ -16,6 +16,7 @@ import (
 	"github.com/usermgmt/usermgmt/core/credential"
 	"github.com/usermgmt/usermgmt/core/errs"
 	"github.com/usermgmt/usermgmt/core/event"
+	"github.com/usermgmt/usermgmt/core/mfa"
 	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/token"
 	"github.com/usermgmt/usermgmt/core/user"
@@ -40,6 +41,14 @@ type Deps struct {
 	Mailer      ports.Mailer
 	Clock       ports.Clock
 	IDs         ports.IDs
+	Factors     ports.MFAFactors
+	BackupCodes ports.BackupCodes
+	Challenges  ports.MFAChallenges
+	OTP         ports.OTP
+	Secrets     ports.SecretBox
+	// SMS sends sign-in codes by text message; nil leaves SMS off (the
+	// only optional dependency).
+	SMS ports.SMSSender
 }
 
 // Config holds the token, session and throttling settings.
@@ -55,6 +64,9 @@ type Config struct {
 	// RequireVerifiedEmail blocks sign-in until the address is verified;
 	// registration then opens no session.
 	RequireVerifiedEmail bool
+	// TOTPIssuer names the service in authenticator apps and in texted
+	// codes (default "usermgmt").
+	TOTPIssuer string
 }
 
 // Limits bound credential guessing (LG-02, LG-03). A zero field takes its
@@ -70,6 +82,14 @@ type Limits struct {
 	// FailureWindow passes without one or a success resets it (NIST: 100).
 	MaxFailures   int
 	FailureWindow time.Duration
+	// SlowAfter is how many consecutive failures an account takes at full
+	// speed; after them each attempt waits a delay that doubles from one
+	// second up to SlowMax (progressive delay), until MaxFailures.
+	SlowAfter int
+	SlowMax   time.Duration
+	// CodeSends is how many codes one account may be sent by one channel
+	// in 15 minutes (and one phone number in an hour).
+	CodeSends int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -82,8 +102,13 @@ func (l Limits) withDefaults() Limits {
 	def(&l.LoginPerAccountIP, 20)
 	def(&l.RegisterPerIP, 100)
 	def(&l.MaxFailures, 100)
+	def(&l.SlowAfter, 10)
+	def(&l.CodeSends, 5)
 	if l.FailureWindow <= 0 {
 		l.FailureWindow = time.Hour
+	}
+	if l.SlowMax <= 0 {
+		l.SlowMax = 30 * time.Second
 	}
 	return l
 }
@@ -108,7 +133,8 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 func New(d Deps, cfg Config, opts ...Option) (*Service, error) {
 	if d.Tx == nil || d.Users == nil || d.Credentials == nil || d.Sessions == nil || d.Outbox == nil ||
 		d.Hasher == nil || d.Blocklist == nil || d.Signer == nil || d.Verifier == nil || d.Revoked == nil ||
-		d.Limiter == nil || d.Failures == nil || d.Tokens == nil || d.Mailer == nil || d.Clock == nil || d.IDs == nil {
+		d.Limiter == nil || d.Failures == nil || d.Tokens == nil || d.Mailer == nil || d.Clock == nil || d.IDs == nil ||
+		d.Factors == nil || d.BackupCodes == nil || d.Challenges == nil || d.OTP == nil || d.Secrets == nil {
 		return nil, errors.New("identity.New: missing dependency")
 	}
 	switch {
@@ -124,6 +150,9 @@ func New(d Deps, cfg Config, opts ...Option) (*Service, error) {
 		return nil, errors.New("identity.New: the concurrent refresh window must be at most 1s: every refresh waits for it")
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
+	if cfg.TOTPIssuer == "" {
+		cfg.TOTPIssuer = "usermgmt"
+	}
 	s := &Service{d: d, cfg: cfg, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(s)
@@ -139,10 +168,12 @@ type Tokens struct {
 	SessionID    session.ID
 }
 
-// Auth is a signed-in user and their tokens.
+// Auth is a signed-in user and their tokens, or, for an account with a
+// second factor, the Challenge that stands before them (and no user).
 type Auth struct {
 	User user.User
 	Tokens
+	Challenge *Challenge
 }
 
 // RegisterInput is a self-service registration.
@@ -237,21 +268,23 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Auth, error) {
 	if err := s.take(ctx, "login:account-ip:"+account+"|"+in.Client.IP, s.cfg.Limits.LoginPerAccountIP, time.Minute); err != nil {
 		return Auth{}, err
 	}
-	attempt, err := s.reserveAttempt(ctx, account)
+	attempt, err := s.reserveAttempt(ctx, "login:"+account)
 	if err != nil {
 		return Auth{}, err
 	}
-	if len(in.Password) > credential.MaxPasswordBytes {
-		return Auth{}, s.failed(ctx, u, attempt, in.Client)
-	}
-	ok, rehash, err := s.d.Hasher.Verify(ctx, in.Password, hash)
-	if err != nil {
-		return Auth{}, fmt.Errorf("login: %w", err)
+	ok, rehash := false, false
+	if len(in.Password) <= credential.MaxPasswordBytes {
+		if ok, rehash, err = s.d.Hasher.Verify(ctx, in.Password, hash); err != nil {
+			return Auth{}, fmt.Errorf("login: %w", err)
+		}
 	}
 	if !ok || hash == "" {
-		return Auth{}, s.failed(ctx, u, attempt, in.Client)
+		if err := s.reportLimit(ctx, u, attempt, in.Client, "password"); err != nil {
+			return Auth{}, err
+		}
+		return Auth{}, credential.ErrInvalidCredentials
 	}
-	if err := s.succeeded(ctx, account); err != nil {
+	if err := s.succeeded(ctx, "login:"+account); err != nil {
 		return Auth{}, err
 	}
 	if !u.CanSignIn() {
@@ -269,6 +302,11 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Auth, error) {
 			s.log.WarnContext(ctx, "password rehash skipped", "user", u.ID(), "err", err)
 			newHash = ""
 		}
+	}
+	if u.MFAEnabled() {
+		// The password is proven; the session waits for the second factor,
+		// whatever path comes next (LG-08, MF-08).
+		return s.startChallenge(ctx, u, in.Client, attempt-1, newHash, now)
 	}
 	sess, refresh := s.newSession(u.ID(), in.Client, []string{token.MethodPassword}, now)
 	err = s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
@@ -288,7 +326,33 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Auth, error) {
 	if err != nil {
 		return Auth{}, fmt.Errorf("login: %w", err)
 	}
+	s.signedIn(ctx, u, sess, attempt-1)
 	return s.authFor(ctx, u, sess, refresh, now)
+}
+
+// noticeAfterFailures is how many failed attempts before a sign-in make it
+// worth telling the owner about (LG-06); fewer are typing mistakes.
+const noticeAfterFailures = 3
+
+// signedIn sends the notices a new session calls for (LG-06): a sign-in
+// that followed failed attempts, and one from a client (address and user
+// agent) the account has not used before. Neither can fail the sign-in.
+func (s *Service) signedIn(ctx context.Context, u user.User, sess session.Session, priorFailures int) {
+	n := ports.SecurityNotice{At: sess.CreatedAt, IP: sess.Client.IP, UserAgent: sess.Client.UserAgent}
+	if priorFailures >= noticeAfterFailures {
+		after := n
+		after.Kind, after.Failures = ports.NoticeSignInAfterFailures, priorFailures
+		s.notify(ctx, u, after)
+	}
+	known, err := s.d.Sessions.Known(ctx, u.ID(), sess.Client, sess.ID)
+	if err != nil {
+		s.log.WarnContext(ctx, "new-device check skipped", "user", u.ID(), "err", err)
+		return
+	}
+	if !known {
+		n.Kind = ports.NoticeNewDevice
+		s.notify(ctx, u, n)
+	}
 }
 
 // findCredential returns the user named by identifier and their password
@@ -454,20 +518,12 @@ func (s *Service) endSessions(ctx context.Context, uid user.ID, ids []session.ID
 				ended = append(ended, session.Revocation{ID: id, UserID: uid, At: now})
 			}
 		}
-		return s.d.Outbox.Append(ctx, s.logoutEvents(uid, ended, reason, now)...)
+		return s.d.Outbox.Append(ctx, s.logoutEventsOf(ended, reason, now)...)
 	})
 	if err != nil {
 		return err
 	}
 	return s.d.Revoked.Add(ctx, ended...)
-}
-
-func (s *Service) logoutEvents(uid user.ID, ended []session.Revocation, reason session.RevokeReason, now time.Time) []event.Event {
-	evs := make([]event.Event, 0, len(ended))
-	for _, r := range ended {
-		evs = append(evs, s.event(uid, now, event.UserLogout{UserID: string(uid), SessionID: string(r.ID), LogoutType: reason.LogoutType()}))
-	}
-	return evs
 }
 
 // Logout ends the caller's session and, if a refresh token is given, the
@@ -510,7 +566,7 @@ func (s *Service) Verify(ctx context.Context, raw string) (token.Claims, error) 
 
 // Me returns the caller's account.
 func (s *Service) Me(ctx context.Context, p token.Claims) (user.User, error) {
-	u, err := s.d.Users.ByID(ctx, user.ID(p.Subject))
+	u, err := s.stepUp(ctx, user.ID(p.Subject), p.AMR)
 	if err != nil {
 		return user.User{}, fmt.Errorf("me: %w", err)
 	}
@@ -521,6 +577,9 @@ func (s *Service) Me(ctx context.Context, p token.Claims) (user.User, error) {
 // with what changed, when anything did.
 func (s *Service) UpdateMe(ctx context.Context, p token.Claims, upd user.ProfileUpdate) (user.User, error) {
 	uid := user.ID(p.Subject)
+	if _, err := s.stepUp(ctx, uid, p.AMR); err != nil {
+		return user.User{}, fmt.Errorf("update profile: %w", err)
+	}
 	var out user.User
 	err := s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
 		var changes []user.Change
@@ -556,32 +615,11 @@ var ErrWrongCurrentPassword = errs.ErrValidation.WithFields(errs.FieldError{Fiel
 // one (PW-06) and ends every other session of the caller (SE-08).
 func (s *Service) ChangePassword(ctx context.Context, p token.Claims, current, next string) error {
 	uid := user.ID(p.Subject)
-	u, err := s.d.Users.ByID(ctx, uid)
+	u, err := s.stepUp(ctx, uid, p.AMR)
 	if err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
-	h, err := s.d.Credentials.PasswordHash(ctx, uid)
-	if err != nil && !errors.Is(err, credential.ErrNoPassword) {
-		return fmt.Errorf("change password: %w", err)
-	}
-	account := accountKey(u, "")
-	attempt, err := s.reserveAttempt(ctx, account)
-	if err != nil {
-		return err
-	}
-	ok := false
-	if len(current) <= credential.MaxPasswordBytes {
-		if ok, _, err = s.d.Hasher.Verify(ctx, current, h); err != nil {
-			return fmt.Errorf("change password: %w", err)
-		}
-	}
-	if !ok || h == "" {
-		if err := s.failed(ctx, u, attempt, session.Client{}); !errors.Is(err, credential.ErrInvalidCredentials) {
-			return err
-		}
-		return ErrWrongCurrentPassword
-	}
-	if err := s.succeeded(ctx, account); err != nil {
+	if err := s.provePassword(ctx, u, current, ErrWrongCurrentPassword); err != nil {
 		return err
 	}
 	hash, err := s.newPasswordHash(ctx, u, next)
@@ -598,7 +636,36 @@ func (s *Service) ChangePassword(ctx context.Context, p token.Claims, current, n
 	if err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
+	s.notify(ctx, u, ports.SecurityNotice{Kind: ports.NoticePasswordChanged, At: now})
 	return s.d.Revoked.Add(ctx, ended...)
+}
+
+// provePassword checks u's password, counting the attempt toward the
+// account's lockout before the hash (LG-02, LG-05), and answers wrong
+// when it does not match.
+func (s *Service) provePassword(ctx context.Context, u user.User, password string, wrong error) error {
+	h, err := s.d.Credentials.PasswordHash(ctx, u.ID())
+	if err != nil && !errors.Is(err, credential.ErrNoPassword) {
+		return fmt.Errorf("check password: %w", err)
+	}
+	key := "login:" + accountKey(u, "")
+	attempt, err := s.reserveAttempt(ctx, key)
+	if err != nil {
+		return err
+	}
+	ok := false
+	if len(password) <= credential.MaxPasswordBytes {
+		if ok, _, err = s.d.Hasher.Verify(ctx, password, h); err != nil {
+			return fmt.Errorf("check password: %w", err)
+		}
+	}
+	if !ok || h == "" {
+		if err := s.reportLimit(ctx, u, attempt, session.Client{}, "password"); err != nil {
+			return err
+		}
+		return wrong
+	}
+	return s.succeeded(ctx, key)
 }
 
 // newPasswordHash applies the password policy to a new password of u
@@ -639,7 +706,7 @@ func (s *Service) replacePassword(ctx context.Context, uid user.ID, hash credent
 	}
 	evs := append([]event.Event{s.event(uid, now, event.UserPasswordChanged{
 		UserID: string(uid), ChangedBy: string(uid), SecurityLevel: event.SecurityLevelUser,
-	})}, s.logoutEvents(uid, ended, session.ReasonForced, now)...)
+	})}, s.logoutEventsOf(ended, session.ReasonForced, now)...)
 	return ended, s.d.Outbox.Append(ctx, evs...)
 }
 
@@ -755,16 +822,18 @@ func (s *Service) take(ctx context.Context, key string, limit int, window time.D
 // errLimiterDown answers when the rate-limit store is unreachable.
 var errLimiterDown = errs.New(errs.Unavailable, "auth.limiter_unavailable", "sign-in is briefly unavailable; retry shortly")
 
-// reserveAttempt counts an attempt against account before its credential
-// is checked, and refuses it once MaxFailures consecutive attempts have
-// failed, the right password included (LG-02). Counting first makes the
-// budget exact under concurrency: of any number of parallel guesses only
-// MaxFailures reach the hash (LG-04). A success resets the count.
-func (s *Service) reserveAttempt(ctx context.Context, account string) (int, error) {
+// reserveAttempt counts an attempt of the failure counter key before its
+// credential is checked, and refuses it once MaxFailures consecutive
+// attempts have failed, the right credential included (LG-02). Counting
+// first makes the budget exact under concurrency: of any number of
+// parallel guesses only MaxFailures reach the check (LG-04). Past
+// SlowAfter failures, attempts are spaced by a delay that doubles with
+// each failure (progressive delay), taken from the shared rate limiter so
+// it holds across instances and parallel requests. A success resets it all.
+func (s *Service) reserveAttempt(ctx context.Context, key string) (int, error) {
 	if s.cfg.Limits.Disabled {
 		return 0, nil
 	}
-	key := "login:" + account
 	n, ttl, err := s.d.Failures.Failures(ctx, key)
 	if err != nil {
 		return 0, errLimiterDown.Wrap(err)
@@ -775,6 +844,11 @@ func (s *Service) reserveAttempt(ctx context.Context, account string) (int, erro
 		// attacker keeps knocking.
 		return 0, ErrTooManyAttempts.WithRetryAfter(ttl)
 	}
+	if n >= s.cfg.Limits.SlowAfter {
+		if err := s.take(ctx, "slow:"+key, 1, s.delayAfter(n)); err != nil {
+			return 0, err
+		}
+	}
 	if n, err = s.d.Failures.Fail(ctx, key, s.cfg.Limits.FailureWindow); err != nil {
 		return 0, errLimiterDown.Wrap(err)
 	}
@@ -784,28 +858,54 @@ func (s *Service) reserveAttempt(ctx context.Context, account string) (int, erro
 	return n, nil
 }
 
-// failed answers a wrong credential whose attempt was counted as the
-// attempt-th in a row; the one that reaches the limit reports a
-// brute-force violation.
-func (s *Service) failed(ctx context.Context, u user.User, attempt int, c session.Client) error {
-	if attempt == s.cfg.Limits.MaxFailures && u.ID() != "" {
-		now := s.d.Clock.Now()
-		s.log.WarnContext(ctx, "account throttled after consecutive failures", "user", u.ID(), "failures", attempt)
-		ev := s.event(u.ID(), now, event.UserSecurityViolation{UserID: string(u.ID()), ViolationType: "brute_force",
-			Severity: event.SeverityHigh, Details: map[string]string{"failures": fmt.Sprint(attempt), "ipAddress": c.IP}})
-		if err := s.d.Tx.WithinTx(ctx, func(ctx context.Context) error { return s.d.Outbox.Append(ctx, ev) }); err != nil {
-			return fmt.Errorf("login: report brute force: %w", err)
-		}
+// delayAfter is the spacing of attempts after n consecutive failures:
+// one second at SlowAfter, doubling, at most SlowMax.
+func (s *Service) delayAfter(n int) time.Duration {
+	d := time.Second
+	for i := s.cfg.Limits.SlowAfter; i < n && d < s.cfg.Limits.SlowMax; i++ {
+		d *= 2
 	}
-	return credential.ErrInvalidCredentials
+	return min(d, s.cfg.Limits.SlowMax)
 }
 
-// succeeded clears an account's failure count after a proven credential.
-func (s *Service) succeeded(ctx context.Context, account string) error {
+// refuseLocked refuses while key has reached MaxFailures, without counting
+// an attempt: a locked password also locks the steps that follow it (LG-05).
+func (s *Service) refuseLocked(ctx context.Context, key string) error {
 	if s.cfg.Limits.Disabled {
 		return nil
 	}
-	if err := s.d.Failures.Reset(ctx, "login:"+account); err != nil {
+	n, ttl, err := s.d.Failures.Failures(ctx, key)
+	if err != nil {
+		return errLimiterDown.Wrap(err)
+	}
+	if n >= s.cfg.Limits.MaxFailures {
+		return ErrTooManyAttempts.WithRetryAfter(ttl)
+	}
+	return nil
+}
+
+// reportLimit reports the failed attempt that reached the limit, the
+// attempt-th in a row, as a brute-force violation of factor.
+func (s *Service) reportLimit(ctx context.Context, u user.User, attempt int, c session.Client, factor string) error {
+	if attempt != s.cfg.Limits.MaxFailures || u.ID() == "" {
+		return nil
+	}
+	now := s.d.Clock.Now()
+	s.log.WarnContext(ctx, "account throttled after consecutive failures", "user", u.ID(), "factor", factor, "failures", attempt)
+	ev := s.event(u.ID(), now, event.UserSecurityViolation{UserID: string(u.ID()), ViolationType: "brute_force",
+		Severity: event.SeverityHigh, Details: map[string]string{"failures": fmt.Sprint(attempt), "ipAddress": c.IP, "factor": factor}})
+	if err := s.d.Tx.WithinTx(ctx, func(ctx context.Context) error { return s.d.Outbox.Append(ctx, ev) }); err != nil {
+		return fmt.Errorf("report brute force: %w", err)
+	}
+	return nil
+}
+
+// succeeded clears a failure counter after a proven credential.
+func (s *Service) succeeded(ctx context.Context, key string) error {
+	if s.cfg.Limits.Disabled {
+		return nil
+	}
+	if err := s.d.Failures.Reset(ctx, key); err != nil {
 		return errLimiterDown.Wrap(err)
 	}
 	return nil
@@ -834,10 +934,15 @@ func (s *Service) newSession(uid user.ID, c session.Client, amr []string, now ti
 }
 
 // tokensFor issues an access token for a session of u whose refresh token
-// is refresh, after checking u may still sign in.
+// is refresh, after checking u may still sign in, and at the session's AAL:
+// a session without a second factor cannot refresh into an account that
+// has one (MF-08).
 func (s *Service) tokensFor(ctx context.Context, u user.User, sess session.Session, refresh string, now time.Time) (Tokens, error) {
 	if !u.CanSignIn() {
 		return Tokens{}, session.ErrInvalidRefreshToken
+	}
+	if u.MFAEnabled() && !mfa.SecondFactor(sess.AMR) {
+		return Tokens{}, ErrStepUpRequired
 	}
 	a, err := s.authFor(ctx, u, sess, refresh, now)
 	return a.Tokens, err

@@ -92,7 +92,8 @@ func TestLogin_BudgetsPerIPAndAccountIP_LG03(t *testing.T) {
 }
 
 func TestLogin_ParallelGuessesSpendExactlyTheBudget_LG04(t *testing.T) {
-	e := newEnv(t, withLimits(identity.Limits{LoginPerIP: 1000, LoginPerAccountIP: 1000, MaxFailures: 20}))
+	// No progressive delay before the limit: this measures the budget alone.
+	e := newEnv(t, withLimits(identity.Limits{LoginPerIP: 1000, LoginPerAccountIP: 1000, MaxFailures: 20, SlowAfter: 20}))
 	e.register(t, "ada@example.com", "ada")
 	before := e.hasher.verifies.Load()
 	var wg sync.WaitGroup
@@ -149,5 +150,53 @@ func TestLogin_FailsClosedWhenTheLimiterIsDown_LO06(t *testing.T) {
 	_, err := svc.Login(t.Context(), identity.LoginInput{Identifier: "ada", Password: goodPassword})
 	if errs.KindOf(err) != errs.Unavailable {
 		t.Fatalf("login with the limiter down: %v, want Unavailable (never an unthrottled login)", err)
+	}
+}
+
+// TestLogin_ProgressiveDelay_LG02: past SlowAfter failures each attempt
+// waits a delay that doubles up to SlowMax; an attempt inside it is refused
+// unchecked with the time left, a burst of parallel guesses gets one
+// attempt per delay, and a success resets the schedule.
+func TestLogin_ProgressiveDelay_LG02(t *testing.T) {
+	e := newEnv(t, withLimits(identity.Limits{LoginPerIP: 1000, LoginPerAccountIP: 1000, MaxFailures: 100,
+		SlowAfter: 3, SlowMax: 8 * time.Second}))
+	e.register(t, "ada@example.com", "ada")
+	for i := range 3 {
+		if err := e.login(t, "ada", "wrong password", "192.0.2.1"); !errors.Is(err, credential.ErrInvalidCredentials) {
+			t.Fatalf("free failure %d: %v", i+1, err)
+		}
+	}
+	for _, wantDelay := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second} {
+		if err := e.login(t, "ada", "wrong password", "192.0.2.1"); !errors.Is(err, credential.ErrInvalidCredentials) {
+			t.Fatalf("the first attempt of a delay window is checked: %v", err)
+		}
+		before := e.hasher.verifies.Load()
+		err := e.login(t, "ada", goodPassword, "192.0.2.1")
+		var de *errs.Error
+		if !errors.Is(err, identity.ErrTooManyAttempts) || !errors.As(err, &de) || de.RetryAfter != wantDelay {
+			t.Fatalf("inside the delay: %v (retry after %v), want throttled for %v", err, de, wantDelay)
+		}
+		if e.hasher.verifies.Load() != before {
+			t.Fatal("an attempt inside the delay reached the password check")
+		}
+		e.clock.Advance(wantDelay)
+	}
+	var wg sync.WaitGroup
+	before := e.hasher.verifies.Load()
+	for range 20 {
+		wg.Go(func() { _ = e.login(t, "ada", "wrong password", "192.0.2.1") })
+	}
+	wg.Wait()
+	if n := e.hasher.verifies.Load() - before; n != 1 {
+		t.Fatalf("%d of 20 parallel guesses were checked inside one delay, want 1", n)
+	}
+	e.clock.Advance(8 * time.Second)
+	if err := e.login(t, "ada", goodPassword, "192.0.2.1"); err != nil {
+		t.Fatalf("the right password after the delay: %v", err)
+	}
+	for i := range 3 {
+		if err := e.login(t, "ada", "wrong password", "192.0.2.1"); !errors.Is(err, credential.ErrInvalidCredentials) {
+			t.Fatalf("after the success the free failures are back: failure %d: %v", i+1, err)
+		}
 	}
 }

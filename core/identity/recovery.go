@@ -127,10 +127,12 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 		}
 		return fmt.Errorf("reset password: %w", err)
 	}
-	// Proving control of the mailbox clears the lockout, as a login would.
-	if err := s.succeeded(ctx, accountKey(u, "")); err != nil {
+	// Proving control of the mailbox clears the password lockout, as a
+	// login would; a second factor's lockout stays (LG-08).
+	if err := s.succeeded(ctx, "login:"+accountKey(u, "")); err != nil {
 		return err
 	}
+	s.notify(ctx, u, ports.SecurityNotice{Kind: ports.NoticePasswordReset, At: now})
 	return s.d.Revoked.Add(ctx, ended...)
 }
 

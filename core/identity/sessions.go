@@ -2,8 +2,12 @@ package identity
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
+	"github.com/usermgmt/usermgmt/core/errs"
+	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/token"
 	"github.com/usermgmt/usermgmt/core/user"
@@ -17,6 +21,9 @@ type SessionView struct {
 
 // MySessions lists the caller's live sessions, newest first (SE-09).
 func (s *Service) MySessions(ctx context.Context, p token.Claims) ([]SessionView, error) {
+	if _, err := s.stepUp(ctx, user.ID(p.Subject), p.AMR); err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
 	now := s.d.Clock.Now()
 	live, err := s.d.Sessions.Live(ctx, user.ID(p.Subject), now)
 	if err != nil {
@@ -35,6 +42,9 @@ func (s *Service) MySessions(ctx context.Context, p token.Claims) ([]SessionView
 // is not found, exactly like a session that does not exist (AC-02).
 func (s *Service) EndMySession(ctx context.Context, p token.Claims, id session.ID) error {
 	uid := user.ID(p.Subject)
+	if _, err := s.stepUp(ctx, uid, p.AMR); err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
 	ss, err := s.d.Sessions.ByID(ctx, id)
 	if err != nil {
 		return fmt.Errorf("end session: %w", err)
@@ -52,6 +62,9 @@ func (s *Service) EndMySession(ctx context.Context, p token.Claims, id session.I
 // ("sign out everywhere else") and reports how many it ended.
 func (s *Service) EndOtherSessions(ctx context.Context, p token.Claims) (int, error) {
 	uid := user.ID(p.Subject)
+	if _, err := s.stepUp(ctx, uid, p.AMR); err != nil {
+		return 0, fmt.Errorf("end other sessions: %w", err)
+	}
 	live, err := s.d.Sessions.Live(ctx, uid, s.d.Clock.Now())
 	if err != nil {
 		return 0, fmt.Errorf("end other sessions: %w", err)
@@ -66,4 +79,129 @@ func (s *Service) EndOtherSessions(ctx context.Context, p token.Claims) (int, er
 		return 0, fmt.Errorf("end other sessions: %w", err)
 	}
 	return len(others), nil
+}
+
+// sweepBatch is how many expired sessions one sweep transaction ends.
+const sweepBatch = 500
+
+// EndExpiredSessions ends every session whose absolute lifetime or idle
+// timeout has passed, emitting user.logout with logoutType timeout for each
+// (SE-06), and drops expired sign-in challenges. It works in batches, each
+// ended with its events in one transaction; instances may sweep at once.
+func (s *Service) EndExpiredSessions(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		now := s.d.Clock.Now()
+		var ended []session.Revocation
+		err := s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
+			var err error
+			if ended, err = s.d.Sessions.EndExpired(ctx, now, now.Add(-s.cfg.Sessions.IdleTimeout), sweepBatch); err != nil {
+				return err
+			}
+			return s.d.Outbox.Append(ctx, s.logoutEventsOf(ended, session.ReasonTimeout, now)...)
+		})
+		if err != nil {
+			return total, fmt.Errorf("end expired sessions: %w", err)
+		}
+		if err := s.d.Revoked.Add(ctx, ended...); err != nil {
+			return total, err
+		}
+		total += len(ended)
+		if len(ended) < sweepBatch {
+			break
+		}
+	}
+	if _, err := s.d.Challenges.DeleteExpired(ctx, s.d.Clock.Now()); err != nil {
+		return total, fmt.Errorf("drop expired challenges: %w", err)
+	}
+	return total, nil
+}
+
+// logoutEventsOf is one user.logout per ended session, of any users.
+func (s *Service) logoutEventsOf(ended []session.Revocation, reason session.RevokeReason, now time.Time) []event.Event {
+	evs := make([]event.Event, 0, len(ended))
+	for _, r := range ended {
+		evs = append(evs, s.event(r.UserID, now, event.UserLogout{UserID: string(r.UserID), SessionID: string(r.ID), LogoutType: reason.LogoutType()}))
+	}
+	return evs
+}
+
+// ErrNotAdmin refuses an administration call by someone who is not an
+// administrator now (the token's roles may be older than a demotion).
+var ErrNotAdmin = errs.New(errs.Forbidden, "auth.admin_required", "only administrators may do this")
+
+// requireAdmin loads the caller and refuses unless they hold the admin
+// role at this moment, at the AAL their account needs.
+func (s *Service) requireAdmin(ctx context.Context, p token.Claims) (user.User, error) {
+	u, err := s.stepUp(ctx, user.ID(p.Subject), p.AMR)
+	if errors.Is(err, user.ErrNotFound) {
+		return user.User{}, ErrNotAdmin
+	}
+	if err != nil {
+		return user.User{}, err
+	}
+	if !u.HasRole(user.RoleAdmin) || !u.CanSignIn() {
+		return user.User{}, ErrNotAdmin
+	}
+	return u, nil
+}
+
+// EndUserSessions is an administrator ending every session of a user
+// (SE-09), each with user.logout logoutType forced. An unknown user is not
+// found.
+func (s *Service) EndUserSessions(ctx context.Context, p token.Claims, uid user.ID) (int, error) {
+	if _, err := s.requireAdmin(ctx, p); err != nil {
+		return 0, err
+	}
+	if _, err := s.d.Users.ByID(ctx, uid); err != nil {
+		return 0, fmt.Errorf("end user sessions: %w", err)
+	}
+	now := s.d.Clock.Now()
+	var ended []session.Revocation
+	err := s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
+		ids, err := s.d.Sessions.RevokeUser(ctx, uid, "", session.ReasonForced, now)
+		if err != nil {
+			return err
+		}
+		ended = revocations(uid, ids, now)
+		return s.d.Outbox.Append(ctx, s.logoutEventsOf(ended, session.ReasonForced, now)...)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("end user sessions: %w", err)
+	}
+	s.log.InfoContext(ctx, "administrator ended a user's sessions", "admin", p.Subject, "user", uid, "sessions", len(ended))
+	return len(ended), s.d.Revoked.Add(ctx, ended...)
+}
+
+// EndAllSessions is an administrator ending every live session of every
+// user, their own included (SE-09): after a key compromise, say. It works
+// in batches, each committed with its user.logout events.
+func (s *Service) EndAllSessions(ctx context.Context, p token.Claims) (int, error) {
+	if _, err := s.requireAdmin(ctx, p); err != nil {
+		return 0, err
+	}
+	total := 0
+	for {
+		now := s.d.Clock.Now()
+		var ended []session.Revocation
+		err := s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
+			var err error
+			if ended, err = s.d.Sessions.EndAll(ctx, session.ReasonForced, now, sweepBatch); err != nil {
+				return err
+			}
+			return s.d.Outbox.Append(ctx, s.logoutEventsOf(ended, session.ReasonForced, now)...)
+		})
+		if err != nil {
+			return total, fmt.Errorf("end all sessions: %w", err)
+		}
+		if err := s.d.Revoked.Add(ctx, ended...); err != nil {
+			return total, err
+		}
+		total += len(ended)
+		if len(ended) < sweepBatch {
+			break
+		}
+	}
+	s.log.WarnContext(ctx, "administrator ended every session", "admin", p.Subject, "sessions", total)
+	return total, nil
 }

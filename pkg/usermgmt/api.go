@@ -7,6 +7,7 @@ import (
 
 	"github.com/usermgmt/usermgmt/core/errs"
 	"github.com/usermgmt/usermgmt/core/identity"
+	"github.com/usermgmt/usermgmt/core/mfa"
 	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/token"
 	"github.com/usermgmt/usermgmt/core/user"
@@ -69,13 +70,10 @@ func (s *Service) Register(ctx context.Context, email, username, password, displ
 	return fromUser(a.User), fromTokens(a.Tokens), nil
 }
 
-// Login signs in with an email or username and a password.
+// Login signs in with an email or username and a password. For an account
+// with a second factor it returns an *MFARequired error (see AsMFARequired).
 func (s *Service) Login(ctx context.Context, identifier, password string, c Client) (User, Tokens, error) {
-	a, err := s.id.Login(ctx, identity.LoginInput{Identifier: identifier, Password: password, Client: session.Client(c)})
-	if err != nil {
-		return User{}, Tokens{}, err
-	}
-	return fromUser(a.User), fromTokens(a.Tokens), nil
+	return signIn(s.id.Login(ctx, identity.LoginInput{Identifier: identifier, Password: password, Client: session.Client(c)}))
 }
 
 // Refresh rotates a refresh token.
@@ -175,4 +173,102 @@ func FieldErrors(err error) map[string]string {
 		}
 	}
 	return out
+}
+
+// MFARequired is the error Login returns for an account with a second
+// factor: the password was right, and the sign-in continues with LoginMFA
+// and the challenge's Token. A host that does not handle it sees a failed
+// sign-in (IsUnauthenticated), never a session.
+type MFARequired struct {
+	Token     string
+	Methods   []string // "totp", "sms", "email", "backup"
+	ExpiresIn time.Duration
+}
+
+func (e *MFARequired) Error() string { return errMFARequired.Error() }
+
+// Unwrap makes the error unauthenticated for the predicates.
+func (e *MFARequired) Unwrap() error { return errMFARequired }
+
+var errMFARequired = errs.New(errs.Unauthenticated, "auth.second_factor_required", "a second factor is required to finish signing in")
+
+// AsMFARequired returns the challenge of an error from Login.
+func AsMFARequired(err error) (*MFARequired, bool) {
+	var m *MFARequired
+	ok := errors.As(err, &m)
+	return m, ok
+}
+
+func signIn(a identity.Auth, err error) (User, Tokens, error) {
+	if err != nil {
+		return User{}, Tokens{}, err
+	}
+	if c := a.Challenge; c != nil {
+		ms := make([]string, len(c.Methods))
+		for i, m := range c.Methods {
+			ms[i] = m.String()
+		}
+		return User{}, Tokens{}, &MFARequired{Token: c.Token, Methods: ms, ExpiresIn: c.ExpiresIn}
+	}
+	return fromUser(a.User), fromTokens(a.Tokens), nil
+}
+
+// LoginMFA finishes a sign-in with a TOTP, emailed, texted or backup code.
+func (s *Service) LoginMFA(ctx context.Context, mfaToken, code string, c Client) (User, Tokens, error) {
+	return signIn(s.id.LoginMFA(ctx, identity.LoginMFAInput{Token: mfaToken, Code: code, Client: session.Client(c)}))
+}
+
+// SendMFACode sends a code for a pending sign-in by "email" or "sms".
+func (s *Service) SendMFACode(ctx context.Context, mfaToken, method string) error {
+	m, err := mfa.ParseMethod(method)
+	if err != nil {
+		return err
+	}
+	_, err = s.id.SendChallengeCode(ctx, mfaToken, m)
+	return err
+}
+
+// TOTPSetup is a started authenticator enrollment; the secret is shown once.
+type TOTPSetup struct {
+	Secret, OtpauthURL string
+	ExpiresAt          time.Time
+}
+
+// BeginTOTP starts enrolling an authenticator app for the principal: the
+// password and, when the account has MFA, a current factor's code.
+func (s *Service) BeginTOTP(ctx context.Context, p Principal, password, code string) (TOTPSetup, error) {
+	t, err := s.id.BeginTOTP(ctx, p.claims, identity.Reauth{Password: password, Code: code})
+	if err != nil {
+		return TOTPSetup{}, err
+	}
+	return TOTPSetup{Secret: t.Secret, OtpauthURL: t.URI, ExpiresAt: t.ExpiresAt}, nil
+}
+
+// ConfirmMFA enables a pending factor ("totp", "email", "sms") with a code
+// from it. It returns the new backup codes (when a set was made) and a new
+// access token for the principal's session, which is at AAL2 now.
+func (s *Service) ConfirmMFA(ctx context.Context, p Principal, method, code string) (backupCodes []string, accessToken string, err error) {
+	m, err := mfa.ParseMethod(method)
+	if err != nil {
+		return nil, "", err
+	}
+	en, err := s.id.ConfirmFactor(ctx, p.claims, m, code)
+	if err != nil {
+		return nil, "", err
+	}
+	return en.BackupCodes, en.AccessToken, nil
+}
+
+// DisableMFA removes a factor after the password and a current factor's code.
+func (s *Service) DisableMFA(ctx context.Context, p Principal, method, password, code string) error {
+	m, err := mfa.ParseMethod(method)
+	if err != nil {
+		return err
+	}
+	return s.id.DisableFactor(ctx, p.claims, m, identity.Reauth{Password: password, Code: code})
+}
+
+// EndUserSessions is an administrator ending every session of a user.
+func (s *Service) EndUserSessions(ctx context.Context, admin Principal, userID string) (int, error) {
+	return s.id.EndUserSessions(ctx, admin.claims, user.ID(userID))
 }

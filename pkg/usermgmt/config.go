@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/usermgmt/usermgmt/adapters/crypto"
+	"github.com/usermgmt/usermgmt/adapters/sms"
 )
 
 // Config is the whole configuration of the service. FromEnv reads it from
@@ -47,6 +50,19 @@ type Config struct {
 	SMTPURL                  string         // USERMGMT_SMTP_URL: smtp[s]://user:pass@host:port; empty writes mail to DataDir/mail
 	MailFrom                 string         // USERMGMT_MAIL_FROM
 
+	// EncryptionKey seals secrets at rest (TOTP seeds, sent codes): 32
+	// bytes in base64 or hex, or a comma-separated list whose first key
+	// seals and all of which open (rotation). Empty on the embedded default
+	// means a key generated into DataDir/encryption.key; Postgres requires
+	// it, since every instance must share it.
+	EncryptionKey string // USERMGMT_ENCRYPTION_KEY
+	// MFAIssuer names the service in authenticator apps and texted codes.
+	MFAIssuer string // USERMGMT_MFA_ISSUER
+	// SMSWebhookURL and SMSWebhookSecret turn SMS codes on: each message is
+	// posted, signed with the secret, to the URL (adapters/sms).
+	SMSWebhookURL    string // USERMGMT_SMS_WEBHOOK_URL
+	SMSWebhookSecret string // USERMGMT_SMS_WEBHOOK_SECRET
+
 	KafkaBrokers []string // USERMGMT_KAFKA_BROKERS: comma-separated; empty logs events instead
 	KafkaTopic   string   // USERMGMT_KAFKA_TOPIC
 
@@ -74,7 +90,7 @@ func DefaultConfig() Config {
 		SessionIdle: 168 * time.Hour, RefreshConcurrentWindow: 50 * time.Millisecond, KeyRotation: 30 * 24 * time.Hour,
 		Argon2MemoryKiB: 19456, Argon2Iterations: 2, Argon2Parallelism: 1,
 		RateLimit: true, PublicURL: "http://localhost:3011", KafkaTopic: "user-events", MetricsAddr: "127.0.0.1:9311", ValkeyPrefix: "usermgmt:",
-		MailFrom:       "usermgmt <no-reply@localhost>",
+		MailFrom: "usermgmt <no-reply@localhost>", MFAIssuer: "usermgmt",
 		ConsumerTopics: []string{"account-events", "campaign-events", "subscription-events", "compliance-events"},
 		ConsumerGroup:  "usermgmt", PlanRoles: map[string][]string{}, LogLevel: slog.LevelInfo, LogFormat: "text",
 	}
@@ -159,6 +175,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	str("USERMGMT_PUBLIC_URL", &c.PublicURL)
 	str("USERMGMT_SMTP_URL", &c.SMTPURL)
 	str("USERMGMT_MAIL_FROM", &c.MailFrom)
+	c.EncryptionKey = strings.TrimSpace(getenv("USERMGMT_ENCRYPTION_KEY"))
+	str("USERMGMT_MFA_ISSUER", &c.MFAIssuer)
+	str("USERMGMT_SMS_WEBHOOK_URL", &c.SMSWebhookURL)
+	c.SMSWebhookSecret = getenv("USERMGMT_SMS_WEBHOOK_SECRET")
 	if v := getenv("USERMGMT_KAFKA_BROKERS"); v != "" {
 		for _, b := range strings.Split(v, ",") {
 			if b = strings.TrimSpace(b); b != "" {
@@ -274,6 +294,24 @@ func (c Config) Validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("USERMGMT_LOG_FORMAT", "must be text or json")
+	}
+	switch {
+	case c.EncryptionKey != "":
+		if _, err := crypto.ParseEncryptionKeys(c.EncryptionKey); err != nil {
+			bad("USERMGMT_ENCRYPTION_KEY", "%v", err)
+		}
+	case c.DatabaseURL != "":
+		bad("USERMGMT_ENCRYPTION_KEY", "is required with USERMGMT_DATABASE_URL: every instance must seal secrets with the same key (generate one with `openssl rand -base64 32`)")
+	}
+	if c.MFAIssuer == "" || len(c.MFAIssuer) > 64 || strings.ContainsAny(c.MFAIssuer, ":\r\n") {
+		bad("USERMGMT_MFA_ISSUER", "must be 1 to 64 characters without ':' or line breaks")
+	}
+	if (c.SMSWebhookURL == "") != (c.SMSWebhookSecret == "") {
+		bad("USERMGMT_SMS_WEBHOOK_URL", "and USERMGMT_SMS_WEBHOOK_SECRET must be set together")
+	} else if c.SMSWebhookURL != "" {
+		if _, err := sms.New(sms.Config{URL: c.SMSWebhookURL, Secret: c.SMSWebhookSecret}); err != nil {
+			bad("USERMGMT_SMS_WEBHOOK_URL", "%v", err)
+		}
 	}
 	return errors.Join(errs...)
 }

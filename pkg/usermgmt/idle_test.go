@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/usermgmt/usermgmt/adapters/adaptertest"
+	"github.com/usermgmt/usermgmt/adapters/crypto"
 	"github.com/usermgmt/usermgmt/adapters/memory"
 	"github.com/usermgmt/usermgmt/ports"
 )
@@ -28,9 +29,12 @@ func (c *countingOutbox) Claim(ctx context.Context, n int, now, until time.Time)
 func TestIdleRelayDoesNotSpin(t *testing.T) {
 	m := memory.New()
 	out := &countingOutbox{Outbox: memory.NewOutbox(m, adaptertest.Encoder())}
-	st := stores{tx: memory.NewTransactor(m), users: memory.NewUsers(m), creds: memory.NewCredentials(m),
-		sessions: memory.NewSessions(m), outbox: out, keys: memory.NewSigningKeys(m), tokens: memory.NewOneTimeTokens(m),
-		close: func() error { return nil }}
+	box, err := crypto.NewSecretBox(make([]byte, crypto.EncryptionKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := memoryStores(m, out.Outbox, box)
+	st.outbox = out
 	o := newOptions(nil)
 	o.mailer = &memory.Mailbox{}
 	svc, err := build(t.Context(), DefaultConfig(), o, st)

@@ -8,6 +8,7 @@ package usermgmt
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,7 @@ import (
 	"github.com/usermgmt/usermgmt/adapters/kafka"
 	"github.com/usermgmt/usermgmt/adapters/mail"
 	"github.com/usermgmt/usermgmt/adapters/memory"
+	"github.com/usermgmt/usermgmt/adapters/sms"
 	"github.com/usermgmt/usermgmt/adapters/sqlstore"
 	"github.com/usermgmt/usermgmt/adapters/system"
 	"github.com/usermgmt/usermgmt/adapters/telemetry"
@@ -65,6 +67,7 @@ type options struct {
 	log       *slog.Logger
 	publisher ports.EventPublisher
 	mailer    ports.Mailer
+	sms       ports.SMSSender
 }
 
 // WithLogger sets the logger (default: discard).
@@ -104,6 +107,16 @@ const (
 // WithMailer sends the account flows' mail through m instead of SMTP or
 // files (and instead of nowhere, for NewInMemory).
 func WithMailer(m Mailer) Option { return func(o *options) { o.mailer = m } }
+
+// SMSSender delivers text messages (sign-in codes). The text carries a
+// secret and must not be logged.
+type SMSSender interface {
+	SendSMS(ctx context.Context, to, text string) error
+}
+
+// WithSMSSender sends sign-in codes by SMS through s instead of the
+// webhook of USERMGMT_SMS_WEBHOOK_URL; it turns the SMS factor on.
+func WithSMSSender(s SMSSender) Option { return func(o *options) { o.sms = s } }
 
 // Event is a published event: its id, type, key (the user id) and the
 // CloudEvents JSON envelope.
@@ -146,11 +159,15 @@ type stores struct {
 		ports.OutboxRelay
 		ports.OutboxBacklog
 	}
-	keys   ports.SigningKeys
-	tokens ports.OneTimeTokens
-	ready  func(context.Context) error
-	close  func() error
-	db     *sqlstore.DB // nil for memory stores
+	keys        ports.SigningKeys
+	tokens      ports.OneTimeTokens
+	factors     ports.MFAFactors
+	backupCodes ports.BackupCodes
+	challenges  ports.MFAChallenges
+	secrets     ports.SecretBox
+	ready       func(context.Context) error
+	close       func() error
+	db          *sqlstore.DB // nil for memory stores
 }
 
 // New opens the store named by cfg (migrating it when cfg.AutoMigrate is
@@ -184,16 +201,32 @@ func NewInMemory(cfg Config, opts ...Option) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	key := make([]byte, crypto.EncryptionKeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	box, err := secretBox(cfg, func() ([]byte, error) { return key, nil })
+	if err != nil {
+		return nil, err
+	}
 	m := memory.New()
-	out := memory.NewOutbox(m, enc)
-	st := stores{tx: memory.NewTransactor(m), users: memory.NewUsers(m), creds: memory.NewCredentials(m),
-		sessions: memory.NewSessions(m), outbox: out, keys: memory.NewSigningKeys(m), tokens: memory.NewOneTimeTokens(m),
-		close: func() error { return nil }}
+	st := memoryStores(m, memory.NewOutbox(m, enc), box)
 	o := newOptions(opts)
 	if o.mailer == nil {
 		o.mailer = &memory.Mailbox{} // in memory too: nothing written to disk
 	}
+	if o.sms == nil {
+		o.sms = &memory.SMSBox{}
+	}
 	return build(context.Background(), cfg, o, st)
+}
+
+// memoryStores are the stores of NewInMemory: everything in m.
+func memoryStores(m *memory.Store, out *memory.Outbox, box ports.SecretBox) stores {
+	return stores{tx: memory.NewTransactor(m), users: memory.NewUsers(m), creds: memory.NewCredentials(m),
+		sessions: memory.NewSessions(m), outbox: out, keys: memory.NewSigningKeys(m), tokens: memory.NewOneTimeTokens(m),
+		factors: memory.NewMFAFactors(m), backupCodes: memory.NewBackupCodes(m), challenges: memory.NewMFAChallenges(m),
+		secrets: box, close: func() error { return nil }}
 }
 
 func newOptions(opts []Option) options {
@@ -225,19 +258,60 @@ func newMailer(cfg Config, o options) (ports.Mailer, error) {
 	return m, nil
 }
 
+// limitStore keeps rate limits and failure counts.
+type limitStore struct {
+	limiter  ports.RateLimiter
+	failures ports.FailureCounter
+	ping     func(context.Context) error // nil in process
+	close    func() error
+}
+
 // limits keeps rate limits and failure counts in Valkey when it is
 // configured (shared by every instance), else in this process.
-func limits(cfg Config, clock ports.Clock) (ports.RateLimiter, ports.FailureCounter, func() error, error) {
+func limits(cfg Config, clock ports.Clock) (limitStore, error) {
 	if cfg.ValkeyAddr == "" {
 		l := memory.NewLimits(clock)
-		return l, l, func() error { return nil }, nil
+		return limitStore{limiter: l, failures: l, close: func() error { return nil }}, nil
 	}
 	s, err := valkey.Open(cfg.ValkeyAddr, cfg.ValkeyPrefix)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("USERMGMT_VALKEY_ADDR: %w", err)
+		return limitStore{}, fmt.Errorf("USERMGMT_VALKEY_ADDR: %w", err)
 	}
 	l := valkey.NewLimits(s)
-	return l, l, func() error { s.Close(); return nil }, nil
+	return limitStore{limiter: l, failures: l, ping: s.Ping, close: func() error { s.Close(); return nil }}, nil
+}
+
+// secretBox seals secrets at rest with the configured keys, or, on the
+// embedded default, the key that generated returns.
+func secretBox(cfg Config, generated func() ([]byte, error)) (*crypto.SecretBox, error) {
+	if cfg.EncryptionKey != "" {
+		keys, err := crypto.ParseEncryptionKeys(cfg.EncryptionKey)
+		if err != nil {
+			return nil, fmt.Errorf("USERMGMT_ENCRYPTION_KEY: %w", err)
+		}
+		return crypto.NewSecretBox(keys...)
+	}
+	k, err := generated()
+	if err != nil {
+		return nil, fmt.Errorf("USERMGMT_DATA_DIR: encryption key: %w", err)
+	}
+	return crypto.NewSecretBox(k)
+}
+
+// smsSender is the host's sender, else the webhook when configured, else
+// none: the SMS factor is off.
+func smsSender(cfg Config, o options) (ports.SMSSender, error) {
+	if o.sms != nil {
+		return o.sms, nil
+	}
+	if cfg.SMSWebhookURL == "" {
+		return nil, nil
+	}
+	w, err := sms.New(sms.Config{URL: cfg.SMSWebhookURL, Secret: cfg.SMSWebhookSecret, Logger: o.log})
+	if err != nil {
+		return nil, fmt.Errorf("USERMGMT_SMS_WEBHOOK_URL: %w", err)
+	}
+	return w, nil
 }
 
 // publisher is Kafka when brokers are configured, else the log. The
@@ -294,10 +368,18 @@ func openSQL(ctx context.Context, cfg Config, log *slog.Logger, enc event.Encode
 			return stores{}, err
 		}
 	}
+	box, err := secretBox(cfg, func() ([]byte, error) {
+		return crypto.LoadOrCreateKeyFile(filepath.Join(cfg.DataDir, "encryption.key"))
+	})
+	if err != nil {
+		_ = db.Close()
+		return stores{}, err
+	}
 	out := sqlstore.NewOutbox(db, enc)
 	return stores{tx: sqlstore.NewTransactor(db), users: sqlstore.NewUsers(db), creds: sqlstore.NewCredentials(db),
 		sessions: sqlstore.NewSessions(db), outbox: out, keys: sqlstore.NewSigningKeys(db),
-		tokens: sqlstore.NewOneTimeTokens(db), ready: db.Ping, close: db.Close, db: db}, nil
+		tokens: sqlstore.NewOneTimeTokens(db), factors: sqlstore.NewMFAFactors(db), backupCodes: sqlstore.NewBackupCodes(db),
+		challenges: sqlstore.NewMFAChallenges(db), secrets: box, ready: db.Ping, close: db.Close, db: db}, nil
 }
 
 // keyRefreshInterval is how often a running service reloads signing keys
@@ -358,35 +440,59 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 		return nil, err
 	}
 	revoked := memory.NewRevokedSessions(clock, cfg.AccessTokenTTL+verifyLeeway)
-	limiter, failures, closeLimits, err := limits(cfg, clock)
+	lim, err := limits(cfg, clock)
 	if err != nil {
 		return nil, err
 	}
-	mailer, err := newMailer(cfg, o)
-	if err != nil {
+	closers := []func() error{lim.close}
+	fail := func(err error) (*Service, error) {
+		for _, c := range closers {
+			_ = c()
+		}
 		return nil, err
+	}
+	var mailer ports.Mailer
+	if mailer, err = newMailer(cfg, o); err != nil {
+		return fail(err)
+	}
+	if st.db != nil {
+		// Notices go out in the background: a slow mail server must not
+		// slow a sign-in. Codes and links are sent while the caller waits.
+		bg := mail.NewBackgroundNotices(mailer, 1024, o.log)
+		mailer = bg
+		closers = append(closers, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return bg.Close(ctx)
+		})
+	}
+	texts, err := smsSender(cfg, o)
+	if err != nil {
+		return fail(err)
 	}
 	id, err := identity.New(identity.Deps{
 		Tx: st.tx, Users: st.users, Credentials: st.creds, Sessions: st.sessions, Outbox: st.outbox,
 		Hasher: hasher, Blocklist: blocklist.New(), Signer: signer, Verifier: verifier,
-		Revoked: revoked, Limiter: limiter, Failures: failures, Tokens: st.tokens, Mailer: mailer, Clock: clock, IDs: ids,
-	}, identity.Config{Issuer: cfg.Issuer, Audience: audience, AccessTTL: cfg.AccessTokenTTL,
+		Revoked: revoked, Limiter: lim.limiter, Failures: lim.failures, Tokens: st.tokens, Mailer: mailer, Clock: clock, IDs: ids,
+		Factors: st.factors, BackupCodes: st.backupCodes, Challenges: st.challenges, OTP: crypto.NewOTP(), Secrets: st.secrets,
+		SMS: texts,
+	}, identity.Config{Issuer: cfg.Issuer, Audience: audience, AccessTTL: cfg.AccessTokenTTL, TOTPIssuer: cfg.MFAIssuer,
 		Limits: identity.Limits{Disabled: !cfg.RateLimit}, PublicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
 		RequireVerifiedEmail: cfg.RequireEmailVerification,
 		Sessions: session.Policy{AbsoluteLifetime: cfg.RefreshTokenTTL, IdleTimeout: cfg.SessionIdle, ReuseGrace: cfg.RefreshReuseGrace,
 			ConcurrentWindow: cfg.RefreshConcurrentWindow}},
 		identity.WithLogger(o.log))
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	// A restart must forget no revocation whose tokens may still be valid.
 	if err := id.SyncRevocations(ctx, cfg.AccessTokenTTL+verifyLeeway); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if cfg.AdminEmail != "" {
 		created, err := id.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword)
 		if err != nil {
-			return nil, fmt.Errorf("USERMGMT_ADMIN_EMAIL: %w", err)
+			return fail(fmt.Errorf("USERMGMT_ADMIN_EMAIL: %w", err))
 		}
 		if created {
 			o.log.InfoContext(ctx, "first administrator created", "email", cfg.AdminEmail)
@@ -395,21 +501,39 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 	metrics.WatchBacklog(st.outbox.Backlog, clock.Now)
 	pub, closePub, err := publisher(cfg, o)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
+	closers = append([]func() error{closePub}, closers...) // stop publishing first
 	rl, err = relay.New(plainTx, st.outbox, pub, clock, relay.Config{OnPublished: metrics.ObservePublished, OnParked: metrics.ObserveParked}, o.log)
 	if err != nil {
-		_ = closePub()
-		return nil, err
+		return fail(err)
 	}
-	api, err := httpapi.New(id, httpapi.Options{Logger: o.log, JWKS: ring.JWKS, Ready: st.ready,
+	ready := readiness(st.ready, lim.ping)
+	api, err := httpapi.New(id, httpapi.Options{Logger: o.log, JWKS: ring.JWKS, Ready: ready,
 		TrustedProxies: cfg.TrustedProxies, Version: Version, EventSchema: eventschema.Schema,
 		ObserveRequest: metrics.ObserveRequest})
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-	return &Service{cfg: cfg, log: o.log, id: id, api: api, relay: rl, ring: ring, ready: st.ready, metrics: metrics,
-		closers: []func() error{closePub, closeLimits, st.close}}, nil
+	return &Service{cfg: cfg, log: o.log, id: id, api: api, relay: rl, ring: ring, ready: ready, metrics: metrics,
+		closers: append(closers, st.close)}, nil
+}
+
+// readiness is ready when every check that is configured passes: the
+// database and, when limits live there, Valkey (sign-in fails closed
+// without it, so the instance should leave the load balancer).
+func readiness(checks ...func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		for _, c := range checks {
+			if c == nil {
+				continue
+			}
+			if err := c(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
 
 // App returns a standalone Fiber app serving the whole API.
@@ -445,7 +569,12 @@ func (t notifyingTx) WithinTx(ctx context.Context, fn func(context.Context) erro
 // Handler returns the API as a net/http handler, for hosts without Fiber.
 func (s *Service) Handler() http.Handler { return adaptor.FiberApp(s.api.App()) }
 
+// sweepInterval is how often Run ends sessions that timed out, so their
+// user.logout (logoutType timeout) goes out within a minute or so.
+const sweepInterval = time.Minute
+
 // Run runs the background jobs until ctx ends: the outbox relay, the
+// session sweep (idle and absolute timeouts, SE-06), the
 // signing-key refresh (rotation on schedule) and the revocation sync that
 // makes sessions ended by other processes on the same database (other
 // instances, the consumer) fail here within a second.
@@ -472,6 +601,13 @@ func (s *Service) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = s.relay.Run(ctx) }()
 	every(keyRefreshInterval, "signing key refresh", s.ring.Refresh)
+	every(sweepInterval, "session sweep", func(ctx context.Context) error {
+		n, err := s.id.EndExpiredSessions(ctx)
+		if n > 0 {
+			s.log.InfoContext(ctx, "expired sessions ended", "sessions", n)
+		}
+		return err
+	})
 	// Each sync reaches back to the last one that succeeded (plus slack for
 	// clock skew between instances), so a database outage cannot make an
 	// instance skip revocations; no further than a token's lifetime.

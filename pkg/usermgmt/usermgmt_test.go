@@ -125,10 +125,27 @@ func TestConfig_FromEnv(t *testing.T) {
 		t.Fatalf("defaults: %+v %v", cfg, err)
 	}
 	pg, err := usermgmt.FromEnv(func(k string) string {
-		return map[string]string{"USERMGMT_DATABASE_URL": "postgres://u@h/db"}[k]
+		return map[string]string{"USERMGMT_DATABASE_URL": "postgres://u@h/db",
+			"USERMGMT_ENCRYPTION_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}[k]
 	})
 	if err != nil || pg.AutoMigrate {
 		t.Fatalf("postgres defaults to no auto-migrate: %+v %v", pg.AutoMigrate, err)
+	}
+	// Instances sharing a database must share the key that seals TOTP seeds.
+	_, err = usermgmt.FromEnv(func(k string) string {
+		return map[string]string{"USERMGMT_DATABASE_URL": "postgres://u@h/db"}[k]
+	})
+	if err == nil || !strings.Contains(err.Error(), "USERMGMT_ENCRYPTION_KEY") {
+		t.Fatalf("postgres without an encryption key: %v", err)
+	}
+	for name, env := range map[string]map[string]string{
+		"USERMGMT_ENCRYPTION_KEY":  {"USERMGMT_ENCRYPTION_KEY": "dG9vIHNob3J0"},
+		"USERMGMT_SMS_WEBHOOK_URL": {"USERMGMT_SMS_WEBHOOK_URL": "http://sms.example.com/hook", "USERMGMT_SMS_WEBHOOK_SECRET": "a secret long enough"},
+		"USERMGMT_MFA_ISSUER":      {"USERMGMT_MFA_ISSUER": "bad:issuer"},
+	} {
+		if _, err := usermgmt.FromEnv(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%v: %v, want an error naming %s", env, err, name)
+		}
 	}
 }
 

@@ -1,0 +1,172 @@
+package identity
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/usermgmt/usermgmt/core/errs"
+	"github.com/usermgmt/usermgmt/core/event"
+	"github.com/usermgmt/usermgmt/core/mfa"
+	"github.com/usermgmt/usermgmt/core/session"
+	"github.com/usermgmt/usermgmt/core/user"
+	"github.com/usermgmt/usermgmt/ports"
+)
+
+// ErrStepUpRequired refuses a session without a second factor on an
+// account that has one (MF-08): such a session can only predate the
+// factor, and every endpoint that acts on the account needs AAL2.
+var ErrStepUpRequired = errs.New(errs.Forbidden, "auth.mfa_required", "sign in with your second factor to do this")
+
+// codeCheck is a code being checked against a user's second factors.
+type codeCheck struct {
+	u       user.User
+	factors []mfa.Factor
+	code    string
+	method  mfa.Method   // what the client says the code is; zero to infer it
+	offered []mfa.Method // what may answer
+	// oob checks six digits against a code sent by email or SMS; nil when
+	// none was sent.
+	oob func(ctx context.Context, digits string) (proof, bool, error)
+}
+
+// proof is a code that matched. use spends it, in the caller's
+// transaction, and reports false when it was spent already: by a
+// concurrent request with the same code, or before (a replay, MF-02).
+type proof struct {
+	method mfa.Method
+	use    func(ctx context.Context) (bool, error)
+}
+
+func spent(context.Context) (bool, error) { return true, nil }
+
+// check finds the factor that code proves. A code that matches nothing
+// gives ok=false; one that cannot be a code at all gives mfa.ErrMalformedCode.
+func (s *Service) check(ctx context.Context, c codeCheck) (proof, bool, error) {
+	uid := c.u.ID()
+	if norm, ok := mfa.NormalizeBackupCode(c.code); ok && (c.method.IsZero() || c.method == mfa.MethodBackup) {
+		if !slices.Contains(c.offered, mfa.MethodBackup) {
+			return proof{}, false, nil
+		}
+		h := mfa.HashBackupCode(norm)
+		now := s.d.Clock.Now()
+		return proof{method: mfa.MethodBackup, use: func(ctx context.Context) (bool, error) {
+			return s.d.BackupCodes.Use(ctx, uid, h, now)
+		}}, true, nil
+	}
+	digits, ok := mfa.NormalizeDigits(c.code)
+	if !ok {
+		return proof{}, false, mfa.ErrMalformedCode
+	}
+	if c.oob != nil && (c.method.IsZero() || c.method.OutOfBand()) {
+		p, ok, err := c.oob(ctx, digits)
+		if err != nil || (ok && (c.method.IsZero() || c.method == p.method)) {
+			return p, ok, err
+		}
+	}
+	if (!c.method.IsZero() && c.method != mfa.MethodTOTP) || !slices.Contains(c.offered, mfa.MethodTOTP) {
+		return proof{}, false, nil
+	}
+	i := slices.IndexFunc(c.factors, func(f mfa.Factor) bool { return f.Method == mfa.MethodTOTP })
+	if i < 0 {
+		return proof{}, false, nil
+	}
+	seed, err := s.d.Secrets.Open(c.factors[i].Secret, seedContext(uid))
+	if err != nil {
+		return proof{}, false, fmt.Errorf("open totp seed: %w", err)
+	}
+	step, ok, err := mfa.MatchTOTP(digits, s.d.Clock.Now(), func(step int64) (string, error) { return s.d.OTP.TOTP(seed, step) })
+	if err != nil || !ok {
+		return proof{}, false, err
+	}
+	return proof{method: mfa.MethodTOTP, use: func(ctx context.Context) (bool, error) {
+		return s.d.Factors.UseTOTPStep(ctx, uid, step)
+	}}, true, nil
+}
+
+// sentCode checks digits against a sealed code sent by m and still valid at now.
+func (s *Service) sentCode(m mfa.Method, sealed []byte, aad []byte, expires, now time.Time, digits string) (bool, error) {
+	if m.IsZero() || len(sealed) == 0 || !now.Before(expires) {
+		return false, nil
+	}
+	want, err := s.d.Secrets.Open(sealed, aad)
+	if err != nil {
+		return false, fmt.Errorf("open sent code: %w", err)
+	}
+	return subtle.ConstantTimeCompare(want, []byte(digits)) == 1, nil
+}
+
+// Contexts of sealed values: each binds a ciphertext to its user (or
+// challenge) and its use, so a value copied elsewhere does not open.
+func seedContext(uid user.ID) []byte { return []byte("totp-seed:" + string(uid)) }
+
+func enrollCodeContext(m mfa.Method, uid user.ID) []byte {
+	return []byte("enroll-code:" + m.String() + ":" + string(uid))
+}
+
+func challengeCodeContext(m mfa.Method, h session.TokenHash) []byte {
+	return []byte("challenge-code:" + m.String() + ":" + string(h))
+}
+
+// newDigits returns a six-digit code from the CSPRNG (the modulo bias of
+// 2^64 mod 10^6 is below 10^-13).
+func (s *Service) newDigits() string {
+	n := binary.BigEndian.Uint64(s.d.IDs.NewSecret(8))
+	return fmt.Sprintf("%06d", n%1_000_000)
+}
+
+// newBackupCodes returns a fresh set of backup codes and their hashes.
+func (s *Service) newBackupCodes() (codes, hashes []string) {
+	for range mfa.BackupCodeCount {
+		c := mfa.FormatBackupCode(s.d.IDs.NewSecret(mfa.BackupCodeBytes))
+		norm, _ := mfa.NormalizeBackupCode(c)
+		codes = append(codes, c)
+		hashes = append(hashes, mfa.HashBackupCode(norm))
+	}
+	return codes, hashes
+}
+
+// stepUp loads the caller's account and refuses a session below the AAL
+// the account needs (MF-08).
+func (s *Service) stepUp(ctx context.Context, uid user.ID, amr []string) (user.User, error) {
+	u, err := s.d.Users.ByID(ctx, uid)
+	if err != nil {
+		return user.User{}, err
+	}
+	if u.MFAEnabled() && !mfa.SecondFactor(amr) {
+		return user.User{}, ErrStepUpRequired
+	}
+	return u, nil
+}
+
+// errCodeReplayed marks a matching code that had been spent already; it is
+// reported, and the client sees mfa.ErrInvalidCode.
+var errCodeReplayed = errors.New("identity: code already used")
+
+// codeReplayed reports a spent code that came back (MF-02): a TOTP code
+// seen twice means someone else holds the password and watched a code.
+func (s *Service) codeReplayed(ctx context.Context, u user.User, m mfa.Method, c session.Client) error {
+	now := s.d.Clock.Now()
+	s.log.WarnContext(ctx, "a spent second-factor code was presented again", "user", u.ID(), "method", m)
+	ev := s.event(u.ID(), now, event.UserSecurityViolation{UserID: string(u.ID()), ViolationType: "mfa_code_replay",
+		Severity: event.SeverityMedium, Details: map[string]string{"method": m.String(), "ipAddress": c.IP}})
+	if err := s.d.Tx.WithinTx(ctx, func(ctx context.Context) error { return s.d.Outbox.Append(ctx, ev) }); err != nil {
+		return fmt.Errorf("report code replay: %w", err)
+	}
+	if m == mfa.MethodTOTP {
+		s.notify(ctx, u, ports.SecurityNotice{Kind: ports.NoticeCodeReused, At: now, IP: c.IP, UserAgent: c.UserAgent, Method: m.String()})
+	}
+	return mfa.ErrInvalidCode
+}
+
+// notify sends the owner of u a security notice; it never fails the
+// operation that caused it (LG-06).
+func (s *Service) notify(ctx context.Context, u user.User, n ports.SecurityNotice) {
+	if err := s.d.Mailer.SendSecurityNotice(ctx, u.Email(), n); err != nil {
+		s.log.WarnContext(ctx, "security notice not sent", "user", u.ID(), "kind", n.Kind, "err", err)
+	}
+}

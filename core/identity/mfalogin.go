@@ -1,0 +1,249 @@
+package identity
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/usermgmt/usermgmt/core/credential"
+	"github.com/usermgmt/usermgmt/core/event"
+	"github.com/usermgmt/usermgmt/core/mfa"
+	"github.com/usermgmt/usermgmt/core/session"
+	"github.com/usermgmt/usermgmt/core/token"
+	"github.com/usermgmt/usermgmt/core/user"
+)
+
+// Challenge is what a sign-in of an account with MFA answers instead of
+// tokens: a short-lived, single-use token for LoginMFA and the methods
+// that can answer it.
+type Challenge struct {
+	Token     string
+	Methods   []mfa.Method
+	ExpiresIn time.Duration
+}
+
+// signInMethods lists what can answer a challenge of u: the enrolled
+// factors and, while any are left, backup codes.
+func (s *Service) signInMethods(ctx context.Context, u user.User) ([]mfa.Method, error) {
+	fs, err := s.d.Factors.Factors(ctx, u.ID())
+	if err != nil {
+		return nil, err
+	}
+	ms := methodsOf(fs)
+	if s.d.SMS == nil {
+		ms = slices.DeleteFunc(ms, func(m mfa.Method) bool { return m == mfa.MethodSMS })
+	}
+	left, err := s.d.BackupCodes.Remaining(ctx, u.ID())
+	if err != nil {
+		return nil, err
+	}
+	if left > 0 {
+		ms = append(ms, mfa.MethodBackup)
+	}
+	return ms, nil
+}
+
+// errNoMethods is an account flagged for MFA with nothing to answer a
+// challenge: refusing the sign-in keeps it closed (LO-06).
+var errNoMethods = errors.New("identity: account has MFA enabled but no usable factor")
+
+// startChallenge opens the second step of a sign-in whose password was
+// proven, and stores a password rehash with it. No session exists yet, and
+// the challenge token is not a JWT, so nothing issued here passes as an
+// access token (MF-08).
+func (s *Service) startChallenge(ctx context.Context, u user.User, c session.Client, priorFailures int, rehash credential.PasswordHash, now time.Time) (Auth, error) {
+	methods, err := s.signInMethods(ctx, u)
+	if err != nil {
+		return Auth{}, fmt.Errorf("login: %w", err)
+	}
+	if len(methods) == 0 {
+		return Auth{}, fmt.Errorf("login: user %s: %w", u.ID(), errNoMethods)
+	}
+	raw := base64.RawURLEncoding.EncodeToString(s.d.IDs.NewSecret(32))
+	ch := mfa.Challenge{Hash: session.Hash(raw), UserID: u.ID(), Methods: methods, Client: c, PriorFailures: priorFailures,
+		CreatedAt: now, ExpiresAt: now.Add(mfa.ChallengeTTL)}
+	err = s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
+		if rehash != "" {
+			if err := s.d.Credentials.SetPasswordHash(ctx, u.ID(), rehash, now); err != nil {
+				return err
+			}
+		}
+		return s.d.Challenges.Create(ctx, ch)
+	})
+	if err != nil {
+		return Auth{}, fmt.Errorf("login: %w", err)
+	}
+	return Auth{Challenge: &Challenge{Token: raw, Methods: methods, ExpiresIn: mfa.ChallengeTTL}}, nil
+}
+
+// SendChallengeCode sends a code for a pending sign-in by email or SMS.
+// Sending spends no attempt of the challenge, but each account and number
+// has a sending budget.
+func (s *Service) SendChallengeCode(ctx context.Context, challengeToken string, m mfa.Method) (SentCode, error) {
+	if !session.WellFormed(challengeToken) {
+		return SentCode{}, mfa.ErrInvalidChallenge
+	}
+	h := session.Hash(challengeToken)
+	now := s.d.Clock.Now()
+	ch, err := s.d.Challenges.ByHash(ctx, h, now)
+	if err != nil {
+		return SentCode{}, err
+	}
+	if !m.OutOfBand() || !ch.Offers(m) {
+		return SentCode{}, mfa.ErrUnavailable
+	}
+	u, err := s.d.Users.ByID(ctx, ch.UserID)
+	if err != nil {
+		return SentCode{}, fmt.Errorf("send sign-in code: %w", err)
+	}
+	var phone string
+	if m == mfa.MethodSMS {
+		fs, err := s.d.Factors.Factors(ctx, u.ID())
+		if err != nil {
+			return SentCode{}, fmt.Errorf("send sign-in code: %w", err)
+		}
+		i := slices.IndexFunc(fs, func(f mfa.Factor) bool { return f.Method == m })
+		if i < 0 {
+			return SentCode{}, mfa.ErrUnavailable
+		}
+		phone = fs[i].Phone
+	}
+	code := s.newDigits()
+	sealed, err := s.d.Secrets.Seal([]byte(code), challengeCodeContext(m, h))
+	if err != nil {
+		return SentCode{}, fmt.Errorf("send sign-in code: %w", err)
+	}
+	expires := now.Add(mfa.CodeTTL)
+	if ch.ExpiresAt.Before(expires) {
+		expires = ch.ExpiresAt
+	}
+	if err := s.d.Challenges.SetCode(ctx, h, m, sealed, expires); err != nil {
+		return SentCode{}, fmt.Errorf("send sign-in code: %w", err)
+	}
+	return s.sendCode(ctx, u, m, phone, code, expires)
+}
+
+// LoginMFAInput answers a sign-in challenge. Code is a TOTP code, a code
+// sent by email or SMS, or a backup code; Method may name which (empty:
+// inferred).
+type LoginMFAInput struct {
+	Token  string
+	Code   string
+	Method string
+	Client session.Client
+}
+
+// LoginMFA completes a sign-in with a second factor and opens a session at
+// AAL2 (SE-07). Each answer spends one of the challenge's five attempts
+// before the code is looked at; the fifth wrong one destroys the challenge
+// and the password is needed again (MF-06). Second-factor failures also
+// count toward the account's own lockout (at most 100 in a row, LG-05), and
+// a password lockout refuses this step too.
+func (s *Service) LoginMFA(ctx context.Context, in LoginMFAInput) (Auth, error) {
+	in.Client = in.Client.Normalized()
+	if !session.WellFormed(in.Token) {
+		return Auth{}, mfa.ErrInvalidChallenge
+	}
+	var method mfa.Method
+	if in.Method != "" {
+		m, err := mfa.ParseMethod(in.Method)
+		if err != nil {
+			return Auth{}, err
+		}
+		method = m
+	}
+	if err := s.take(ctx, "mfa:ip:"+in.Client.IP, s.cfg.Limits.LoginPerIP, time.Minute); err != nil {
+		return Auth{}, err
+	}
+	h := session.Hash(in.Token)
+	now := s.d.Clock.Now()
+	ch, err := s.d.Challenges.Attempt(ctx, h, now)
+	if err != nil {
+		return Auth{}, fmt.Errorf("login mfa: %w", err)
+	}
+	u, err := s.d.Users.ByID(ctx, ch.UserID)
+	if err != nil {
+		return Auth{}, fmt.Errorf("login mfa: %w", err)
+	}
+	account := accountKey(u, "")
+	if err := s.refuseLocked(ctx, "login:"+account); err != nil {
+		return Auth{}, err
+	}
+	attempt, err := s.reserveAttempt(ctx, "mfa:"+account)
+	if err != nil {
+		return Auth{}, err
+	}
+	if !u.CanSignIn() {
+		return Auth{}, user.ErrDisabled
+	}
+	factors, err := s.d.Factors.Factors(ctx, u.ID())
+	if err != nil {
+		return Auth{}, fmt.Errorf("login mfa: %w", err)
+	}
+	pr, ok, err := s.check(ctx, codeCheck{u: u, factors: factors, code: in.Code, method: method, offered: ch.Methods,
+		oob: func(_ context.Context, digits string) (proof, bool, error) {
+			ok, err := s.sentCode(ch.CodeMethod, ch.Code, challengeCodeContext(ch.CodeMethod, h), ch.CodeExpiresAt, now, digits)
+			return proof{method: ch.CodeMethod, use: spent}, ok, err // the challenge's deletion spends it
+		}})
+	if err != nil && !errors.Is(err, mfa.ErrMalformedCode) {
+		return Auth{}, fmt.Errorf("login mfa: %w", err)
+	}
+	if !ok {
+		return Auth{}, s.wrongChallengeCode(ctx, u, ch, attempt, in.Client)
+	}
+	sess, refresh := s.newSession(u.ID(), in.Client, mfa.SessionAMR([]string{token.MethodPassword}, pr.method), now)
+	err = s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
+		if gone, err := s.d.Challenges.Delete(ctx, h); err != nil || !gone {
+			return errors.Join(err, mfa.ErrInvalidChallenge) // a concurrent answer won
+		}
+		if used, err := pr.use(ctx); err != nil || !used {
+			return errors.Join(err, errCodeReplayed)
+		}
+		if err := s.d.Sessions.Create(ctx, sess); err != nil {
+			return err
+		}
+		return s.d.Outbox.Append(ctx, s.event(u.ID(), now, event.UserLogin{UserID: string(u.ID()), LoginMethod: event.MethodPassword,
+			IPAddress: in.Client.IP, UserAgent: in.Client.UserAgent, SessionID: string(sess.ID)}))
+	})
+	switch {
+	case errors.Is(err, errCodeReplayed):
+		return Auth{}, s.codeReplayed(ctx, u, pr.method, in.Client)
+	case errors.Is(err, mfa.ErrInvalidChallenge):
+		return Auth{}, mfa.ErrInvalidChallenge
+	case err != nil:
+		return Auth{}, fmt.Errorf("login mfa: %w", err)
+	}
+	if err := s.succeeded(ctx, "mfa:"+account); err != nil {
+		return Auth{}, err
+	}
+	s.signedIn(ctx, u, sess, max(ch.PriorFailures, attempt-1))
+	return s.authFor(ctx, u, sess, refresh, now)
+}
+
+// wrongChallengeCode answers a code that proved nothing. The fifth wrong
+// code of a challenge destroys it and reports guessing (MF-06).
+func (s *Service) wrongChallengeCode(ctx context.Context, u user.User, ch mfa.Challenge, attempt int, c session.Client) error {
+	if err := s.reportLimit(ctx, u, attempt, c, "mfa"); err != nil {
+		return err
+	}
+	if ch.Attempts < mfa.MaxAttempts {
+		return mfa.ErrInvalidCode
+	}
+	now := s.d.Clock.Now()
+	s.log.WarnContext(ctx, "sign-in challenge destroyed after wrong codes", "user", u.ID(), "attempts", ch.Attempts)
+	err := s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
+		if _, err := s.d.Challenges.Delete(ctx, ch.Hash); err != nil {
+			return err
+		}
+		return s.d.Outbox.Append(ctx, s.event(u.ID(), now, event.UserSecurityViolation{UserID: string(u.ID()),
+			ViolationType: "mfa_guessing", Severity: event.SeverityMedium,
+			Details: map[string]string{"attempts": fmt.Sprint(ch.Attempts), "ipAddress": c.IP}}))
+	})
+	if err != nil {
+		return fmt.Errorf("login mfa: %w", err)
+	}
+	return mfa.ErrInvalidChallenge
+}

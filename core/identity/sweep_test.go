@@ -1,0 +1,156 @@
+package identity_test
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/usermgmt/usermgmt/core/event"
+	"github.com/usermgmt/usermgmt/core/identity"
+	"github.com/usermgmt/usermgmt/core/session"
+	"github.com/usermgmt/usermgmt/core/user"
+)
+
+// logoutTypes counts the user.logout events by logoutType.
+func (e *env) logoutTypes(t *testing.T) map[string]int {
+	t.Helper()
+	recs, err := e.outbox.Claim(t.Context(), 10000, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, r := range recs {
+		if r.Type == event.TypeUserLogout {
+			out[payloadOf(t, r.Payload)["logoutType"].(string)]++
+		}
+	}
+	return out
+}
+
+// TestEndExpiredSessions_LogoutTimeout_SE06: idle and overdue sessions end
+// by the sweep, each with user.logout logoutType timeout, and their access
+// tokens stop working at once; live sessions stay.
+func TestEndExpiredSessions_LogoutTimeout_SE06(t *testing.T) {
+	e := newEnv(t)
+	idle := e.register(t, "ada@example.com", "ada")
+	e.clock.Advance(policy.IdleTimeout - time.Hour)
+	live := e.register(t, "bob@example.com", "bob")
+	e.clock.Advance(2 * time.Hour) // ada's session is idle now, bob's is not
+	n, err := e.svc.EndExpiredSessions(t.Context())
+	if err != nil || n != 1 {
+		t.Fatalf("sweep = %d, %v; want 1", n, err)
+	}
+	if got := e.logoutTypes(t); got["timeout"] != 1 || len(got) != 1 {
+		t.Errorf("logout events = %v", got)
+	}
+	if revoked, _ := e.revoked.IsRevoked(t.Context(), idle.SessionID); !revoked {
+		t.Error("the idle session's access tokens still pass")
+	}
+	if revoked, _ := e.revoked.IsRevoked(t.Context(), live.SessionID); revoked {
+		t.Error("the live session was ended")
+	}
+	if n, _ := e.svc.EndExpiredSessions(t.Context()); n != 0 {
+		t.Errorf("a second sweep ended %d", n)
+	}
+	// The absolute lifetime ends a session however busy it is: bob keeps
+	// refreshing until the lifetime is about to end, then stops.
+	expires := live.User.CreatedAt().Add(policy.AbsoluteLifetime)
+	refresh := live.RefreshToken
+	for e.clock.Now().Add(policy.IdleTimeout / 2).Before(expires) {
+		e.clock.Advance(policy.IdleTimeout / 2)
+		tok, err := e.svc.Refresh(t.Context(), identity.RefreshInput{Token: refresh})
+		if err != nil {
+			t.Fatalf("refresh inside the lifetime: %v", err)
+		}
+		refresh = tok.RefreshToken
+	}
+	if n, _ := e.svc.EndExpiredSessions(t.Context()); n != 0 {
+		t.Fatalf("a busy session inside its lifetime was swept (%d)", n)
+	}
+	e.clock.Advance(policy.IdleTimeout / 2)
+	if n, _ := e.svc.EndExpiredSessions(t.Context()); n != 1 {
+		t.Errorf("sweep past the absolute lifetime ended %d, want 1", n)
+	}
+	if got := e.logoutTypes(t); got["timeout"] != 2 {
+		t.Errorf("logout events = %v", got)
+	}
+}
+
+func (e *env) admin(t *testing.T) identity.Auth {
+	t.Helper()
+	if _, err := e.svc.EnsureAdmin(t.Context(), "root@example.com", goodPassword); err != nil {
+		t.Fatal(err)
+	}
+	a, err := e.svc.Login(t.Context(), identity.LoginInput{Identifier: "root@example.com", Password: goodPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// TestEndUserSessions_Forced_SE09: an administrator ends one user's
+// sessions (logoutType forced); nobody else may, and a demoted
+// administrator's token no longer can.
+func TestEndUserSessions_Forced_SE09(t *testing.T) {
+	e := newEnv(t)
+	admin := e.admin(t)
+	ada := e.register(t, "ada@example.com", "ada")
+	bob := e.register(t, "bob@example.com", "bob")
+	adaClaims, adminClaims := e.claims(t, ada.AccessToken), e.claims(t, admin.AccessToken)
+	if _, err := e.svc.EndUserSessions(t.Context(), adaClaims, bob.User.ID()); !errors.Is(err, identity.ErrNotAdmin) {
+		t.Fatalf("a user ends another's sessions: %v", err)
+	}
+	if _, err := e.svc.EndUserSessions(t.Context(), adminClaims, user.ID("00000000-0000-7000-8000-999999999999")); !errors.Is(err, user.ErrNotFound) {
+		t.Errorf("an unknown user: %v", err)
+	}
+	n, err := e.svc.EndUserSessions(t.Context(), adminClaims, bob.User.ID())
+	if err != nil || n != 1 {
+		t.Fatalf("end bob's sessions = %d, %v", n, err)
+	}
+	if got := e.logoutTypes(t); got["forced"] != 1 {
+		t.Errorf("logout events = %v", got)
+	}
+	if _, err := e.svc.Verify(t.Context(), bob.AccessToken); !errors.Is(err, session.ErrRevoked) {
+		t.Errorf("bob's token: %v", err)
+	}
+	if _, err := e.svc.Verify(t.Context(), ada.AccessToken); err != nil {
+		t.Errorf("ada's token: %v", err)
+	}
+	if _, err := memoryUsers(e).Update(t.Context(), admin.User.ID(), func(u *user.User) error {
+		_, err := u.ReplaceRoles([]string{user.RoleAdmin}, nil, e.clock.Now())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.EndUserSessions(t.Context(), adminClaims, ada.User.ID()); !errors.Is(err, identity.ErrNotAdmin) {
+		t.Errorf("a demoted administrator's old token: %v", err)
+	}
+}
+
+func TestEndAllSessions_SE09(t *testing.T) {
+	e := newEnv(t)
+	admin := e.admin(t)
+	for _, n := range []string{"ada", "bob", "cyd"} {
+		e.register(t, n+"@example.com", n)
+	}
+	n, err := e.svc.EndAllSessions(t.Context(), e.claims(t, admin.AccessToken))
+	if err != nil || n != 4 {
+		t.Fatalf("end all = %d, %v; want 4 (the administrator's own included)", n, err)
+	}
+	if got := e.logoutTypes(t); got["forced"] != 4 {
+		t.Errorf("logout events = %v", got)
+	}
+	if _, err := e.svc.Verify(t.Context(), admin.AccessToken); !errors.Is(err, session.ErrRevoked) {
+		t.Errorf("the administrator's own token: %v", err)
+	}
+}
+
+func payloadOf(t *testing.T, envelope []byte) map[string]any {
+	t.Helper()
+	var env struct{ Data map[string]any }
+	if err := json.Unmarshal(envelope, &env); err != nil {
+		t.Fatal(err)
+	}
+	return env.Data
+}
