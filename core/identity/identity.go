@@ -77,6 +77,9 @@ type Limits struct {
 	LoginPerIP, LoginPerAccountIP int
 	// RegisterPerIP is registrations per hour.
 	RegisterPerIP int
+	// RefreshPerIP is refreshes per minute from one address: a guessing
+	// or replaying client is slowed; a NAT of many users is not.
+	RefreshPerIP int
 	// MaxFailures is how many consecutive failures an account takes before
 	// every attempt is refused, the right password included, until
 	// FailureWindow passes without one or a success resets it (NIST: 100).
@@ -101,6 +104,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.LoginPerIP, 100)
 	def(&l.LoginPerAccountIP, 20)
 	def(&l.RegisterPerIP, 100)
+	def(&l.RefreshPerIP, 600)
 	def(&l.MaxFailures, 100)
 	def(&l.SlowAfter, 10)
 	def(&l.CodeSends, 5)
@@ -405,6 +409,9 @@ func (s *Service) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) 
 	started := now
 	if r := in.ReceivedAt.UTC().Truncate(time.Microsecond); r.Before(now) && now.Sub(r) < maxRequestAge {
 		started = r
+	}
+	if err := s.take(ctx, "refresh:ip:"+in.Client.IP, s.cfg.Limits.RefreshPerIP, time.Minute); err != nil {
+		return Tokens{}, err
 	}
 	if !session.WellFormed(in.Token) {
 		return Tokens{}, session.ErrInvalidRefreshToken

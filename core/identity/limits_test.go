@@ -200,3 +200,25 @@ func TestLogin_ProgressiveDelay_LG02(t *testing.T) {
 		}
 	}
 }
+
+// TestRefresh_BudgetPerIP_LG03_LG05: refreshes from one address are
+// budgeted, valid or not, before any look-up; another address is not.
+func TestRefresh_BudgetPerIP_LG03_LG05(t *testing.T) {
+	e := newEnv(t, withLimits(identity.Limits{RefreshPerIP: 3}))
+	a := e.register(t, "ada@example.com", "ada")
+	from := func(ip, tok string) error {
+		_, err := e.svc.Refresh(t.Context(), identity.RefreshInput{Token: tok, Client: session.Client{IP: ip}})
+		return err
+	}
+	for range 3 {
+		if err := from("192.0.2.1", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"); !errors.Is(err, session.ErrInvalidRefreshToken) {
+			t.Fatalf("a wrong token: %v", err)
+		}
+	}
+	if err := from("192.0.2.1", a.RefreshToken); !errors.Is(err, identity.ErrTooManyAttempts) {
+		t.Fatalf("the fourth refresh from one address: %v", err)
+	}
+	if err := from("192.0.2.2", a.RefreshToken); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+}
