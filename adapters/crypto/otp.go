@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/hotp"
@@ -98,4 +99,15 @@ func (o OTP) KeyURI(issuer, account string, secret []byte) (string, error) {
 		return "", fmt.Errorf("crypto: otpauth uri: %w", err)
 	}
 	return key.URL(), nil
+}
+
+// CodeAt returns the code at t of a secret in the base32 form an
+// enrollment shows: what an authenticator app would display. Tests of
+// programs that embed usermgmt use it to answer challenges.
+func (o OTP) CodeAt(secret string, t time.Time) (string, error) {
+	seed, err := b32.DecodeString(strings.ToUpper(strings.TrimSpace(secret)))
+	if err != nil {
+		return "", errors.New("crypto: the secret is not base32")
+	}
+	return o.TOTP(seed, mfa.Step(t))
 }

@@ -111,3 +111,16 @@ func TestOTP_RejectsBadSettings(t *testing.T) {
 		t.Error("empty secret accepted")
 	}
 }
+
+// TestOTP_CodeAt_MF01: the base32 secret an enrollment shows gives the
+// RFC's code, in either case.
+func TestOTP_CodeAt_MF01(t *testing.T) {
+	for _, secret := range []string{"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", "gezdgnbvgy3tqojqgezdgnbvgy3tqojq"} {
+		if c, err := crypto.NewOTP().CodeAt(secret, time.Unix(59, 0)); err != nil || c != "287082" {
+			t.Errorf("CodeAt(%s) = %q, %v", secret, c, err)
+		}
+	}
+	if _, err := crypto.NewOTP().CodeAt("not base32!", time.Unix(59, 0)); err == nil {
+		t.Error("a malformed secret gave a code")
+	}
+}

@@ -1,21 +1,16 @@
 package main_test
 
 import (
-	"encoding/base32"
 	"testing"
 	"time"
 
-	"github.com/usermgmt/usermgmt/adapters/crypto"
-	"github.com/usermgmt/usermgmt/core/mfa"
+	"github.com/usermgmt/usermgmt/pkg/usermgmt"
 )
 
+// totpCode is the code an authenticator app shows for secret, offset steps away.
 func totpCode(t *testing.T, secret string, offset int64) string {
 	t.Helper()
-	seed, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := crypto.NewOTP().TOTP(seed, mfa.Step(time.Now())+offset)
+	c, err := usermgmt.TOTPCode(secret, time.Now().Add(time.Duration(offset)*30*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -703,18 +703,27 @@ func (s *Service) replacePassword(ctx context.Context, uid user.ID, hash credent
 	if err := s.d.Tokens.InvalidateUser(ctx, ports.PurposePasswordReset, uid); err != nil {
 		return nil, err
 	}
-	ids, err := s.d.Sessions.RevokeUser(ctx, uid, keep, session.ReasonForced, now)
+	if err := s.d.Outbox.Append(ctx, s.event(uid, now, event.UserPasswordChanged{
+		UserID: string(uid), ChangedBy: string(uid), SecurityLevel: event.SecurityLevelUser,
+	})); err != nil {
+		return nil, err
+	}
+	return s.revokeUser(ctx, uid, keep, session.ReasonForced, now)
+}
+
+// revokeUser, inside the caller's transaction, ends every session of uid
+// but keep (which may be empty) for reason, with a user.logout each, and
+// returns them for the revocation lookups, to add after commit.
+func (s *Service) revokeUser(ctx context.Context, uid user.ID, keep session.ID, reason session.RevokeReason, now time.Time) ([]session.Revocation, error) {
+	ids, err := s.d.Sessions.RevokeUser(ctx, uid, keep, reason, now)
 	if err != nil {
 		return nil, err
 	}
-	ended := make([]session.Revocation, 0, len(ids))
-	for _, id := range ids {
-		ended = append(ended, session.Revocation{ID: id, UserID: uid, At: now})
+	ended := make([]session.Revocation, len(ids))
+	for i, id := range ids {
+		ended[i] = session.Revocation{ID: id, UserID: uid, At: now}
 	}
-	evs := append([]event.Event{s.event(uid, now, event.UserPasswordChanged{
-		UserID: string(uid), ChangedBy: string(uid), SecurityLevel: event.SecurityLevelUser,
-	})}, s.logoutEventsOf(ended, session.ReasonForced, now)...)
-	return ended, s.d.Outbox.Append(ctx, evs...)
+	return ended, s.d.Outbox.Append(ctx, s.logoutEventsOf(ended, reason, now)...)
 }
 
 // EnsureAdmin creates the first administrator with email and password when no

@@ -80,12 +80,13 @@ func (s *Service) reauthenticate(ctx context.Context, u user.User, in Reauth) er
 		return fmt.Errorf("re-authenticate: %w", err)
 	}
 	if ok {
-		ok, err = pr.use(ctx)
-		if err != nil {
+		if ok, err = pr.use(ctx); err != nil {
 			return fmt.Errorf("re-authenticate: %w", err)
 		}
-		if !ok {
-			_ = s.codeReplayed(ctx, u, pr.method, in.Client)
+		if !ok && pr.refusalIsReplay() {
+			if err := s.reportReplay(ctx, u, pr.method, in.Client); err != nil {
+				return err
+			}
 		}
 	}
 	if !ok {
@@ -352,14 +353,12 @@ func (s *Service) ConfirmFactor(ctx context.Context, p token.Claims, m mfa.Metho
 		if sess, err = s.d.Sessions.SetAMR(ctx, current, mfa.SessionAMR(p.AMR, m)); err != nil {
 			return err
 		}
-		ids, err := s.d.Sessions.RevokeUser(ctx, uid, current, session.ReasonForced, now)
-		if err != nil {
+		if err := s.d.Outbox.Append(ctx, s.event(uid, now, event.UserMFAEnabled{UserID: string(uid), MFAMethod: m.String(),
+			BackupCodesGenerated: codes != nil})); err != nil {
 			return err
 		}
-		ended = revocations(uid, ids, now)
-		evs := append([]event.Event{s.event(uid, now, event.UserMFAEnabled{UserID: string(uid), MFAMethod: m.String(),
-			BackupCodesGenerated: codes != nil})}, s.logoutEventsOf(ended, session.ReasonForced, now)...)
-		return s.d.Outbox.Append(ctx, evs...)
+		ended, err = s.revokeUser(ctx, uid, current, session.ReasonForced, now)
+		return err
 	})
 	if errors.Is(err, mfa.ErrNoEnrollment) {
 		return Enabled{}, mfa.ErrNoEnrollment // confirmed by a concurrent request
@@ -376,14 +375,6 @@ func (s *Service) ConfirmFactor(ctx context.Context, p token.Claims, m mfa.Metho
 		return Enabled{}, err
 	}
 	return Enabled{Method: m, BackupCodes: codes, AccessToken: a.AccessToken, ExpiresIn: a.ExpiresIn}, nil
-}
-
-func revocations(uid user.ID, ids []session.ID, now time.Time) []session.Revocation {
-	out := make([]session.Revocation, len(ids))
-	for i, id := range ids {
-		out[i] = session.Revocation{ID: id, UserID: uid, At: now}
-	}
-	return out
 }
 
 // DisableFactor removes factor m after the password and a current factor
@@ -430,12 +421,11 @@ func (s *Service) DisableFactor(ctx context.Context, p token.Claims, m mfa.Metho
 			}
 			ev.Changes["mfaEnabled"], ev.PreviousValues["mfaEnabled"] = false, true
 		}
-		ids, err := s.d.Sessions.RevokeUser(ctx, uid, session.ID(p.SessionID), session.ReasonForced, now)
-		if err != nil {
+		if err := s.d.Outbox.Append(ctx, s.event(uid, now, ev)); err != nil {
 			return err
 		}
-		ended = revocations(uid, ids, now)
-		return s.d.Outbox.Append(ctx, append([]event.Event{s.event(uid, now, ev)}, s.logoutEventsOf(ended, session.ReasonForced, now)...)...)
+		ended, err = s.revokeUser(ctx, uid, session.ID(p.SessionID), session.ReasonForced, now)
+		return err
 	})
 	if errors.Is(err, mfa.ErrNotEnrolled) {
 		return mfa.ErrNotEnrolled

@@ -639,3 +639,38 @@ func TestSecurityNotices_LG06(t *testing.T) {
 		t.Error("no notice of the password change")
 	}
 }
+
+// TestLoginMFA_WrongBackupCodesCountAsWrong_MF06_MF07: a well-formed
+// backup code that is not the account's is a wrong code, not a replay: it
+// spends an attempt, and five of them destroy the challenge.
+func TestLoginMFA_WrongBackupCodesCountAsWrong_MF06_MF07(t *testing.T) {
+	e := newEnv(t)
+	u := e.enableTOTP(t, "ada@example.com", "ada")
+	ch := e.challenge(t, "ada")
+	notMine := mfa.FormatBackupCode([]byte("not-one-of-mine")) // well formed, 15 bytes
+	for i := 1; i < mfa.MaxAttempts; i++ {
+		if _, err := e.answer(t, ch, notMine); !errors.Is(err, mfa.ErrInvalidCode) {
+			t.Fatalf("wrong backup code %d: %v", i, err)
+		}
+	}
+	if _, err := e.answer(t, ch, notMine); !errors.Is(err, mfa.ErrInvalidChallenge) {
+		t.Fatalf("the fifth wrong backup code: %v, want the challenge gone", err)
+	}
+	for _, typ := range e.events(t) {
+		if typ == event.TypeUserSecurityViolation {
+			if v := e.payload(t, event.TypeUserSecurityViolation); v["violationType"] == "mfa_code_replay" {
+				t.Fatalf("a wrong backup code was reported as a replay: %v", v)
+			}
+		}
+	}
+	// A used one is refused the same way, with no replay report either.
+	if _, err := e.answer(t, e.challenge(t, "ada"), u.codes[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.answer(t, e.challenge(t, "ada"), u.codes[0]); !errors.Is(err, mfa.ErrInvalidCode) {
+		t.Fatalf("a used backup code: %v", err)
+	}
+	if v := e.payload(t, event.TypeUserSecurityViolation); v["violationType"] == "mfa_code_replay" {
+		t.Errorf("a used backup code was reported as a TOTP replay: %v", v)
+	}
+}

@@ -44,6 +44,11 @@ type proof struct {
 
 func spent(context.Context) (bool, error) { return true, nil }
 
+// refusalIsReplay reports what a refused use means. A TOTP code is refused
+// only when its step was spent: a replay (MF-02). A backup code is
+// refused when it is not one of the account's unused codes: a wrong code.
+func (p proof) refusalIsReplay() bool { return p.method == mfa.MethodTOTP }
+
 // check finds the factor that code proves. A code that matches nothing
 // gives ok=false; one that cannot be a code at all gives mfa.ErrMalformedCode.
 func (s *Service) check(ctx context.Context, c codeCheck) (proof, bool, error) {
@@ -143,13 +148,14 @@ func (s *Service) stepUp(ctx context.Context, uid user.ID, amr []string) (user.U
 	return u, nil
 }
 
-// errCodeReplayed marks a matching code that had been spent already; it is
-// reported, and the client sees mfa.ErrInvalidCode.
-var errCodeReplayed = errors.New("identity: code already used")
+// errCodeRefused marks a code that matched the shape of a factor but whose
+// use was refused (see proof.refusalIsReplay).
+var errCodeRefused = errors.New("identity: code refused")
 
-// codeReplayed reports a spent code that came back (MF-02): a TOTP code
+// reportReplay reports a spent code that came back (MF-02): a TOTP code
 // seen twice means someone else holds the password and watched a code.
-func (s *Service) codeReplayed(ctx context.Context, u user.User, m mfa.Method, c session.Client) error {
+// It returns only a failure to report.
+func (s *Service) reportReplay(ctx context.Context, u user.User, m mfa.Method, c session.Client) error {
 	now := s.d.Clock.Now()
 	s.log.WarnContext(ctx, "a spent second-factor code was presented again", "user", u.ID(), "method", m)
 	ev := s.event(u.ID(), now, event.UserSecurityViolation{UserID: string(u.ID()), ViolationType: "mfa_code_replay",
@@ -157,10 +163,8 @@ func (s *Service) codeReplayed(ctx context.Context, u user.User, m mfa.Method, c
 	if err := s.d.Tx.WithinTx(ctx, func(ctx context.Context) error { return s.d.Outbox.Append(ctx, ev) }); err != nil {
 		return fmt.Errorf("report code replay: %w", err)
 	}
-	if m == mfa.MethodTOTP {
-		s.notify(ctx, u, ports.SecurityNotice{Kind: ports.NoticeCodeReused, At: now, IP: c.IP, UserAgent: c.UserAgent, Method: m.String()})
-	}
-	return mfa.ErrInvalidCode
+	s.notify(ctx, u, ports.SecurityNotice{Kind: ports.NoticeCodeReused, At: now, IP: c.IP, UserAgent: c.UserAgent, Method: m.String()})
+	return nil
 }
 
 // notify sends the owner of u a security notice; it never fails the

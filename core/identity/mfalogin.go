@@ -200,7 +200,7 @@ func (s *Service) LoginMFA(ctx context.Context, in LoginMFAInput) (Auth, error) 
 			return errors.Join(err, mfa.ErrInvalidChallenge) // a concurrent answer won
 		}
 		if used, err := pr.use(ctx); err != nil || !used {
-			return errors.Join(err, errCodeReplayed)
+			return errors.Join(err, errCodeRefused)
 		}
 		if err := s.d.Sessions.Create(ctx, sess); err != nil {
 			return err
@@ -209,8 +209,13 @@ func (s *Service) LoginMFA(ctx context.Context, in LoginMFAInput) (Auth, error) 
 			IPAddress: in.Client.IP, UserAgent: in.Client.UserAgent, SessionID: string(sess.ID)}))
 	})
 	switch {
-	case errors.Is(err, errCodeReplayed):
-		return Auth{}, s.codeReplayed(ctx, u, pr.method, in.Client)
+	case errors.Is(err, errCodeRefused):
+		if pr.refusalIsReplay() {
+			if err := s.reportReplay(ctx, u, pr.method, in.Client); err != nil {
+				return Auth{}, err
+			}
+		}
+		return Auth{}, s.wrongChallengeCode(ctx, u, ch, attempt, in.Client)
 	case errors.Is(err, mfa.ErrInvalidChallenge):
 		return Auth{}, mfa.ErrInvalidChallenge
 	case err != nil:

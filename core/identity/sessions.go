@@ -86,35 +86,45 @@ const sweepBatch = 500
 
 // EndExpiredSessions ends every session whose absolute lifetime or idle
 // timeout has passed, emitting user.logout with logoutType timeout for each
-// (SE-06), and drops expired sign-in challenges. It works in batches, each
-// ended with its events in one transaction; instances may sweep at once.
+// (SE-06), and drops expired sign-in challenges. Instances may sweep at once.
 func (s *Service) EndExpiredSessions(ctx context.Context) (int, error) {
+	n, err := s.endInBatches(ctx, session.ReasonTimeout, func(ctx context.Context, now time.Time) ([]session.Revocation, error) {
+		return s.d.Sessions.EndExpired(ctx, now, now.Add(-s.cfg.Sessions.IdleTimeout), sweepBatch)
+	})
+	if err != nil {
+		return n, fmt.Errorf("end expired sessions: %w", err)
+	}
+	if _, err := s.d.Challenges.DeleteExpired(ctx, s.d.Clock.Now()); err != nil {
+		return n, fmt.Errorf("drop expired challenges: %w", err)
+	}
+	return n, nil
+}
+
+// endInBatches runs end until it ends fewer than a batch, each batch in one
+// transaction with its user.logout events, and reports how many it ended.
+func (s *Service) endInBatches(ctx context.Context, reason session.RevokeReason, end func(ctx context.Context, now time.Time) ([]session.Revocation, error)) (int, error) {
 	total := 0
 	for {
 		now := s.d.Clock.Now()
 		var ended []session.Revocation
 		err := s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
 			var err error
-			if ended, err = s.d.Sessions.EndExpired(ctx, now, now.Add(-s.cfg.Sessions.IdleTimeout), sweepBatch); err != nil {
+			if ended, err = end(ctx, now); err != nil {
 				return err
 			}
-			return s.d.Outbox.Append(ctx, s.logoutEventsOf(ended, session.ReasonTimeout, now)...)
+			return s.d.Outbox.Append(ctx, s.logoutEventsOf(ended, reason, now)...)
 		})
 		if err != nil {
-			return total, fmt.Errorf("end expired sessions: %w", err)
+			return total, err
 		}
 		if err := s.d.Revoked.Add(ctx, ended...); err != nil {
 			return total, err
 		}
 		total += len(ended)
 		if len(ended) < sweepBatch {
-			break
+			return total, nil
 		}
 	}
-	if _, err := s.d.Challenges.DeleteExpired(ctx, s.d.Clock.Now()); err != nil {
-		return total, fmt.Errorf("drop expired challenges: %w", err)
-	}
-	return total, nil
 }
 
 // logoutEventsOf is one user.logout per ended session, of any users.
@@ -159,12 +169,9 @@ func (s *Service) EndUserSessions(ctx context.Context, p token.Claims, uid user.
 	now := s.d.Clock.Now()
 	var ended []session.Revocation
 	err := s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
-		ids, err := s.d.Sessions.RevokeUser(ctx, uid, "", session.ReasonForced, now)
-		if err != nil {
-			return err
-		}
-		ended = revocations(uid, ids, now)
-		return s.d.Outbox.Append(ctx, s.logoutEventsOf(ended, session.ReasonForced, now)...)
+		var err error
+		ended, err = s.revokeUser(ctx, uid, "", session.ReasonForced, now)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("end user sessions: %w", err)
@@ -180,27 +187,11 @@ func (s *Service) EndAllSessions(ctx context.Context, p token.Claims) (int, erro
 	if _, err := s.requireAdmin(ctx, p); err != nil {
 		return 0, err
 	}
-	total := 0
-	for {
-		now := s.d.Clock.Now()
-		var ended []session.Revocation
-		err := s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
-			var err error
-			if ended, err = s.d.Sessions.EndAll(ctx, session.ReasonForced, now, sweepBatch); err != nil {
-				return err
-			}
-			return s.d.Outbox.Append(ctx, s.logoutEventsOf(ended, session.ReasonForced, now)...)
-		})
-		if err != nil {
-			return total, fmt.Errorf("end all sessions: %w", err)
-		}
-		if err := s.d.Revoked.Add(ctx, ended...); err != nil {
-			return total, err
-		}
-		total += len(ended)
-		if len(ended) < sweepBatch {
-			break
-		}
+	total, err := s.endInBatches(ctx, session.ReasonForced, func(ctx context.Context, now time.Time) ([]session.Revocation, error) {
+		return s.d.Sessions.EndAll(ctx, session.ReasonForced, now, sweepBatch)
+	})
+	if err != nil {
+		return total, fmt.Errorf("end all sessions: %w", err)
 	}
 	s.log.WarnContext(ctx, "administrator ended every session", "admin", p.Subject, "sessions", total)
 	return total, nil

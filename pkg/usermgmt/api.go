@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/usermgmt/usermgmt/adapters/crypto"
 	"github.com/usermgmt/usermgmt/core/errs"
 	"github.com/usermgmt/usermgmt/core/identity"
 	"github.com/usermgmt/usermgmt/core/mfa"
@@ -272,3 +273,8 @@ func (s *Service) DisableMFA(ctx context.Context, p Principal, method, password,
 func (s *Service) EndUserSessions(ctx context.Context, admin Principal, userID string) (int, error) {
 	return s.id.EndUserSessions(ctx, admin.claims, user.ID(userID))
 }
+
+// TOTPCode returns the code an authenticator app would show at t for a
+// secret from BeginTOTP (or POST /v1/users/me/mfa/totp): for tests of
+// programs that embed usermgmt.
+func TOTPCode(secret string, at time.Time) (string, error) { return crypto.NewOTP().CodeAt(secret, at) }

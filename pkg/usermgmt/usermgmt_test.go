@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -181,5 +182,41 @@ func TestEmbedded_EventSinkGetsEnvelopes(t *testing.T) {
 	var env map[string]any
 	if err := json.Unmarshal(got.events[0].Envelope, &env); err != nil || env["specversion"] != "1.0" || env["subject"] != u.ID {
 		t.Fatalf("envelope: %s", got.events[0].Envelope)
+	}
+}
+
+// TestEmbedded_MFA: a host drives the second-factor flow through the
+// facade; a host that ignores MFA sees a failed sign-in, never a session.
+func TestEmbedded_MFA(t *testing.T) {
+	svc := newService(t)
+	ctx := t.Context()
+	_, tok, err := svc.Register(ctx, "ada@example.com", "ada", pw, "", usermgmt.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := svc.Verify(ctx, tok.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup, err := svc.BeginTOTP(ctx, p, pw, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := usermgmt.TOTPCode(setup.Secret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	backup, _, err := svc.ConfirmMFA(ctx, p, "totp", code)
+	if err != nil || len(backup) != 10 {
+		t.Fatalf("confirm: %d codes, %v", len(backup), err)
+	}
+	_, got, err := svc.Login(ctx, "ada", pw, usermgmt.Client{})
+	ch, ok := usermgmt.AsMFARequired(err)
+	if !ok || got.AccessToken != "" || !usermgmt.IsUnauthenticated(err) || ch.Token == "" {
+		t.Fatalf("login of an MFA account: %+v, %v", got, err)
+	}
+	u, got, err := svc.LoginMFA(ctx, ch.Token, backup[0], usermgmt.Client{})
+	if err != nil || got.AccessToken == "" || !u.MFAEnabled {
+		t.Fatalf("login mfa: %+v %+v %v", u, got, err)
 	}
 }
