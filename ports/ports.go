@@ -61,8 +61,15 @@ type Users interface {
 type Credentials interface {
 	// PasswordHash returns credential.ErrNoPassword when the user has none.
 	PasswordHash(ctx context.Context, id user.ID) (credential.PasswordHash, error)
-	// SetPasswordHash creates or replaces the user's password hash.
+	// SetPasswordHash creates or replaces the user's password hash; the
+	// recovery mark stays as it is.
 	SetPasswordHash(ctx context.Context, id user.ID, h credential.PasswordHash, at time.Time) error
+	// SetRecovered marks the password as set through an emailed recovery
+	// at at; the zero time clears the mark. A user without a password has
+	// none: credential.ErrNoPassword.
+	SetRecovered(ctx context.Context, id user.ID, at time.Time) error
+	// Recovered returns the mark, the zero time when there is none.
+	Recovered(ctx context.Context, id user.ID) (time.Time, error)
 }
 
 // Sessions persists sessions and rotates their refresh tokens.

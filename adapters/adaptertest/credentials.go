@@ -1,6 +1,7 @@
 package adaptertest
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -34,5 +35,35 @@ func Credentials(t *testing.T, setup Setup) {
 		}
 		_, err = s.Credentials.PasswordHash(ctx, other.ID())
 		wantErr(t, "PasswordHash of another user", err, credential.ErrNoPassword)
+	})
+
+	run(t, setup, "the recovery mark survives a rehash, clears, and rolls back", func(t *testing.T, s Stores) {
+		ctx := t.Context()
+		u := createUser(t, s)
+		wantErr(t, "SetRecovered without a password", s.Credentials.SetRecovered(ctx, u.ID(), t0), credential.ErrNoPassword)
+		const h = credential.PasswordHash("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo")
+		mustNotFail(t, "SetPasswordHash", s.Credentials.SetPasswordHash(ctx, u.ID(), h, t0))
+		if got, err := s.Credentials.Recovered(ctx, u.ID()); err != nil || !got.IsZero() {
+			t.Fatalf("Recovered before any = %v, %v", got, err)
+		}
+		mustNotFail(t, "SetRecovered", s.Credentials.SetRecovered(ctx, u.ID(), t0))
+		mustNotFail(t, "SetPasswordHash (a rehash)", s.Credentials.SetPasswordHash(ctx, u.ID(), h, t0.Add(time.Minute)))
+		if got, _ := s.Credentials.Recovered(ctx, u.ID()); !sameTime(got, t0) {
+			t.Fatalf("Recovered after a rehash = %v, want %v", got, t0)
+		}
+		err := s.Tx.WithinTx(ctx, func(ctx context.Context) error {
+			if err := s.Credentials.SetRecovered(ctx, u.ID(), time.Time{}); err != nil {
+				return err
+			}
+			return errBoom
+		})
+		wantErr(t, "WithinTx", err, errBoom)
+		if got, _ := s.Credentials.Recovered(ctx, u.ID()); !sameTime(got, t0) {
+			t.Fatalf("Recovered after a rollback = %v", got)
+		}
+		mustNotFail(t, "clear", s.Credentials.SetRecovered(ctx, u.ID(), time.Time{}))
+		if got, _ := s.Credentials.Recovered(ctx, u.ID()); !got.IsZero() {
+			t.Fatalf("Recovered after clearing = %v", got)
+		}
 	})
 }

@@ -28,6 +28,7 @@ type credentialRow struct {
 	UserID       string `bun:"user_id,pk"`
 	PasswordHash string `bun:"password_hash"`
 	UpdatedAt    dbTime `bun:"updated_at"`
+	RecoveredAt  dbTime `bun:"recovered_at"`
 }
 
 func toCredentialRow(id user.ID, h credential.PasswordHash, updated time.Time) credentialRow {
@@ -67,4 +68,29 @@ func (r *Credentials) SetPasswordHash(ctx context.Context, id user.ID, h credent
 		return fmt.Errorf("sqlstore: upsert password hash of user %s: %w", id, err)
 	}
 	return nil
+}
+
+// SetRecovered sets or clears the recovery mark of the user's password.
+func (r *Credentials) SetRecovered(ctx context.Context, id user.ID, when time.Time) error {
+	res, err := r.db.conn(ctx).NewUpdate().Model((*credentialRow)(nil)).
+		Set("recovered_at = ?", at(when)).Where("user_id = ?", string(id)).Exec(ctx)
+	ok, err := affected(res, err, "set recovery mark")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return credential.ErrNoPassword
+	}
+	return nil
+}
+
+// Recovered returns the recovery mark of the user's password.
+func (r *Credentials) Recovered(ctx context.Context, id user.ID) (time.Time, error) {
+	var when dbTime
+	err := r.db.readConn(ctx).NewSelect().Model((*credentialRow)(nil)).Column("recovered_at").
+		Where("c.user_id = ?", string(id)).Scan(ctx, &when)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, fmt.Errorf("sqlstore: select recovery mark of user %s: %w", id, err)
+	}
+	return when.Time, nil
 }

@@ -637,8 +637,10 @@ func (s *Service) ChangePassword(ctx context.Context, p token.Claims, current, n
 	var ended []session.Revocation
 	err = s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
 		var err error
-		ended, err = s.replacePassword(ctx, uid, hash, session.ID(p.SessionID), now)
-		return err
+		if ended, err = s.replacePassword(ctx, uid, hash, session.ID(p.SessionID), now); err != nil {
+			return err
+		}
+		return s.d.Credentials.SetRecovered(ctx, uid, time.Time{}) // proven at AAL2: no longer a recovered password
 	})
 	if err != nil {
 		return fmt.Errorf("change password: %w", err)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/usermgmt/usermgmt/core/credential"
 	"github.com/usermgmt/usermgmt/core/errs"
 	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/mfa"
@@ -340,6 +341,11 @@ func (s *Service) ConfirmFactor(ctx context.Context, p token.Claims, m mfa.Metho
 			return errors.Join(err, mfa.ErrNoEnrollment)
 		}
 		if err := s.d.Factors.Put(ctx, f); err != nil {
+			return err
+		}
+		// A recovery older than this authenticated enrollment no longer
+		// narrows the methods of the next sign-in.
+		if err := s.d.Credentials.SetRecovered(ctx, uid, time.Time{}); err != nil && !errors.Is(err, credential.ErrNoPassword) {
 			return err
 		}
 		if u, err = s.d.Users.Update(ctx, uid, func(u *user.User) error { u.SetMFA(true, now); return nil }); err != nil {

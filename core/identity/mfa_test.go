@@ -674,3 +674,54 @@ func TestLoginMFA_WrongBackupCodesCountAsWrong_MF06_MF07(t *testing.T) {
 		t.Errorf("a used backup code was reported as a TOTP replay: %v", v)
 	}
 }
+
+// TestRecoveryAndEmailFactorAreOneChannel_MF08: after a reset by emailed
+// link, the email factor does not finish the next sign-in while another
+// method remains (here the backup codes): the same mailbox would otherwise
+// pass both steps. A completed sign-in ends that.
+func TestRecoveryAndEmailFactorAreOneChannel_MF08(t *testing.T) {
+	e := newEnv(t)
+	a := e.register(t, "ada@example.com", "ada")
+	c := e.claims(t, a.AccessToken)
+	verify := e.mailbox.Messages()[0].Link
+	if err := e.svc.VerifyEmail(t.Context(), verify[strings.Index(verify, "#token=")+7:]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.BeginCodeFactor(t.Context(), c, mfa.MethodEmail, "", identity.Reauth{Password: goodPassword}); err != nil {
+		t.Fatal(err)
+	}
+	en, err := e.svc.ConfirmFactor(t.Context(), c, mfa.MethodEmail, e.lastCode(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.RequestPasswordReset(t.Context(), "ada@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	msgs := e.mailbox.Messages()
+	link := msgs[len(msgs)-1].Link
+	if err := e.svc.ResetPassword(t.Context(), link[strings.Index(link, "#token=")+7:], "an entirely new passphrase"); err != nil {
+		t.Fatal(err)
+	}
+	login := func() *identity.Challenge {
+		t.Helper()
+		a, err := e.svc.Login(t.Context(), identity.LoginInput{Identifier: "ada", Password: "an entirely new passphrase",
+			Client: session.Client{IP: "192.0.2.1", UserAgent: "test"}})
+		if err != nil || a.Challenge == nil {
+			t.Fatalf("login: %+v, %v", a, err)
+		}
+		return a.Challenge
+	}
+	ch := login()
+	if !slices.Equal(ch.Methods, []mfa.Method{mfa.MethodBackup}) {
+		t.Fatalf("methods after an emailed recovery = %v, want backup codes only", ch.Methods)
+	}
+	if _, err := e.svc.SendChallengeCode(t.Context(), ch.Token, mfa.MethodEmail); !errors.Is(err, mfa.ErrUnavailable) {
+		t.Fatalf("an emailed code after an emailed recovery: %v", err)
+	}
+	if _, err := e.answer(t, ch, en.BackupCodes[0]); err != nil {
+		t.Fatalf("the backup code: %v", err)
+	}
+	if ch := login(); !slices.Equal(ch.Methods, []mfa.Method{mfa.MethodEmail, mfa.MethodBackup}) {
+		t.Errorf("methods after a completed sign-in = %v", ch.Methods)
+	}
+}

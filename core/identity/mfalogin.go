@@ -26,7 +26,9 @@ type Challenge struct {
 }
 
 // signInMethods lists what can answer a challenge of u: the enrolled
-// factors and, while any are left, backup codes.
+// factors and, while any are left, backup codes. After an emailed recovery
+// email is left out while any other method remains: the mailbox that
+// reset the password is one factor, not two (MF-08).
 func (s *Service) signInMethods(ctx context.Context, u user.User) ([]mfa.Method, error) {
 	fs, err := s.d.Factors.Factors(ctx, u.ID())
 	if err != nil {
@@ -42,6 +44,13 @@ func (s *Service) signInMethods(ctx context.Context, u user.User) ([]mfa.Method,
 	}
 	if left > 0 {
 		ms = append(ms, mfa.MethodBackup)
+	}
+	recovered, err := s.d.Credentials.Recovered(ctx, u.ID())
+	if err != nil {
+		return nil, err
+	}
+	if others := slices.DeleteFunc(slices.Clone(ms), func(m mfa.Method) bool { return m == mfa.MethodEmail }); !recovered.IsZero() && len(others) > 0 {
+		ms = others
 	}
 	return ms, nil
 }
@@ -204,6 +213,9 @@ func (s *Service) LoginMFA(ctx context.Context, in LoginMFAInput) (Auth, error) 
 		}
 		if err := s.d.Sessions.Create(ctx, sess); err != nil {
 			return err
+		}
+		if err := s.d.Credentials.SetRecovered(ctx, u.ID(), time.Time{}); err != nil && !errors.Is(err, credential.ErrNoPassword) {
+			return err // a completed sign-in ends the recovery (see signInMethods)
 		}
 		return s.d.Outbox.Append(ctx, s.event(u.ID(), now, event.UserLogin{UserID: string(u.ID()), LoginMethod: event.MethodPassword,
 			IPAddress: in.Client.IP, UserAgent: in.Client.UserAgent, SessionID: string(sess.ID)}))

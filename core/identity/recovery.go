@@ -118,8 +118,12 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 		if err != nil {
 			return err
 		}
-		ended, err = s.replacePassword(ctx, uid, hash, "", now)
-		return err
+		if ended, err = s.replacePassword(ctx, uid, hash, "", now); err != nil {
+			return err
+		}
+		// Until a sign-in completes, the mailbox that reset the password
+		// does not also pass as the second factor (MF-08).
+		return s.d.Credentials.SetRecovered(ctx, uid, now)
 	})
 	if err != nil {
 		if errors.Is(err, ErrInvalidResetToken) {
