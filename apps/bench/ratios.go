@@ -64,7 +64,12 @@ func (b *bench) routes(ctx context.Context) error {
 	if err := b.loginThroughput(ctx); err != nil {
 		return err
 	}
+	second, err := b.mfaStep(ctx)
+	if err != nil {
+		return err
+	}
 	printTable(stdout, fmt.Sprintf("Routes on SQLite (%d blocks × %s)", o.blocks, o.duration), b.rows)
+	b.rep.below(p99+": login/mfa, the second step", second.pct(99), p99Goal, fmt.Sprintf("%d answers with backup codes, one each", second.ops))
 
 	b.rep.below(p99+": refresh (SQLite)", ref.pct(99), p99Goal, "all blocks pooled")
 	b.rep.below(p99+": verify, token reused", ver.pct(99), p99Goal, "all blocks pooled")
