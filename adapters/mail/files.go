@@ -18,6 +18,7 @@ import (
 // reads it. The links stay in those files and never reach a log. It is safe
 // for concurrent use.
 type Files struct {
+	messages
 	dir     string
 	clock   func() time.Time
 	compose composer
@@ -42,27 +43,9 @@ func NewFiles(dir string, opts ...Option) (*Files, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("mail: %w", err)
 	}
-	return &Files{dir: dir, clock: o.clock.Now, compose: c}, nil
-}
-
-// SendPasswordReset writes the password-reset message for to.
-func (f *Files) SendPasswordReset(ctx context.Context, to, link string, expires time.Time) error {
-	return f.write(ctx, kindPasswordReset, to, linkContent(link, expires))
-}
-
-// SendEmailVerification writes the email-verification message for to.
-func (f *Files) SendEmailVerification(ctx context.Context, to, link string, expires time.Time) error {
-	return f.write(ctx, kindEmailVerification, to, linkContent(link, expires))
-}
-
-// SendSignInCode writes the one-time code message for to.
-func (f *Files) SendSignInCode(ctx context.Context, to, code string, expires time.Time) error {
-	return f.write(ctx, kindSignInCode, to, content{Code: code, Expires: expires})
-}
-
-// SendSecurityNotice writes the security notice for to.
-func (f *Files) SendSecurityNotice(ctx context.Context, to string, n ports.SecurityNotice) error {
-	return f.write(ctx, kindSecurityNotice, to, content{Notice: n})
+	f := &Files{dir: dir, clock: o.clock.Now, compose: c}
+	f.messages = messages{deliver: f.write}
+	return f, nil
 }
 
 // write writes the message under a temporary name and renames it, so a

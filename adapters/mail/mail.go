@@ -10,6 +10,7 @@ package mail
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"embed"
 	"errors"
@@ -82,6 +83,32 @@ func (c content) secret() string {
 
 func linkContent(link string, expires time.Time) content {
 	return content{Link: link, Expires: expires}
+}
+
+// messages is the ports.Mailer method set over one way of delivering a
+// rendered kind of message; Files and SMTP embed it.
+type messages struct {
+	deliver func(ctx context.Context, kind, to string, ct content) error
+}
+
+// SendPasswordReset sends the password-reset link to to.
+func (m messages) SendPasswordReset(ctx context.Context, to, link string, expires time.Time) error {
+	return m.deliver(ctx, kindPasswordReset, to, linkContent(link, expires))
+}
+
+// SendEmailVerification sends the email-verification link to to.
+func (m messages) SendEmailVerification(ctx context.Context, to, link string, expires time.Time) error {
+	return m.deliver(ctx, kindEmailVerification, to, linkContent(link, expires))
+}
+
+// SendSignInCode sends a one-time code to to.
+func (m messages) SendSignInCode(ctx context.Context, to, code string, expires time.Time) error {
+	return m.deliver(ctx, kindSignInCode, to, content{Code: code, Expires: expires})
+}
+
+// SendSecurityNotice sends a security notice to to.
+func (m messages) SendSecurityNotice(ctx context.Context, to string, n ports.SecurityNotice) error {
+	return m.deliver(ctx, kindSecurityNotice, to, content{Notice: n})
 }
 
 //go:embed templates/*.tmpl

@@ -34,6 +34,7 @@ const (
 // Credentials (smtp://user:pass@host) are sent with AUTH PLAIN, which
 // net/smtp refuses over an unencrypted connection except to localhost.
 type SMTP struct {
+	messages
 	addr        string // host:port
 	host        string
 	implicitTLS bool
@@ -66,6 +67,7 @@ func NewSMTP(rawURL, from string, opts ...Option) (*SMTP, error) {
 		return nil, fmt.Errorf("mail: invalid SMTP URL: %w", err)
 	}
 	s := &SMTP{host: u.Hostname(), helo: o.helo, compose: c}
+	s.messages = messages{deliver: s.send}
 	var port string
 	switch u.Scheme {
 	case "smtp":
@@ -100,26 +102,8 @@ func NewSMTP(rawURL, from string, opts ...Option) (*SMTP, error) {
 	return s, nil
 }
 
-// SendPasswordReset mails the password-reset link to to.
-func (s *SMTP) SendPasswordReset(ctx context.Context, to, link string, expires time.Time) error {
-	return s.send(ctx, kindPasswordReset, to, linkContent(link, expires))
-}
-
-// SendEmailVerification mails the email-verification link to to.
-func (s *SMTP) SendEmailVerification(ctx context.Context, to, link string, expires time.Time) error {
-	return s.send(ctx, kindEmailVerification, to, linkContent(link, expires))
-}
-
-// SendSignInCode mails a one-time code to to.
-func (s *SMTP) SendSignInCode(ctx context.Context, to, code string, expires time.Time) error {
-	return s.send(ctx, kindSignInCode, to, content{Code: code, Expires: expires})
-}
-
-// SendSecurityNotice mails a security notice to to.
-func (s *SMTP) SendSecurityNotice(ctx context.Context, to string, n ports.SecurityNotice) error {
-	return s.send(ctx, kindSecurityNotice, to, content{Notice: n})
-}
-
+// send renders the message and delivers it; its errors hold neither the
+// message's secret nor the SMTP password.
 func (s *SMTP) send(ctx context.Context, kind, to string, ct content) error {
 	m, err := s.compose.render(kind, to, ct)
 	if err != nil {
