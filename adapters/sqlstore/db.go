@@ -277,6 +277,18 @@ func (db *DB) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.IDB)
 	})
 }
 
+// affected reports whether the statement that gave res and err changed a
+// row; a failure is wrapped as what (a format, with args), built only then.
+func affected(res sql.Result, err error, what string, args ...any) (bool, error) {
+	if err == nil {
+		var n int64
+		if n, err = res.RowsAffected(); err == nil {
+			return n > 0, nil
+		}
+	}
+	return false, fmt.Errorf("sqlstore: %s: %w", fmt.Sprintf(what, args...), err)
+}
+
 // guarded runs one statement (fn) that may fail with a constraint violation
 // the caller translates into a domain error. On Postgres such an error aborts
 // the whole transaction, unlike on SQLite and in memory, where the caller

@@ -28,14 +28,7 @@ func NewProcessedEvents(db *DB) *ProcessedEvents { return &ProcessedEvents{db: d
 func (r *ProcessedEvents) MarkProcessed(ctx context.Context, consumer, eventID string, when time.Time) (bool, error) {
 	res, err := r.db.conn(ctx).NewRaw(`INSERT INTO processed_events (consumer, event_id, processed_at) VALUES (?, ?, ?)
 		ON CONFLICT (consumer, event_id) DO NOTHING`, consumer, eventID, at(when)).Exec(ctx)
-	if err != nil {
-		return false, fmt.Errorf("sqlstore: mark event %s processed: %w", eventID, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("sqlstore: mark event %s processed: %w", eventID, err)
-	}
-	return n == 1, nil
+	return affected(res, err, "mark event %s processed", eventID)
 }
 
 // Activities persists user activity records.

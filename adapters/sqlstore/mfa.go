@@ -159,17 +159,6 @@ func (r *MFAFactors) DeleteEnrollment(ctx context.Context, uid user.ID, m mfa.Me
 	return affected(res, err, "delete enrollment")
 }
 
-func affected(res sql.Result, err error, what string) (bool, error) {
-	if err != nil {
-		return false, fmt.Errorf("sqlstore: %s: %w", what, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("sqlstore: %s: %w", what, err)
-	}
-	return n > 0, nil
-}
-
 // BackupCodes is the ports.BackupCodes of a database.
 type BackupCodes struct{ db *DB }
 

@@ -216,14 +216,7 @@ func (r *Sessions) Revoke(ctx context.Context, id session.ID, reason session.Rev
 		Set("revoked_at = ?", at(when)).Set("revoke_reason = ?", reason.String()).
 		Where("s.id = ?", string(id)).Where("s.revoked_at IS NULL").
 		Exec(ctx)
-	if err != nil {
-		return false, fmt.Errorf("sqlstore: revoke session %s: %w", id, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("sqlstore: revoke session %s: %w", id, err)
-	}
-	return n > 0, nil
+	return affected(res, err, "revoke session %s", id)
 }
 
 // RevokeUser ends every live session of uid except keep and returns their

@@ -272,23 +272,8 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Auth, error) {
 	if err := s.take(ctx, "login:account-ip:"+account+"|"+in.Client.IP, s.cfg.Limits.LoginPerAccountIP, time.Minute); err != nil {
 		return Auth{}, err
 	}
-	attempt, err := s.reserveAttempt(ctx, "login:"+account)
+	attempt, rehash, err := s.verifyPassword(ctx, u, "login:"+account, in.Password, hash, in.Client)
 	if err != nil {
-		return Auth{}, err
-	}
-	ok, rehash := false, false
-	if len(in.Password) <= credential.MaxPasswordBytes {
-		if ok, rehash, err = s.d.Hasher.Verify(ctx, in.Password, hash); err != nil {
-			return Auth{}, fmt.Errorf("login: %w", err)
-		}
-	}
-	if !ok || hash == "" {
-		if err := s.reportLimit(ctx, u, attempt, in.Client, "password"); err != nil {
-			return Auth{}, err
-		}
-		return Auth{}, credential.ErrInvalidCredentials
-	}
-	if err := s.succeeded(ctx, "login:"+account); err != nil {
 		return Auth{}, err
 	}
 	if !u.CanSignIn() {
@@ -649,32 +634,44 @@ func (s *Service) ChangePassword(ctx context.Context, p token.Claims, current, n
 	return s.d.Revoked.Add(ctx, ended...)
 }
 
-// provePassword checks u's password, counting the attempt toward the
-// account's lockout before the hash (LG-02, LG-05), and answers wrong
-// when it does not match.
+// provePassword checks the password of a signed-in u, counting toward the
+// account's lockout like a sign-in (LG-05), and answers wrong when it does
+// not match.
 func (s *Service) provePassword(ctx context.Context, u user.User, password string, wrong error) error {
 	h, err := s.d.Credentials.PasswordHash(ctx, u.ID())
 	if err != nil && !errors.Is(err, credential.ErrNoPassword) {
 		return fmt.Errorf("check password: %w", err)
 	}
-	key := "login:" + accountKey(u, "")
-	attempt, err := s.reserveAttempt(ctx, key)
-	if err != nil {
-		return err
+	_, _, err = s.verifyPassword(ctx, u, "login:"+accountKey(u, ""), password, h, session.Client{})
+	if errors.Is(err, credential.ErrInvalidCredentials) {
+		return wrong
+	}
+	return err
+}
+
+// verifyPassword counts an attempt of the failure counter key before the
+// hash (LG-02, LG-04), then checks password against hash; an empty hash
+// verifies against the dummy, so unknown accounts cost the same (LG-01).
+// A mismatch reports the limit when it reaches it and is
+// credential.ErrInvalidCredentials; a match resets the count. It returns
+// the attempt's place in the run of failures and whether to rehash.
+func (s *Service) verifyPassword(ctx context.Context, u user.User, key, password string, hash credential.PasswordHash, c session.Client) (attempt int, rehash bool, err error) {
+	if attempt, err = s.reserveAttempt(ctx, key); err != nil {
+		return 0, false, err
 	}
 	ok := false
 	if len(password) <= credential.MaxPasswordBytes {
-		if ok, _, err = s.d.Hasher.Verify(ctx, password, h); err != nil {
-			return fmt.Errorf("check password: %w", err)
+		if ok, rehash, err = s.d.Hasher.Verify(ctx, password, hash); err != nil {
+			return 0, false, fmt.Errorf("check password: %w", err)
 		}
 	}
-	if !ok || h == "" {
-		if err := s.reportLimit(ctx, u, attempt, session.Client{}, "password"); err != nil {
-			return err
+	if !ok || hash == "" {
+		if err := s.reportLimit(ctx, u, attempt, c, "password"); err != nil {
+			return 0, false, err
 		}
-		return wrong
+		return attempt, false, credential.ErrInvalidCredentials
 	}
-	return s.succeeded(ctx, key)
+	return attempt, rehash, s.succeeded(ctx, key)
 }
 
 // newPasswordHash applies the password policy to a new password of u

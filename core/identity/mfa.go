@@ -2,7 +2,6 @@ package identity
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/base32"
 	"errors"
 	"fmt"
@@ -304,26 +303,17 @@ func (s *Service) ConfirmFactor(ctx context.Context, p token.Claims, m mfa.Metho
 	}
 	f := mfa.Factor{UserID: uid, Method: m, Phone: e.Phone, CreatedAt: now}
 	if m == mfa.MethodTOTP {
-		seed, err := s.d.Secrets.Open(e.Secret, seedContext(uid))
-		if err != nil {
-			return Enabled{}, fmt.Errorf("confirm factor: %w", err)
-		}
-		step, ok, err := mfa.MatchTOTP(digits, now, func(step int64) (string, error) { return s.d.OTP.TOTP(seed, step) })
-		if err != nil {
-			return Enabled{}, fmt.Errorf("confirm factor: %w", err)
-		}
-		if !ok {
-			return Enabled{}, errWrongCode
-		}
-		f.Secret, f.LastUsedStep = e.Secret, step // the confirming code is spent
+		// The confirming code is spent: its step becomes the last used.
+		f.Secret = e.Secret
+		f.LastUsedStep, ok, err = s.matchSealedTOTP(e.Secret, uid, digits, now)
 	} else {
-		want, err := s.d.Secrets.Open(e.Secret, enrollCodeContext(m, uid))
-		if err != nil {
-			return Enabled{}, fmt.Errorf("confirm factor: %w", err)
-		}
-		if subtle.ConstantTimeCompare(want, []byte(digits)) != 1 {
-			return Enabled{}, errWrongCode
-		}
+		ok, err = s.sentCode(m, e.Secret, enrollCodeContext(m, uid), e.ExpiresAt, now, digits)
+	}
+	if err != nil {
+		return Enabled{}, fmt.Errorf("confirm factor: %w", err)
+	}
+	if !ok {
+		return Enabled{}, errWrongCode
 	}
 	left, err := s.d.BackupCodes.Remaining(ctx, uid)
 	if err != nil {

@@ -80,17 +80,23 @@ func (s *Service) check(ctx context.Context, c codeCheck) (proof, bool, error) {
 	if i < 0 {
 		return proof{}, false, nil
 	}
-	seed, err := s.d.Secrets.Open(c.factors[i].Secret, seedContext(uid))
-	if err != nil {
-		return proof{}, false, fmt.Errorf("open totp seed: %w", err)
-	}
-	step, ok, err := mfa.MatchTOTP(digits, s.d.Clock.Now(), func(step int64) (string, error) { return s.d.OTP.TOTP(seed, step) })
+	step, ok, err := s.matchSealedTOTP(c.factors[i].Secret, uid, digits, s.d.Clock.Now())
 	if err != nil || !ok {
 		return proof{}, false, err
 	}
 	return proof{method: mfa.MethodTOTP, use: func(ctx context.Context) (bool, error) {
 		return s.d.Factors.UseTOTPStep(ctx, uid, step)
 	}}, true, nil
+}
+
+// matchSealedTOTP checks digits against the TOTP of uid's sealed seed
+// around now and returns the step it matched.
+func (s *Service) matchSealedTOTP(sealed []byte, uid user.ID, digits string, now time.Time) (int64, bool, error) {
+	seed, err := s.d.Secrets.Open(sealed, seedContext(uid))
+	if err != nil {
+		return 0, false, fmt.Errorf("open totp seed: %w", err)
+	}
+	return mfa.MatchTOTP(digits, now, func(step int64) (string, error) { return s.d.OTP.TOTP(seed, step) })
 }
 
 // sentCode checks digits against a sealed code sent by m and still valid at now.
