@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/go-playground/validator/v10"
@@ -37,17 +39,23 @@ func newDecoder() *decoder {
 // optional is set (dst keeps its zero value).
 func (d *decoder) decode(c *fiber.Ctx, dst any, optional bool) error {
 	body := c.Body()
-	if len(bytes.TrimSpace(body)) == 0 {
-		if optional {
-			return nil
-		}
-		return errMalformedJSON.WithFields(errs.FieldError{Field: "body", Message: "is required"})
+	empty := len(bytes.TrimSpace(body)) == 0
+	if empty && optional {
+		return nil
 	}
-	if !isJSON(c.Get(fiber.HeaderContentType)) {
+	// The media type is judged first: fasthttp moves a multipart body
+	// into its form, which would otherwise read as a missing body.
+	if ct := c.Get(fiber.HeaderContentType); (ct != "" || !empty) && !isJSON(ct) {
 		return fiber.ErrUnsupportedMediaType
+	}
+	if empty {
+		return errMalformedJSON.WithFields(errs.FieldError{Field: "body", Message: "is required"})
 	}
 	if err := checkDuplicateKeys(body); err != nil {
 		return errMalformedJSON.WithFields(errs.FieldError{Field: "body", Message: err.Error()})
+	}
+	if f, ok := inexactKey(body, reflect.TypeOf(dst)); !ok {
+		return errMalformedJSON.WithFields(errs.FieldError{Field: f, Message: "is not a known field"})
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -57,7 +65,139 @@ func (d *decoder) decode(c *fiber.Ctx, dst any, optional bool) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errMalformedJSON.WithFields(errs.FieldError{Field: "body", Message: "must hold exactly one JSON object"})
 	}
+	var v errs.Validation
+	checkText(reflect.ValueOf(dst), "", &v)
+	if err := v.Err(); err != nil {
+		return err
+	}
 	return d.validate(dst)
+}
+
+// inexactKey finds an object key that names a field of t other than by
+// its exact JSON name. encoding/json matches names case-insensitively and
+// with Unicode folding ("PASSWORD" and "paſſword" fill Password), so a
+// body can carry one field twice under names a proxy or validator sees as
+// different: only exact names pass (IV-07). It returns the key and false;
+// what is not valid JSON is left to the decoder.
+func inexactKey(raw []byte, t reflect.Type) (string, bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(raw, &obj) != nil {
+			return "", true
+		}
+		fields := jsonFields(t)
+		for k, v := range obj {
+			ft, ok := fields[k]
+			if !ok {
+				return k, false
+			}
+			if f, ok := inexactKey(v, ft); !ok {
+				return k + "." + f, false
+			}
+		}
+	case reflect.Slice, reflect.Array, reflect.Map:
+		var items []json.RawMessage
+		if t.Kind() == reflect.Map {
+			var obj map[string]json.RawMessage
+			if json.Unmarshal(raw, &obj) != nil {
+				return "", true
+			}
+			for _, v := range obj {
+				items = append(items, v)
+			}
+		} else if json.Unmarshal(raw, &items) != nil {
+			return "", true
+		}
+		for _, v := range items {
+			if f, ok := inexactKey(v, t.Elem()); !ok {
+				return f, false
+			}
+		}
+	}
+	return "", true
+}
+
+// jsonFields maps the JSON names of t's fields, embedded structs' included,
+// to their types.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-" || !f.IsExported() && !f.Anonymous:
+		case f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct:
+			maps.Copy(out, jsonFields(f.Type))
+		case name == "":
+			out[f.Name] = f.Type
+		default:
+			out[name] = f.Type
+		}
+	}
+	return out
+}
+
+// checkText adds a field error for every decoded string that holds a
+// control character (IV-06): a NUL or an escape sequence has no place in
+// a name, an identifier or a preference, and some stores refuse a NUL
+// outright, which would surface as a 500. Tab is text. Fields tagged
+// `text:"secret"` (passwords) are exempt: they are hashed, never stored
+// or shown, and a password must stay usable as it was set.
+func checkText(v reflect.Value, path string, out *errs.Validation) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			checkText(v.Elem(), path, out)
+		}
+	case reflect.String:
+		if hasControl(v.String()) {
+			out.Add(path, "must not contain control characters")
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if f.Anonymous && f.Type.Kind() == reflect.Struct {
+				checkText(v.Field(i), path, out)
+				continue
+			}
+			if !f.IsExported() || f.Tag.Get("text") == "secret" {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			checkText(v.Field(i), join(path, name), out)
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			k := it.Key().String()
+			if hasControl(k) {
+				out.Add(path, "must not contain control characters")
+				continue
+			}
+			checkText(it.Value(), join(path, k), out)
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			checkText(v.Index(i), path+"["+strconv.Itoa(i)+"]", out)
+		}
+	}
+}
+
+func join(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+// hasControl reports a C0 control other than tab, DEL, or a C1 control.
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool {
+		return r < 0x20 && r != '\t' || r >= 0x7f && r <= 0x9f
+	})
 }
 
 func (d *decoder) validate(dst any) error {

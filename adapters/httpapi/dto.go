@@ -13,13 +13,13 @@ import (
 type registerRequest struct {
 	Email       string  `json:"email" validate:"required,max=254"`
 	Username    string  `json:"username" validate:"required,max=32"`
-	Password    string  `json:"password" validate:"required,max=1024"`
+	Password    string  `json:"password" validate:"required,max=1024" text:"secret"`
 	DisplayName *string `json:"displayName,omitempty" validate:"omitempty,max=400"`
 }
 
 type loginRequest struct {
 	Identifier string `json:"identifier" validate:"required,max=254"`
-	Password   string `json:"password" validate:"required,max=1024"`
+	Password   string `json:"password" validate:"required,max=1024" text:"secret"`
 }
 
 type refreshRequest struct {
@@ -36,7 +36,7 @@ type verifyEmailRequest struct {
 
 type resetPasswordRequest struct {
 	Token       string `json:"token" validate:"required,max=128"`
-	NewPassword string `json:"newPassword" validate:"required,max=1024"`
+	NewPassword string `json:"newPassword" validate:"required,max=1024" text:"secret"`
 }
 
 type acceptedResponse struct {
@@ -48,8 +48,8 @@ type logoutRequest struct {
 }
 
 type changePasswordRequest struct {
-	CurrentPassword string `json:"currentPassword" validate:"required,max=1024"`
-	NewPassword     string `json:"newPassword" validate:"required,max=1024"`
+	CurrentPassword string `json:"currentPassword" validate:"required,max=1024" text:"secret"`
+	NewPassword     string `json:"newPassword" validate:"required,max=1024" text:"secret"`
 }
 
 type updateMeRequest struct {

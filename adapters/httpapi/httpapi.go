@@ -18,6 +18,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/usermgmt/usermgmt/core/errs"
 	"github.com/usermgmt/usermgmt/core/identity"
 )
 
@@ -107,7 +108,7 @@ func (a *API) App() *fiber.App {
 // by the API itself, so the host's ErrorHandler never sees them and the
 // final status is known to the request metrics.
 func (a *API) Mount(r fiber.Router) {
-	r.Use(a.requestID, a.observe, a.renderErrors, a.recoverPanic, a.securityHeaders)
+	r.Use(a.requestID, a.observe, a.renderErrors, a.recoverPanic, a.securityHeaders, checkUserAgent)
 	for _, m := range a.opt.Middleware {
 		r.Use(m)
 	}
@@ -214,8 +215,26 @@ func (a *API) recoverPanic(c *fiber.Ctx) (err error) {
 }
 
 func (a *API) securityHeaders(c *fiber.Ctx) error {
+	setSecurityHeaders(c)
+	return c.Next()
+}
+
+// setSecurityHeaders is also called when rendering errors, since answers
+// that fasthttp produces before any middleware runs (413, 431) go straight
+// to the error handler.
+func setSecurityHeaders(c *fiber.Ctx) {
 	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 	c.Set(fiber.HeaderCacheControl, "no-store")
+}
+
+// errBadUserAgent refuses a User-Agent with control characters: it is
+// stored with the session and shown to the user (IV-06).
+var errBadUserAgent = errs.ErrValidation.WithFields(errs.FieldError{Field: "User-Agent", Message: "must not contain control characters"})
+
+func checkUserAgent(c *fiber.Ctx) error {
+	if hasControl(c.Get(fiber.HeaderUserAgent)) {
+		return errBadUserAgent
+	}
 	return c.Next()
 }
 
@@ -230,7 +249,7 @@ func (a *API) clientIP(c *fiber.Ctx) string {
 	if !a.trusted(peer) {
 		return peer.String()
 	}
-	hops := strings.Split(c.Get(fiber.HeaderXForwardedFor), ",")
+	hops := forwardedFor(c)
 	for i := len(hops) - 1; i >= 0; i-- {
 		ip, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
 		if err != nil {
@@ -241,6 +260,18 @@ func (a *API) clientIP(c *fiber.Ctx) string {
 		}
 	}
 	return peer.String()
+}
+
+// forwardedFor lists the X-Forwarded-For hops of every header line in
+// order: a proxy that appends its own line (HAProxy does) instead of
+// extending the client's must not leave the client's line as the only one
+// read (RFC 9110 5.3: repeated lines are one comma-separated list).
+func forwardedFor(c *fiber.Ctx) []string {
+	var hops []string
+	for _, line := range c.Request().Header.PeekAll(fiber.HeaderXForwardedFor) {
+		hops = append(hops, strings.Split(string(line), ",")...)
+	}
+	return hops
 }
 
 func (a *API) trusted(ip netip.Addr) bool {

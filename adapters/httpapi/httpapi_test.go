@@ -97,7 +97,12 @@ func TestProblems_LO01(t *testing.T) {
 
 func TestProblems_ValidationNamesEachField(t *testing.T) {
 	s := newServer(t)
+	// Header injection (IV-02) stops at the edge, as a control character.
 	r := s.do(t, "POST", "/v1/auth/register", map[string]string{"email": "a@b.co\r\nBcc: evil@x.io", "username": "x", "password": "short"})
+	if p := wantProblem(t, r, 400, "validation_failed"); !strings.Contains(string(r.body), `"field":"email"`) {
+		t.Errorf("errors do not name email: %v", p)
+	}
+	r = s.do(t, "POST", "/v1/auth/register", map[string]string{"email": "a@b.co Bcc: evil@x.io", "username": "x", "password": "short"})
 	p := wantProblem(t, r, 400, "validation_failed")
 	got := map[string]bool{}
 	for _, e := range p["errors"].([]any) {

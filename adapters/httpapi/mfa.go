@@ -26,7 +26,7 @@ type sendCodeRequest struct {
 // reauthRequest is the fresh proof of a factor change (MF-05): the
 // password and, on an account with MFA, a code of a current factor.
 type reauthRequest struct {
-	Password string `json:"password" validate:"required,max=1024"`
+	Password string `json:"password" validate:"required,max=1024" text:"secret"`
 	Code     string `json:"code,omitempty" validate:"max=64"`
 }
 

@@ -135,6 +135,7 @@ func errorHandler(log *slog.Logger, allow func(path string) string) fiber.ErrorH
 				c.Set(fiber.HeaderAllow, a)
 			}
 		}
+		setSecurityHeaders(c)
 		c.Set(fiber.HeaderContentType, "application/problem+json")
 		return c.Status(p.Status).Send(body)
 	}
