@@ -273,6 +273,11 @@ const (
 	NoticeMFADisabled         NoticeKind = "mfa_disabled"
 	NoticeBackupCodesRenewed  NoticeKind = "backup_codes_renewed"
 	NoticeCodeReused          NoticeKind = "code_reused" // a used TOTP code came back
+	NoticeMFAReset            NoticeKind = "mfa_reset"   // an administrator removed every factor
+	// NoticeRegistrationAttempt tells the owner of an address that someone
+	// tried to register it again (LG-09): the answer to that someone did
+	// not say the address is taken.
+	NoticeRegistrationAttempt NoticeKind = "registration_attempt"
 )
 
 // SecurityNotice is one notice with what the owner needs to judge it.

@@ -93,6 +93,8 @@ type verifyResponse struct {
 	Roles []string `json:"roles"`
 	Org   string   `json:"org"`
 	Exp   int64    `json:"exp"`
+	AMR   []string `json:"amr"`
+	AAL   string   `json:"aal"`
 }
 
 type sessionResponse struct {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,6 +140,24 @@ func (s *server) register(t *testing.T, email, username string) map[string]any {
 		t.Fatalf("register: %d %s", r.status, r.body)
 	}
 	return r.json(t)
+}
+
+// verifyAddress follows the newest verification link mailed to email.
+func (s *server) verifyAddress(t *testing.T, email string) {
+	t.Helper()
+	var link string
+	for _, m := range s.mailbox.Messages() {
+		if m.Kind == "email_verification" && m.To == email {
+			link = m.Link
+		}
+	}
+	_, tok, ok := strings.Cut(link, "#token=")
+	if !ok {
+		t.Fatalf("no verification link for %s", email)
+	}
+	if r := s.do(t, "POST", "/v1/auth/email/verify", map[string]string{"token": tok}); r.status != 204 {
+		t.Fatalf("verify %s: %d %s", email, r.status, r.body)
+	}
 }
 
 // wantProblem checks the RFC 9457 shape of a response (LO-01).

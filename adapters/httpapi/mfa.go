@@ -66,10 +66,9 @@ type sentCodeResponse struct {
 type enabledResponse struct {
 	Method      string   `json:"method"`
 	BackupCodes []string `json:"backupCodes,omitempty"`
-	// The confirming session's new access token: it proved the factor.
-	AccessToken string `json:"accessToken"`
-	TokenType   string `json:"tokenType"`
-	ExpiresIn   int    `json:"expiresIn"`
+	// The tokens of the session that replaces the confirming one, which
+	// has ended: it proved the factor.
+	tokenResponse
 }
 
 type backupCodesResponse struct {
@@ -205,8 +204,7 @@ func (a *API) confirmFactor(c *fiber.Ctx, p token.Claims) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(enabledResponse{Method: en.Method.String(), BackupCodes: en.BackupCodes, AccessToken: en.AccessToken,
-		TokenType: "Bearer", ExpiresIn: int(en.ExpiresIn.Seconds())})
+	return c.JSON(enabledResponse{Method: en.Method.String(), BackupCodes: en.BackupCodes, tokenResponse: toTokenResponse(en.Tokens)})
 }
 
 func (a *API) disableFactor(c *fiber.Ctx, p token.Claims) error {

@@ -28,6 +28,10 @@ func TestMFA_OverHTTP_MF05_MF06_MF08(t *testing.T) {
 	at := reg["accessToken"].(string)
 	auth := []string{"Authorization", "Bearer " + at}
 
+	// No factor before the address is proven (MF-09).
+	wantProblem(t, s.do(t, "POST", "/v1/users/me/mfa/totp", map[string]string{"password": password}, auth...), 422, "mfa.email_not_verified")
+	s.verifyAddress(t, "ada@example.com")
+
 	r := s.do(t, "POST", "/v1/users/me/mfa/totp", map[string]string{"password": "wrong password"}, auth...)
 	p := wantProblem(t, r, 400, "validation_failed")
 	if !strings.Contains(string(r.body), `"field":"password"`) {

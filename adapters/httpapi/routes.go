@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/usermgmt/usermgmt/core/identity"
+	"github.com/usermgmt/usermgmt/core/mfa"
 	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/token"
 	"github.com/usermgmt/usermgmt/core/user"
@@ -55,7 +56,7 @@ func (a *API) routeTable() []route {
 			body: verifyEmailRequest{}, status: fiber.StatusNoContent, public: a.verifyEmail},
 		{method: fiber.MethodPost, path: "/v1/auth/email/resend", summary: "Mail a new verification link; 202 for any address", tag: "auth",
 			body: forgotPasswordRequest{}, status: fiber.StatusAccepted, resp: acceptedResponse{}, public: a.resendVerification},
-		{method: fiber.MethodGet, path: "/v1/auth/verify", summary: "Forward-auth: check an access token; X-User-Id and X-User-Roles on success", tag: "auth",
+		{method: fiber.MethodGet, path: "/v1/auth/verify", summary: "Forward-auth: check an access token; X-User-Id, X-User-Roles and X-User-Aal on success", tag: "auth",
 			status: fiber.StatusOK, resp: verifyResponse{}, authed: a.verify},
 		{method: fiber.MethodGet, path: "/v1/users/me", summary: "The caller's account", tag: "users",
 			status: fiber.StatusOK, resp: userResponse{}, authed: a.me},
@@ -85,6 +86,8 @@ func (a *API) routeTable() []route {
 			body: reauthCodeRequest{}, status: fiber.StatusAccepted, resp: sentCodeResponse{}, authed: a.requestReauthCode},
 		{method: fiber.MethodDelete, path: "/v1/admin/users/:id/sessions", summary: "Administrators: end every session of a user (logoutType forced)", tag: "admin",
 			status: fiber.StatusOK, resp: endedResponse{}, authed: a.endUserSessions},
+		{method: fiber.MethodPost, path: "/v1/admin/users/:id/mfa/reset", summary: "Administrators: remove every second factor of a user who lost them; their sessions end", tag: "admin",
+			status: fiber.StatusNoContent, authed: a.resetUserMFA},
 		{method: fiber.MethodDelete, path: "/v1/admin/sessions", summary: "Administrators: end every session of every user (logoutType forced)", tag: "admin",
 			status: fiber.StatusOK, resp: endedResponse{}, authed: a.endAllSessions},
 		{method: fiber.MethodGet, path: "/healthz", summary: "Liveness", tag: "operations",
@@ -171,11 +174,19 @@ func (a *API) changePassword(c *fiber.Ctx, p token.Claims) error {
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
+// verify is forward-auth. A token reaches it only if its session lives, and
+// an account's sessions without a second factor end when it gains one, so
+// the assurance reported here is the account's rule applied (SE-13).
 func (a *API) verify(c *fiber.Ctx, p token.Claims) error {
+	aal, amr := mfa.AAL(p.AMR), p.AMR
+	if amr == nil {
+		amr = []string{}
+	}
 	c.Set("X-User-Id", p.Subject)
 	c.Set("X-User-Roles", strings.Join(p.Roles, ","))
 	c.Set("X-Session-Id", p.SessionID)
-	return c.JSON(verifyResponse{Sub: p.Subject, Sid: p.SessionID, Roles: p.Roles, Org: p.Org, Exp: p.ExpiresAt.Unix()})
+	c.Set("X-User-Aal", aal)
+	return c.JSON(verifyResponse{Sub: p.Subject, Sid: p.SessionID, Roles: p.Roles, Org: p.Org, Exp: p.ExpiresAt.Unix(), AMR: amr, AAL: aal})
 }
 
 func (a *API) me(c *fiber.Ctx, p token.Claims) error {
@@ -240,6 +251,17 @@ func (a *API) endUserSessions(c *fiber.Ctx, p token.Claims) error {
 		return err
 	}
 	return c.JSON(endedResponse{Ended: n})
+}
+
+func (a *API) resetUserMFA(c *fiber.Ctx, p token.Claims) error {
+	id := c.Params("id")
+	if id == "" || len(id) > 64 {
+		return errNotFound
+	}
+	if err := a.id.ResetUserMFA(c.UserContext(), p, user.ID(id)); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
 }
 
 func (a *API) endAllSessions(c *fiber.Ctx, p token.Claims) error {

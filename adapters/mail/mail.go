@@ -61,6 +61,10 @@ var noticeTexts = map[ports.NoticeKind]struct{ subject, text string }{
 		"A second step of signing in to your account was removed."},
 	ports.NoticeBackupCodesRenewed: {"New backup codes",
 		"A new set of backup codes was made for your account; the earlier codes no longer work."},
+	ports.NoticeMFAReset: {"Two-step verification was removed by an administrator",
+		"An administrator removed every second step of signing in to your account, and every session was signed out. If you did not ask for this, reset your password and contact support."},
+	ports.NoticeRegistrationAttempt: {"Someone tried to register with your address",
+		"Someone tried to create a new account with this email address, which already has one. Nothing was changed. If it was you, sign in or reset your password instead."},
 	ports.NoticeCodeReused: {"A used sign-in code was entered again",
 		"Someone entered an authenticator code of your account that had already been used, and it was refused. Whoever did knows your password."},
 }

@@ -23,8 +23,10 @@ var (
 	errCodeRequired = errs.ErrValidation.WithFields(errs.FieldError{Field: "code",
 		Message: "is required: give a code from a second factor of the account"})
 	errWrongCode = errs.ErrValidation.WithFields(errs.FieldError{Field: "code", Message: "is wrong or has expired"})
-	// ErrEmailNotVerifiedForMFA refuses email as a factor before the address is proven.
-	ErrEmailNotVerifiedForMFA = errs.New(errs.Precondition, "mfa.email_not_verified", "verify your email address before using it as a second factor")
+	// ErrEmailNotVerifiedForMFA refuses any factor before the address is
+	// proven (MF-09): whoever registered someone else's address must not
+	// be able to put a factor between its owner and a mailbox recovery.
+	ErrEmailNotVerifiedForMFA = errs.New(errs.Precondition, "mfa.email_not_verified", "verify your email address before adding a second factor")
 	// ErrNoMFA refuses what needs a second factor on an account without one.
 	ErrNoMFA = errs.New(errs.Precondition, "mfa.not_enabled", "the account has no second factor")
 )
@@ -200,6 +202,9 @@ func (s *Service) BeginTOTP(ctx context.Context, p token.Claims, in Reauth) (TOT
 	if err != nil {
 		return TOTPSetup{}, fmt.Errorf("begin totp: %w", err)
 	}
+	if !u.EmailVerified() {
+		return TOTPSetup{}, ErrEmailNotVerifiedForMFA
+	}
 	if err := s.reauthenticate(ctx, u, in); err != nil {
 		return TOTPSetup{}, err
 	}
@@ -229,7 +234,7 @@ func (s *Service) BeginCodeFactor(ctx context.Context, p token.Claims, m mfa.Met
 		return SentCode{}, fmt.Errorf("begin %s factor: %w", m, err)
 	}
 	switch {
-	case m == mfa.MethodEmail && !u.EmailVerified():
+	case !u.EmailVerified():
 		return SentCode{}, ErrEmailNotVerifiedForMFA
 	case m == mfa.MethodSMS && s.d.SMS == nil, !m.OutOfBand():
 		return SentCode{}, mfa.ErrUnavailable
@@ -271,10 +276,9 @@ type Enabled struct {
 	// BackupCodes is a new set, shown once: always with TOTP, and with the
 	// first factor of an account; nil when the account's set was kept.
 	BackupCodes []string
-	// AccessToken is a new access token of the confirming session, which
-	// proved the factor and so is at AAL2 now.
-	AccessToken string
-	ExpiresIn   time.Duration
+	// Tokens open the session that replaces the confirming one, at AAL2;
+	// the confirming session has ended.
+	Tokens Tokens
 }
 
 // ConfirmFactor enables the pending factor m with a code from it (MF-05).
@@ -285,6 +289,9 @@ func (s *Service) ConfirmFactor(ctx context.Context, p token.Claims, m mfa.Metho
 	u, err := s.stepUp(ctx, uid, p.AMR)
 	if err != nil {
 		return Enabled{}, fmt.Errorf("confirm factor: %w", err)
+	}
+	if !u.EmailVerified() {
+		return Enabled{}, ErrEmailNotVerifiedForMFA
 	}
 	if err := s.take(ctx, "mfa-confirm:"+string(uid), 10, 15*time.Minute); err != nil {
 		return Enabled{}, err
@@ -323,9 +330,16 @@ func (s *Service) ConfirmFactor(ctx context.Context, p token.Claims, m mfa.Metho
 	if m == mfa.MethodTOTP || left == 0 {
 		codes, hashes = s.newBackupCodes()
 	}
-	current := session.ID(p.SessionID)
+	// The confirming session is replaced by a new one at AAL2 (SE-07):
+	// access tokens issued to it before the factor existed carry no second
+	// factor, and ending it makes every one of them fail at once, at
+	// forward-auth too, which does not read the account (SE-13).
+	current, err := s.d.Sessions.ByID(ctx, session.ID(p.SessionID))
+	if err != nil {
+		return Enabled{}, fmt.Errorf("confirm factor: %w", err)
+	}
+	sess, refresh := s.newSession(uid, current.Client, mfa.SessionAMR(current.AMR, m), now)
 	var ended []session.Revocation
-	var sess session.Session
 	err = s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
 		if ok, err := s.d.Factors.DeleteEnrollment(ctx, uid, m); err != nil || !ok {
 			return errors.Join(err, mfa.ErrNoEnrollment)
@@ -346,14 +360,14 @@ func (s *Service) ConfirmFactor(ctx context.Context, p token.Claims, m mfa.Metho
 				return err
 			}
 		}
-		if sess, err = s.d.Sessions.SetAMR(ctx, current, mfa.SessionAMR(p.AMR, m)); err != nil {
+		if err := s.d.Sessions.Create(ctx, sess); err != nil {
 			return err
 		}
 		if err := s.d.Outbox.Append(ctx, s.event(uid, now, event.UserMFAEnabled{UserID: string(uid), MFAMethod: m.String(),
 			BackupCodesGenerated: codes != nil})); err != nil {
 			return err
 		}
-		ended, err = s.revokeUser(ctx, uid, current, session.ReasonForced, now)
+		ended, err = s.revokeUser(ctx, uid, sess.ID, session.ReasonForced, now)
 		return err
 	})
 	if errors.Is(err, mfa.ErrNoEnrollment) {
@@ -366,11 +380,11 @@ func (s *Service) ConfirmFactor(ctx context.Context, p token.Claims, m mfa.Metho
 		return Enabled{}, err
 	}
 	s.notify(ctx, u, ports.SecurityNotice{Kind: ports.NoticeMFAEnabled, At: now, Method: m.String()})
-	a, err := s.authFor(ctx, u, sess, "", now)
+	a, err := s.authFor(ctx, u, sess, refresh, now)
 	if err != nil {
 		return Enabled{}, err
 	}
-	return Enabled{Method: m, BackupCodes: codes, AccessToken: a.AccessToken, ExpiresIn: a.ExpiresIn}, nil
+	return Enabled{Method: m, BackupCodes: codes, Tokens: a.Tokens}, nil
 }
 
 // DisableFactor removes factor m after the password and a current factor

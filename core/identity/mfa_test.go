@@ -51,6 +51,7 @@ func (e *env) totp(t *testing.T, seed []byte, offset int64) string {
 func (e *env) enableTOTP(t *testing.T, email, username string) mfaUser {
 	t.Helper()
 	a := e.register(t, email, username)
+	e.verifyAddress(t)
 	c := e.claims(t, a.AccessToken)
 	setup, err := e.svc.BeginTOTP(t.Context(), c, identity.Reauth{Password: goodPassword})
 	if err != nil {
@@ -65,8 +66,8 @@ func (e *env) enableTOTP(t *testing.T, email, username string) mfaUser {
 		t.Fatalf("ConfirmFactor: %v", err)
 	}
 	e.clock.Advance(mfa.TOTPPeriod) // the confirming code is spent
-	a.AccessToken = en.AccessToken
-	return mfaUser{auth: a, claims: e.claims(t, en.AccessToken), seed: seed, codes: en.BackupCodes}
+	a.Tokens = en.Tokens
+	return mfaUser{auth: a, claims: e.claims(t, en.Tokens.AccessToken), seed: seed, codes: en.BackupCodes}
 }
 
 func (e *env) challenge(t *testing.T, identifier string) *identity.Challenge {
@@ -101,6 +102,7 @@ func (e *env) notices(kind ports.NoticeKind) int {
 func TestTOTP_EnrollAndConfirm_MF04_MF05(t *testing.T) {
 	e := newEnv(t)
 	other := e.register(t, "ada@example.com", "ada") // a second session of the account
+	e.verifyAddress(t)
 	a, err := e.svc.Login(t.Context(), identity.LoginInput{Identifier: "ada", Password: goodPassword})
 	if err != nil {
 		t.Fatal(err)
@@ -133,12 +135,12 @@ func TestTOTP_EnrollAndConfirm_MF04_MF05(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(en.BackupCodes) != 10 || en.AccessToken == "" {
+	if len(en.BackupCodes) != 10 || en.Tokens.AccessToken == "" || en.Tokens.RefreshToken == "" {
 		t.Fatalf("confirm = %+v", en)
 	}
-	up := e.claims(t, en.AccessToken)
-	if !mfa.SecondFactor(up.AMR) || up.SessionID != c.SessionID {
-		t.Errorf("the confirming session's new token: amr %v sid %s", up.AMR, up.SessionID)
+	up := e.claims(t, en.Tokens.AccessToken)
+	if !mfa.SecondFactor(up.AMR) || up.SessionID == c.SessionID {
+		t.Errorf("the replacing session's token: amr %v sid %s (was %s)", up.AMR, up.SessionID, c.SessionID)
 	}
 	if u, _ := e.svc.Me(t.Context(), up); !u.MFAEnabled() {
 		t.Error("MFA not on after confirmation")
@@ -146,12 +148,18 @@ func TestTOTP_EnrollAndConfirm_MF04_MF05(t *testing.T) {
 	if v := e.payload(t, event.TypeUserMFAEnabled); v["mfaMethod"] != "totp" || v["backupCodesGenerated"] != true {
 		t.Errorf("user.mfa_enabled = %v", v)
 	}
-	// Every other session ended (SE-08); the confirming one lives on.
-	if _, err := e.svc.Verify(t.Context(), other.AccessToken); !errors.Is(err, session.ErrRevoked) {
-		t.Errorf("the other session after enabling MFA: %v", err)
+	// Every other session ended (SE-08), and so did the confirming one:
+	// its tokens carry no second factor (SE-13). Its replacement lives on.
+	for _, old := range []identity.Auth{other, a} {
+		if _, err := e.svc.Verify(t.Context(), old.AccessToken); !errors.Is(err, session.ErrRevoked) {
+			t.Errorf("a session opened before MFA, after enabling it: %v", err)
+		}
 	}
-	if _, err := e.svc.Refresh(t.Context(), identity.RefreshInput{Token: a.RefreshToken}); err != nil {
-		t.Errorf("the confirming session cannot refresh: %v", err)
+	if _, err := e.svc.Refresh(t.Context(), identity.RefreshInput{Token: a.RefreshToken}); err == nil {
+		t.Error("the confirming session's refresh token still works")
+	}
+	if _, err := e.svc.Refresh(t.Context(), identity.RefreshInput{Token: en.Tokens.RefreshToken}); err != nil {
+		t.Errorf("the replacing session cannot refresh: %v", err)
 	}
 	if e.notices(ports.NoticeMFAEnabled) != 1 {
 		t.Error("no notice of the new factor")
@@ -539,6 +547,7 @@ func (e *env) lastCode(t *testing.T) string {
 func TestSMSFactor(t *testing.T) {
 	e := newEnv(t)
 	a := e.register(t, "ada@example.com", "ada")
+	e.verifyAddress(t)
 	c := e.claims(t, a.AccessToken)
 	if _, err := e.svc.BeginCodeFactor(t.Context(), c, mfa.MethodSMS, "555-0123", identity.Reauth{Password: goodPassword}); errs.KindOf(err) != errs.Invalid {
 		t.Fatalf("a number that is not E.164: %v", err)
@@ -556,7 +565,7 @@ func TestSMSFactor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c = e.claims(t, en.AccessToken)
+	c = e.claims(t, en.Tokens.AccessToken)
 	ch := e.challenge(t, "ada")
 	if _, err := e.svc.SendChallengeCode(t.Context(), ch.Token, mfa.MethodSMS); err != nil {
 		t.Fatal(err)

@@ -121,6 +121,17 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 		if ended, err = s.replacePassword(ctx, uid, hash, "", now); err != nil {
 			return err
 		}
+		// The link proved the mailbox: an unverified address is verified
+		// now, and factors enrolled before that are dropped (MF-09).
+		ev := newUserUpdated(uid, uid)
+		if err := s.proveMailbox(ctx, uid, &ev, now); err != nil {
+			return err
+		}
+		if len(ev.Changes) > 0 {
+			if err := s.d.Outbox.Append(ctx, s.event(uid, now, ev)); err != nil {
+				return err
+			}
+		}
 		// Until a sign-in completes, the mailbox that reset the password
 		// does not also pass as the second factor (MF-08).
 		return s.d.Credentials.SetRecovered(ctx, uid, now)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/usermgmt/usermgmt/core/errs"
-	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/user"
 	"github.com/usermgmt/usermgmt/ports"
 )
@@ -63,20 +62,11 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) error {
 		if err != nil {
 			return err
 		}
-		var changed bool
-		if _, err := s.d.Users.Update(ctx, uid, func(u *user.User) error {
-			changed = !u.EmailVerified()
-			u.MarkEmailVerified(now)
-			return nil
-		}); err != nil {
+		ev := newUserUpdated(uid, uid)
+		if err := s.proveMailbox(ctx, uid, &ev, now); err != nil || len(ev.Changes) == 0 {
 			return err
 		}
-		if !changed {
-			return nil
-		}
-		return s.d.Outbox.Append(ctx, s.event(uid, now, event.UserUpdated{UserID: string(uid),
-			Changes: map[string]any{"emailVerified": true}, PreviousValues: map[string]any{"emailVerified": false},
-			UpdatedBy: string(uid)}))
+		return s.d.Outbox.Append(ctx, s.event(uid, now, ev))
 	})
 	if errors.Is(err, ErrInvalidVerifyToken) {
 		return ErrInvalidVerifyToken

@@ -24,6 +24,15 @@ func (e *env) verifyToken(t *testing.T) string {
 	return tok
 }
 
+// verifyAddress follows the newest verification link: a second factor
+// needs a verified address (MF-09).
+func (e *env) verifyAddress(t *testing.T) {
+	t.Helper()
+	if err := e.svc.VerifyEmail(t.Context(), e.verifyToken(t)); err != nil {
+		t.Fatalf("verify address: %v", err)
+	}
+}
+
 func TestEmailVerification_OnRegistration(t *testing.T) {
 	e := newEnv(t)
 	a := e.register(t, "ada@example.com", "ada")

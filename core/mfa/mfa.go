@@ -62,6 +62,16 @@ const AMRMulti = "mfa"
 // at AAL2 (MF-08).
 func SecondFactor(amr []string) bool { return slices.Contains(amr, AMRMulti) }
 
+// AAL names the NIST assurance level that amr reaches: "aal2" with a
+// second factor, "aal1" with a password alone. Gateways read it from
+// forward-auth to guard their own sensitive routes.
+func AAL(amr []string) string {
+	if SecondFactor(amr) {
+		return "aal2"
+	}
+	return "aal1"
+}
+
 // ParseMethod returns the method named s.
 func ParseMethod(s string) (Method, error) {
 	for _, m := range []Method{MethodTOTP, MethodEmail, MethodSMS, MethodBackup} {

@@ -44,6 +44,10 @@ type Principal struct {
 	SessionID string
 	Roles     []string
 	Org       string
+	// AMR lists how the session authenticated (RFC 8176); AAL is "aal2"
+	// when that includes a second factor, else "aal1".
+	AMR       []string
+	AAL       string
 	ExpiresAt time.Time
 	claims    token.Claims
 }
@@ -92,7 +96,8 @@ func (s *Service) Verify(ctx context.Context, accessToken string) (Principal, er
 	if err != nil {
 		return Principal{}, err
 	}
-	return Principal{UserID: c.Subject, SessionID: c.SessionID, Roles: c.Roles, Org: c.Org, ExpiresAt: c.ExpiresAt, claims: c}, nil
+	return Principal{UserID: c.Subject, SessionID: c.SessionID, Roles: c.Roles, Org: c.Org, AMR: c.AMR, AAL: mfa.AAL(c.AMR),
+		ExpiresAt: c.ExpiresAt, claims: c}, nil
 }
 
 // Logout ends the principal's session (and the one of refreshToken, if given and theirs).
@@ -246,18 +251,19 @@ func (s *Service) BeginTOTP(ctx context.Context, p Principal, password, code str
 }
 
 // ConfirmMFA enables a pending factor ("totp", "email", "sms") with a code
-// from it. It returns the new backup codes (when a set was made) and a new
-// access token for the principal's session, which is at AAL2 now.
-func (s *Service) ConfirmMFA(ctx context.Context, p Principal, method, code string) (backupCodes []string, accessToken string, err error) {
+// from it. It returns the new backup codes (when a set was made) and the
+// tokens of a new session at AAL2 that replaces the principal's, which
+// has ended: tokens issued before the factor existed stop working.
+func (s *Service) ConfirmMFA(ctx context.Context, p Principal, method, code string) (backupCodes []string, tokens Tokens, err error) {
 	m, err := mfa.ParseMethod(method)
 	if err != nil {
-		return nil, "", err
+		return nil, Tokens{}, err
 	}
 	en, err := s.id.ConfirmFactor(ctx, p.claims, m, code)
 	if err != nil {
-		return nil, "", err
+		return nil, Tokens{}, err
 	}
-	return en.BackupCodes, en.AccessToken, nil
+	return en.BackupCodes, fromTokens(en.Tokens), nil
 }
 
 // DisableMFA removes a factor after the password and a current factor's code.
@@ -267,6 +273,12 @@ func (s *Service) DisableMFA(ctx context.Context, p Principal, method, password,
 		return err
 	}
 	return s.id.DisableFactor(ctx, p.claims, m, identity.Reauth{Password: password, Code: code})
+}
+
+// ResetUserMFA is an administrator removing every second factor of a user
+// who lost them; the user's sessions end and the user is told by mail.
+func (s *Service) ResetUserMFA(ctx context.Context, admin Principal, userID string) error {
+	return s.id.ResetUserMFA(ctx, admin.claims, user.ID(userID))
 }
 
 // EndUserSessions is an administrator ending every session of a user.

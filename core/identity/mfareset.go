@@ -1,0 +1,128 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/usermgmt/usermgmt/core/event"
+	"github.com/usermgmt/usermgmt/core/mfa"
+	"github.com/usermgmt/usermgmt/core/session"
+	"github.com/usermgmt/usermgmt/core/token"
+	"github.com/usermgmt/usermgmt/core/user"
+	"github.com/usermgmt/usermgmt/ports"
+)
+
+// dropFactors removes, inside the caller's transaction, every second
+// factor of uid, its pending enrollments and backup codes, and turns MFA
+// off. It records what changed in ev (a user.updated the caller appends)
+// and reports whether there was anything to drop.
+func (s *Service) dropFactors(ctx context.Context, uid user.ID, ev *event.UserUpdated, now time.Time) (bool, error) {
+	fs, err := s.d.Factors.Factors(ctx, uid)
+	if err != nil {
+		return false, err
+	}
+	u, err := s.d.Users.ByID(ctx, uid)
+	if err != nil {
+		return false, err
+	}
+	if len(fs) == 0 && !u.MFAEnabled() {
+		return false, nil
+	}
+	for _, f := range fs {
+		if _, err := s.d.Factors.Delete(ctx, uid, f.Method); err != nil {
+			return false, err
+		}
+	}
+	for _, m := range []mfa.Method{mfa.MethodTOTP, mfa.MethodEmail, mfa.MethodSMS} {
+		if _, err := s.d.Factors.DeleteEnrollment(ctx, uid, m); err != nil {
+			return false, err
+		}
+	}
+	if err := s.d.BackupCodes.Replace(ctx, uid, nil, now); err != nil {
+		return false, err
+	}
+	if _, err := s.d.Users.Update(ctx, uid, func(u *user.User) error { u.SetMFA(false, now); return nil }); err != nil {
+		return false, err
+	}
+	names := []string{}
+	for _, f := range fs {
+		names = append(names, f.Method.String())
+	}
+	ev.Changes["mfaEnabled"], ev.PreviousValues["mfaEnabled"] = false, true
+	ev.Changes["mfaMethods"], ev.PreviousValues["mfaMethods"] = []string{}, names
+	return true, nil
+}
+
+// proveMailbox runs, inside the caller's transaction, when someone has
+// just shown control of uid's mailbox (a verification or reset link). An
+// unverified address becomes verified, and the factors enrolled while it
+// was unverified are dropped (MF-09): they may belong to whoever
+// registered the address, not to its owner. It records what changed in ev.
+func (s *Service) proveMailbox(ctx context.Context, uid user.ID, ev *event.UserUpdated, now time.Time) error {
+	var wasUnverified bool
+	if _, err := s.d.Users.Update(ctx, uid, func(u *user.User) error {
+		wasUnverified = !u.EmailVerified()
+		u.MarkEmailVerified(now)
+		return nil
+	}); err != nil {
+		return err
+	}
+	if !wasUnverified {
+		return nil
+	}
+	ev.Changes["emailVerified"], ev.PreviousValues["emailVerified"] = true, false
+	dropped, err := s.dropFactors(ctx, uid, ev, now)
+	if dropped {
+		s.log.WarnContext(ctx, "second factors enrolled before the address was verified were dropped", "user", uid)
+	}
+	return err
+}
+
+// newUserUpdated starts a user.updated event of uid made by by.
+func newUserUpdated(uid, by user.ID) event.UserUpdated {
+	return event.UserUpdated{UserID: string(uid), UpdatedBy: string(by), Changes: map[string]any{}, PreviousValues: map[string]any{}}
+}
+
+// ResetUserMFA is an administrator removing every second factor of a user
+// who lost them (MF-09): factors, backup codes and pending enrollments go,
+// every session of the user ends, the user is told by mail, and the act is
+// recorded in user.updated (updatedBy the administrator) and in the log.
+// A user without factors is a precondition failure; an unknown user is
+// not found.
+func (s *Service) ResetUserMFA(ctx context.Context, p token.Claims, uid user.ID) error {
+	if _, err := s.requireAdmin(ctx, p); err != nil {
+		return err
+	}
+	u, err := s.d.Users.ByID(ctx, uid)
+	if err != nil {
+		return fmt.Errorf("reset user mfa: %w", err)
+	}
+	now := s.d.Clock.Now()
+	var ended []session.Revocation
+	err = s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
+		ev := newUserUpdated(uid, user.ID(p.Subject))
+		dropped, err := s.dropFactors(ctx, uid, &ev, now)
+		if err != nil {
+			return err
+		}
+		if !dropped {
+			return ErrNoMFA
+		}
+		if err := s.d.Outbox.Append(ctx, s.event(uid, now, ev)); err != nil {
+			return err
+		}
+		ended, err = s.revokeUser(ctx, uid, "", session.ReasonForced, now)
+		return err
+	})
+	if errors.Is(err, ErrNoMFA) {
+		return ErrNoMFA
+	}
+	if err != nil {
+		return fmt.Errorf("reset user mfa: %w", err)
+	}
+	s.log.WarnContext(ctx, "administrator reset a user's second factors", "admin", p.Subject, "user", uid, "sessions", len(ended))
+	s.notify(ctx, u, ports.SecurityNotice{Kind: ports.NoticeMFAReset, At: now})
+	return s.d.Revoked.Add(ctx, ended...)
+}
