@@ -102,6 +102,8 @@ const (
 	NoticeMFADisabled         = ports.NoticeMFADisabled
 	NoticeBackupCodesRenewed  = ports.NoticeBackupCodesRenewed
 	NoticeCodeReused          = ports.NoticeCodeReused
+	NoticeMFAReset            = ports.NoticeMFAReset
+	NoticeRegistrationAttempt = ports.NoticeRegistrationAttempt
 )
 
 // WithMailer sends the account flows' mail through m instead of SMTP or

@@ -188,10 +188,19 @@ func TestEmbedded_EventSinkGetsEnvelopes(t *testing.T) {
 // TestEmbedded_MFA: a host drives the second-factor flow through the
 // facade; a host that ignores MFA sees a failed sign-in, never a session.
 func TestEmbedded_MFA(t *testing.T) {
-	svc := newService(t)
+	mail := &linkMailer{}
+	svc, err := usermgmt.NewInMemory(usermgmt.DefaultConfig(), usermgmt.WithMailer(mail))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
 	ctx := t.Context()
 	_, tok, err := svc.Register(ctx, "ada@example.com", "ada", pw, "", usermgmt.Client{})
 	if err != nil {
+		t.Fatal(err)
+	}
+	// A second factor needs a verified address.
+	if err := svc.VerifyEmail(ctx, mail.token(t)); err != nil {
 		t.Fatal(err)
 	}
 	p, err := svc.Verify(ctx, tok.AccessToken)
@@ -219,4 +228,34 @@ func TestEmbedded_MFA(t *testing.T) {
 	if err != nil || got.AccessToken == "" || !u.MFAEnabled {
 		t.Fatalf("login mfa: %+v %+v %v", u, got, err)
 	}
+}
+
+// linkMailer is a host's mail system that keeps the last verification link.
+type linkMailer struct {
+	mu   sync.Mutex
+	link string
+}
+
+func (m *linkMailer) SendPasswordReset(context.Context, string, string, time.Time) error { return nil }
+func (m *linkMailer) SendSignInCode(context.Context, string, string, time.Time) error    { return nil }
+func (m *linkMailer) SendSecurityNotice(context.Context, string, usermgmt.SecurityNotice) error {
+	return nil
+}
+
+func (m *linkMailer) SendEmailVerification(_ context.Context, _, link string, _ time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.link = link
+	return nil
+}
+
+func (m *linkMailer) token(t *testing.T) string {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, tok, ok := strings.Cut(m.link, "#token=")
+	if !ok {
+		t.Fatalf("no verification link (%q)", m.link)
+	}
+	return tok
 }
