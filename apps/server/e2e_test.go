@@ -52,6 +52,7 @@ type proc struct {
 	cmd     *exec.Cmd
 	base    string
 	metrics string
+	dataDir string // where the embedded default keeps its files and mail
 	logs    *syncBuffer
 }
 
@@ -91,14 +92,20 @@ func start(t *testing.T, env ...string) *proc {
 	cmd := exec.Command(serverBinary(t))
 	// A private data directory unless env names one (the last value of a
 	// variable wins), so no run writes mail or keys into the source tree.
+	dataDir := t.TempDir()
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "USERMGMT_DATA_DIR="); ok {
+			dataDir = v
+		}
+	}
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "USERMGMT_HTTP_ADDR=" + addr, "USERMGMT_LOG_FORMAT=json",
-		"USERMGMT_METRICS_ADDR=" + metrics, "USERMGMT_DATA_DIR=" + t.TempDir()}, env...)
+		"USERMGMT_METRICS_ADDR=" + metrics, "USERMGMT_DATA_DIR=" + dataDir}, env...)
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, base: "http://" + addr, metrics: "http://" + metrics + "/metrics", logs: logs}
+	p := &proc{cmd: cmd, base: "http://" + addr, metrics: "http://" + metrics + "/metrics", dataDir: dataDir, logs: logs}
 	t.Cleanup(func() { p.stop(t) })
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {

@@ -28,6 +28,7 @@ func TestE2E_MFA_SurvivesRestart_MF04_MF08(t *testing.T) {
 		if reg.status != 201 {
 			t.Fatalf("register: %d %s", reg.status, reg.raw)
 		}
+		s.verifyAddress(t) // a second factor needs a verified address (MF-09)
 		setup := s.call(t, "POST", "/v1/users/me/mfa/totp", reg.str("accessToken"), map[string]string{"password": pw})
 		if setup.status != 200 {
 			t.Fatalf("begin totp: %d %s", setup.status, setup.raw)
