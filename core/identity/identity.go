@@ -204,13 +204,19 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Auth, error) 
 	if err := v.Err(); err != nil {
 		return Auth{}, err
 	}
+	// Registration mails the address, so it spends the address's mail
+	// budget like a resend does: nobody floods a mailbox through it (LG-09).
+	if err := s.take(ctx, "verify:email:"+u.Email(), mailsPerAddress, time.Hour); err != nil {
+		return Auth{}, err
+	}
 	// A cheap look-up first spares an argon2 hash for an obvious duplicate;
 	// the unique indexes behind Create still decide concurrent races.
-	if _, err := s.d.Users.ByEmail(ctx, u.Email()); err == nil {
-		return Auth{}, user.ErrEmailTaken
-	}
+	// Usernames are public, so a taken one may be said; an address is not.
 	if _, err := s.d.Users.ByUsername(ctx, u.Username()); err == nil {
 		return Auth{}, user.ErrUsernameTaken
+	}
+	if owner, err := s.d.Users.ByEmail(ctx, u.Email()); err == nil {
+		return s.registeredAgain(ctx, owner, u, in)
 	}
 	hash, err := s.d.Hasher.Hash(ctx, in.Password)
 	if err != nil {
@@ -234,6 +240,9 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Auth, error) 
 			RegistrationMethod: event.MethodEmail, Metadata: map[string]string{"userAgent": in.Client.UserAgent},
 		}))
 	})
+	if errors.Is(err, user.ErrEmailTaken) && s.cfg.RequireVerifiedEmail {
+		return Auth{User: u}, nil // a concurrent registration took it: answer as below
+	}
 	if err != nil {
 		return Auth{}, fmt.Errorf("register: %w", err)
 	}
@@ -246,6 +255,29 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Auth, error) 
 		return Auth{User: u}, nil
 	}
 	return s.authFor(ctx, u, sess, refresh, now)
+}
+
+// mailsPerAddress is how many mails about one address (verification links,
+// reset links, notices of a repeated registration) its requests may cause
+// in an hour, from any number of clients.
+const mailsPerAddress = 5
+
+// registeredAgain answers a registration of an address that has an account.
+// Without email verification the answer says so (user.email_taken): the
+// registrant could sign in right away otherwise. With it, the answer is the
+// one a new address gets, a user that must confirm its address, after the
+// same argon2 work, and the address's owner is told instead (LG-09): the
+// registrant learns nothing of who has an account.
+func (s *Service) registeredAgain(ctx context.Context, owner, unsaved user.User, in RegisterInput) (Auth, error) {
+	if !s.cfg.RequireVerifiedEmail {
+		return Auth{}, user.ErrEmailTaken
+	}
+	if _, err := s.d.Hasher.Hash(ctx, in.Password); err != nil {
+		return Auth{}, fmt.Errorf("register: %w", err)
+	}
+	s.notify(ctx, owner, ports.SecurityNotice{Kind: ports.NoticeRegistrationAttempt, At: s.d.Clock.Now(),
+		IP: in.Client.IP, UserAgent: in.Client.UserAgent})
+	return Auth{User: unsaved}, nil
 }
 
 // LoginInput is a password sign-in; Identifier is an email or a username.

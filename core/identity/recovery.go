@@ -50,15 +50,15 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) error 
 }
 
 // mailRecipient finds the active account a mailed link may go to. It
-// spends the address's budget of kind (5 an hour, so nobody floods one
-// mailbox from many IPs) and answers ok=false, with no error, for anything
+// spends the address's budget of kind (mailsPerAddress, so nobody floods
+// one mailbox from many IPs) and answers ok=false, with no error, for anything
 // that gets no mail: the caller says the same either way (LG-01).
 func (s *Service) mailRecipient(ctx context.Context, kind, email string) (user.User, bool, error) {
 	e, err := user.NormalizeEmail(email)
 	if err != nil {
 		return user.User{}, false, nil
 	}
-	if err := s.take(ctx, kind+":email:"+e, 5, time.Hour); err != nil {
+	if err := s.take(ctx, kind+":email:"+e, mailsPerAddress, time.Hour); err != nil {
 		return user.User{}, false, err
 	}
 	u, err := s.d.Users.ByEmail(ctx, e)

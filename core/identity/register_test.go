@@ -1,0 +1,91 @@
+package identity_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/usermgmt/usermgmt/core/identity"
+	"github.com/usermgmt/usermgmt/core/session"
+	"github.com/usermgmt/usermgmt/core/user"
+	"github.com/usermgmt/usermgmt/ports"
+)
+
+func verificationRequired(c *identity.Config) { c.RequireVerifiedEmail = true }
+
+// TestRegister_ExistingAddressAnswersAlike_LG09: with verification on, a
+// registration of a taken address gets the answer a new one gets, and the
+// address's owner hears of it; nothing is stored.
+func TestRegister_ExistingAddressAnswersAlike_LG09(t *testing.T) {
+	e := newEnv(t, verificationRequired)
+	owner := e.register(t, "ada@example.com", "ada")
+	client := session.Client{IP: "198.51.100.7", UserAgent: "curl"}
+	fresh, err := e.svc.Register(t.Context(), identity.RegisterInput{Email: "bob@example.com", Username: "bob", Password: goodPassword, Client: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := e.svc.Register(t.Context(), identity.RegisterInput{Email: "ADA@example.com", Username: "ada2", Password: goodPassword, Client: client})
+	if err != nil {
+		t.Fatalf("a taken address: %v", err)
+	}
+	for _, a := range []identity.Auth{fresh, again} {
+		if a.AccessToken != "" || a.RefreshToken != "" || a.Challenge != nil || a.User.EmailVerified() || a.User.Status() != user.StatusActive {
+			t.Errorf("answer %+v differs from a new registration's", a)
+		}
+	}
+	if again.User.Email() != "ada@example.com" || again.User.ID() == owner.User.ID() {
+		t.Errorf("the answer shows the owner's account: %v", again.User.ID())
+	}
+	if _, err := memoryUsers(e).ByUsername(t.Context(), "ada2"); !errors.Is(err, user.ErrNotFound) {
+		t.Errorf("the repeated registration was stored: %v", err)
+	}
+	if e.notices(ports.NoticeRegistrationAttempt) != 1 {
+		t.Error("the owner was not told")
+	}
+	// A taken username may be said: usernames are public.
+	if _, err := e.svc.Register(t.Context(), identity.RegisterInput{Email: "carol@example.com", Username: "ada", Password: goodPassword}); !errors.Is(err, user.ErrUsernameTaken) {
+		t.Errorf("taken username: %v", err)
+	}
+}
+
+// TestRegister_DefaultSaysTheAddressIsTaken_LG09: without verification the
+// registrant would be signed in, so the answer must say the address is
+// taken (the README says what this reveals).
+func TestRegister_DefaultSaysTheAddressIsTaken_LG09(t *testing.T) {
+	e := newEnv(t)
+	e.register(t, "ada@example.com", "ada")
+	if _, err := e.svc.Register(t.Context(), identity.RegisterInput{Email: "ada@example.com", Username: "ada2", Password: goodPassword}); !errors.Is(err, user.ErrEmailTaken) {
+		t.Fatalf("taken address: %v", err)
+	}
+}
+
+// TestRegister_SpendsTheAddressMailBudget_LG09: registrations mail the
+// address (a link, or a notice to its owner), so they spend its budget:
+// the sixth in an hour is refused, whether or not the address has an
+// account, and the mailbox gets at most five messages.
+func TestRegister_SpendsTheAddressMailBudget_LG09(t *testing.T) {
+	e := newEnv(t, verificationRequired)
+	var last error
+	for i := range 6 {
+		_, last = e.svc.Register(t.Context(), identity.RegisterInput{Email: "ada@example.com",
+			Username: "ada" + string(rune('a'+i)), Password: goodPassword, Client: session.Client{IP: "198.51.100." + string(rune('1'+i))}})
+	}
+	if !errors.Is(last, identity.ErrTooManyAttempts) {
+		t.Fatalf("sixth registration of one address: %v", last)
+	}
+	mails := 0
+	for _, m := range e.mailbox.Messages() {
+		if m.To == "ada@example.com" {
+			mails++
+		}
+	}
+	if mails > 5 {
+		t.Errorf("%d mails to one address in an hour", mails)
+	}
+	e2 := newEnv(t, verificationRequired)
+	for range 5 {
+		_ = e2.svc.ResendVerification(t.Context(), "new@example.com")
+	}
+	if _, err := e2.svc.Register(t.Context(), identity.RegisterInput{Email: "new@example.com", Username: "new", Password: goodPassword}); !errors.Is(err, identity.ErrTooManyAttempts) {
+		t.Errorf("an address whose budget resends spent: %v", err)
+	}
+}
