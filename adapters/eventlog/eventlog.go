@@ -10,7 +10,9 @@ import (
 	"github.com/usermgmt/usermgmt/ports"
 )
 
-// Publisher logs events at info level.
+// Publisher logs each event's id, type and key at info level, and its
+// envelope only at debug: payloads carry personal data (addresses, IPs,
+// user agents) that an ordinary log must not collect.
 type Publisher struct{ log *slog.Logger }
 
 // New returns a Publisher writing to log.
@@ -20,8 +22,13 @@ var _ ports.EventPublisher = (*Publisher)(nil)
 
 // Publish logs every record; a log write is its acknowledgement.
 func (p *Publisher) Publish(ctx context.Context, recs []ports.OutboxRecord) error {
+	debug := p.log.Enabled(ctx, slog.LevelDebug)
 	for _, r := range recs {
-		p.log.InfoContext(ctx, "event", "id", r.ID, "type", r.Type, "key", r.Key, "envelope", json.RawMessage(r.Payload))
+		if debug {
+			p.log.DebugContext(ctx, "event", "id", r.ID, "type", r.Type, "key", r.Key, "envelope", json.RawMessage(r.Payload))
+			continue
+		}
+		p.log.InfoContext(ctx, "event", "id", r.ID, "type", r.Type, "key", r.Key)
 	}
 	return nil
 }

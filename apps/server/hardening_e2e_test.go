@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"mime/multipart"
@@ -118,5 +119,39 @@ func TestE2E_ForwardAuthAssurance_SE13(t *testing.T) {
 	}
 	if r := s.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refreshToken": conf.str("refreshToken")}); r.status != 200 {
 		t.Fatalf("the replacing session cannot refresh: %d %s", r.status, r.raw)
+	}
+}
+
+// TestE2E_StartTellsWhatItDid_SE14: the default issuer is the deployment's
+// own public URL, and an administrator address that belongs to an
+// ordinary account is reported at start instead of silently ignored.
+func TestE2E_StartTellsWhatItDid_SE14(t *testing.T) {
+	dir := t.TempDir()
+	s := start(t, "USERMGMT_DATA_DIR="+dir, "USERMGMT_PUBLIC_URL=https://id.example.com")
+	reg := s.call(t, "POST", "/v1/auth/register", "", map[string]string{"email": "root@example.com", "username": "root", "password": pw})
+	if reg.status != 201 {
+		t.Fatalf("register: %d %s", reg.status, reg.raw)
+	}
+	claims := reg.str("accessToken")
+	payload, err := base64.RawURLEncoding.DecodeString(strings.Split(claims, ".")[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Iss string   `json:"iss"`
+		Aud []string `json:"aud"`
+	}
+	if err := json.Unmarshal(payload, &c); err != nil || c.Iss != "https://id.example.com" || len(c.Aud) != 1 || c.Aud[0] != c.Iss {
+		t.Fatalf("iss %q aud %v (%v), want the public URL", c.Iss, c.Aud, err)
+	}
+	s.stop(t)
+
+	s = start(t, "USERMGMT_DATA_DIR="+dir, "USERMGMT_PUBLIC_URL=https://id.example.com",
+		"USERMGMT_ADMIN_EMAIL=root@example.com", "USERMGMT_ADMIN_PASSWORD="+pw)
+	if !strings.Contains(s.logs.String(), "not an administrator") {
+		t.Fatalf("no word at start that USERMGMT_ADMIN_EMAIL names an ordinary account:\n%s", s.logs)
+	}
+	if r := s.call(t, "POST", "/v1/auth/login", "", map[string]string{"identifier": "root", "password": pw}); r.status != 200 || r.body["user"].(map[string]any)["role"] != "user" {
+		t.Fatalf("the ordinary account changed: %d %s", r.status, r.raw)
 	}
 }

@@ -757,11 +757,21 @@ func (s *Service) revokeUser(ctx context.Context, uid user.ID, keep session.ID, 
 	return ended, s.d.Outbox.Append(ctx, s.logoutEventsOf(ended, reason, now)...)
 }
 
+// ErrBootstrapNotAdmin reports that the address named for the first
+// administrator belongs to an account that is not one. It is left as it
+// is: promoting an account because a variable names it would hand anyone
+// who registered that address first the keys (the operator must see this).
+var ErrBootstrapNotAdmin = errs.New(errs.Conflict, "admin.bootstrap_not_admin",
+	"the first administrator's address belongs to an account that is not an administrator")
+
 // EnsureAdmin creates the first administrator with email and password when no
 // account has that email, and reports whether it did. The password must pass
 // the same policy as any other (PW-06: no default accounts).
 func (s *Service) EnsureAdmin(ctx context.Context, email, password string) (bool, error) {
-	if _, err := s.d.Users.ByEmail(ctx, email); err == nil {
+	if u, err := s.d.Users.ByEmail(ctx, email); err == nil {
+		if !u.HasRole(user.RoleAdmin) {
+			return false, ErrBootstrapNotAdmin
+		}
 		return false, nil
 	} else if !errors.Is(err, user.ErrNotFound) {
 		return false, fmt.Errorf("bootstrap admin: %w", err)

@@ -26,7 +26,7 @@ type Config struct {
 	ValkeyPrefix string // USERMGMT_VALKEY_PREFIX: prefix of every key, so deployments can share a server
 	AutoMigrate  bool   // USERMGMT_AUTO_MIGRATE
 
-	Issuer            string        // USERMGMT_ISSUER
+	Issuer            string        // USERMGMT_ISSUER: empty means the public URL, so each deployment has its own
 	AccessTokenTTL    time.Duration // USERMGMT_ACCESS_TOKEN_TTL
 	RefreshTokenTTL   time.Duration // USERMGMT_REFRESH_TOKEN_TTL: absolute session lifetime
 	SessionIdle       time.Duration // USERMGMT_SESSION_IDLE_TIMEOUT
@@ -86,7 +86,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		HTTPAddr: ":3011", DataDir: "./data", AutoMigrate: true,
-		Issuer: "http://localhost:3011", AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 720 * time.Hour,
+		AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 720 * time.Hour,
 		SessionIdle: 168 * time.Hour, RefreshConcurrentWindow: 50 * time.Millisecond, KeyRotation: 30 * 24 * time.Hour,
 		Argon2MemoryKiB: 19456, Argon2Iterations: 2, Argon2Parallelism: 1,
 		RateLimit: true, PublicURL: "http://localhost:3011", KafkaTopic: "user-events", MetricsAddr: "127.0.0.1:9311", ValkeyPrefix: "usermgmt:",
@@ -270,7 +270,7 @@ func (c Config) Validate() error {
 	if c.Argon2MemoryKiB < 19456 || c.Argon2Iterations < 2 && c.Argon2MemoryKiB < 47104 {
 		bad("USERMGMT_ARGON2_MEMORY_KIB", "with USERMGMT_ARGON2_ITERATIONS must be at least OWASP's minimum (m=19456 KiB, t=2)")
 	}
-	if u, err := url.Parse(c.Issuer); err != nil || u.Scheme == "" || u.Host == "" {
+	if u, err := url.Parse(c.issuer()); err != nil || u.Scheme == "" || u.Host == "" {
 		bad("USERMGMT_ISSUER", "must be an absolute URL")
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -314,4 +314,14 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// issuer is the iss (and aud) of access tokens: USERMGMT_ISSUER, or else
+// the public URL. A fixed default would let one deployment's tokens pass
+// at another that shares the default.
+func (c Config) issuer() string {
+	if c.Issuer != "" {
+		return c.Issuer
+	}
+	return strings.TrimRight(c.PublicURL, "/")
 }

@@ -340,7 +340,7 @@ func eventEncoder(cfg Config) (event.Encoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v.Wrap(event.NewEncoder(cfg.Issuer, cfg.PublicURL+"/schemas/events/", traceParent)), nil
+	return v.Wrap(event.NewEncoder(cfg.issuer(), cfg.PublicURL+"/schemas/events/", traceParent)), nil
 }
 
 // openStores opens the SQL store of cfg with the schema-checking event encoder.
@@ -426,8 +426,8 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 	if err != nil {
 		return nil, err
 	}
-	audience := cfg.Issuer
-	bare, err := crypto.NewVerifier(ring, cfg.Issuer, audience, clock)
+	audience := cfg.issuer()
+	bare, err := crypto.NewVerifier(ring, cfg.issuer(), audience, clock)
 	if err != nil {
 		return nil, err
 	}
@@ -478,7 +478,7 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 		Revoked: revoked, Limiter: lim.limiter, Failures: lim.failures, Tokens: st.tokens, Mailer: mailer, Clock: clock, IDs: ids,
 		Factors: st.factors, BackupCodes: st.backupCodes, Challenges: st.challenges, OTP: crypto.NewOTP(), Secrets: st.secrets,
 		SMS: texts,
-	}, identity.Config{Issuer: cfg.Issuer, Audience: audience, AccessTTL: cfg.AccessTokenTTL, TOTPIssuer: cfg.MFAIssuer,
+	}, identity.Config{Issuer: cfg.issuer(), Audience: audience, AccessTTL: cfg.AccessTokenTTL, TOTPIssuer: cfg.MFAIssuer,
 		Limits: identity.Limits{Disabled: !cfg.RateLimit}, PublicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
 		RequireVerifiedEmail: cfg.RequireEmailVerification,
 		Sessions: session.Policy{AbsoluteLifetime: cfg.RefreshTokenTTL, IdleTimeout: cfg.SessionIdle, ReuseGrace: cfg.RefreshReuseGrace,
@@ -493,6 +493,11 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 	}
 	if cfg.AdminEmail != "" {
 		created, err := id.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword)
+		if errors.Is(err, identity.ErrBootstrapNotAdmin) {
+			o.log.WarnContext(ctx, "USERMGMT_ADMIN_EMAIL names an existing account that is not an administrator; it was left as it is, and no administrator was created",
+				"email", cfg.AdminEmail)
+			err = nil
+		}
 		if err != nil {
 			return fail(fmt.Errorf("USERMGMT_ADMIN_EMAIL: %w", err))
 		}
