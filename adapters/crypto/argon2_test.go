@@ -56,7 +56,7 @@ func phcOf(t, m uint32, p uint8, salt, key []byte) credential.PasswordHash {
 	return credential.PasswordHash(fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", m, t, p, e.EncodeToString(salt), e.EncodeToString(key)))
 }
 
-// TestArgon2_XCryptoVectors_PW07 runs the Argon2id rows of SECURITY.md 2.3
+// TestArgon2_XCryptoVectors_PW07 runs the Argon2id reference rows of docs/security.md
 // through argon2.IDKey and then through Verify as PHC strings, so the
 // wrapper's parsing and parameter plumbing is checked against known output.
 func TestArgon2_XCryptoVectors_PW07(t *testing.T) {
@@ -95,7 +95,7 @@ func TestArgon2_XCryptoVectors_PW07(t *testing.T) {
 }
 
 // TestArgon2_PHCFixture_PW07 round-trips the self-computed fixture of
-// SECURITY.md 2.3 at OWASP cost.
+// docs/security.md at OWASP cost.
 func TestArgon2_PHCFixture_PW07(t *testing.T) {
 	const fixture = "$argon2id$v=19$m=19456,t=2,p=1$MDEyMzQ1Njc4OWFiY2RlZg$gy5SuVm5Z7Vw7keB9se9p87QGcomaseB/S2U1OhTsM0"
 	h := newTestHasher(t, DefaultArgon2Params())

@@ -12,7 +12,7 @@ import (
 
 // TestTOTP_RFC6238AppendixB_MF01 runs all 18 vectors of RFC 6238 Appendix B:
 // 8 digits, each algorithm with the seed length of its hash (the reference
-// implementation's seeds, SECURITY.md 2.1), steps from the RFC's times
+// implementation's seeds, see docs/security.md), steps from the RFC's times
 // through mfa.Step, the function the service uses.
 func TestTOTP_RFC6238AppendixB_MF01(t *testing.T) {
 	seeds := map[crypto.OTPAlgorithm]string{
