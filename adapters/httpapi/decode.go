@@ -117,6 +117,7 @@ func inexactKey(raw []byte, t reflect.Type) (string, bool) {
 				return f, false
 			}
 		}
+	default: // a scalar has no keys
 	}
 	return "", true
 }
@@ -183,6 +184,7 @@ func checkText(v reflect.Value, path string, out *errs.Validation) {
 		for i := range v.Len() {
 			checkText(v.Index(i), path+"["+strconv.Itoa(i)+"]", out)
 		}
+	default: // numbers and booleans hold no text
 	}
 }
 
