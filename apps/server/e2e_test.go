@@ -330,7 +330,7 @@ func TestE2E_RefreshReuseAndParallel_SE04_SE05(t *testing.T) {
 		}
 
 		// A replay of a rotated token: 401, and the newest token dies too.
-		if r := s.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refreshToken": winners[0]}); r.status != 401 || r.str("type") != "urn:usermgmt:problem:auth.refresh_token_reused" {
+		if r := s.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refreshToken": winners[0]}); r.status != 401 || r.str("type") != "urn:usermgmt:problem:auth.invalid_refresh_token" {
 			t.Fatalf("replay: %d %s", r.status, r.raw)
 		}
 		if r := s.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refreshToken": next.str("refreshToken")}); r.status != 401 {

@@ -446,7 +446,9 @@ func (s *Service) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) 
 		if err := s.endReusedFamily(ctx, sess, in.Client, now); err != nil {
 			return Tokens{}, fmt.Errorf("refresh: %w", err)
 		}
-		return Tokens{}, session.ErrRefreshTokenReused
+		// Answered like any invalid token, so a thief does not learn that
+		// the session it holds has just ended (SE-11).
+		return Tokens{}, session.ErrInvalidRefreshToken
 	case session.LostRace, session.Unknown:
 		return Tokens{}, session.ErrInvalidRefreshToken
 	}

@@ -63,7 +63,6 @@ func ParseRevokeReason(s string) (RevokeReason, error) {
 var (
 	ErrNotFound            = errs.New(errs.NotFound, "session.not_found", "session not found")
 	ErrInvalidRefreshToken = errs.New(errs.Unauthenticated, "auth.invalid_refresh_token", "refresh token is invalid, expired or revoked")
-	ErrRefreshTokenReused  = errs.New(errs.Unauthenticated, "auth.refresh_token_reused", "refresh token is invalid, expired or revoked")
 	ErrNotRotated          = errs.New(errs.Conflict, "session.not_rotated", "no live session holds that refresh token")
 	ErrCorrupt             = errs.New(errs.Internal, "session.corrupt", "stored session is invalid")
 	ErrRevoked             = errs.New(errs.Unauthenticated, "auth.session_revoked", "session has ended")
