@@ -2,6 +2,8 @@ package identity_test
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -71,6 +73,73 @@ func countOf(types []string, typ string) int {
 		}
 	}
 	return n
+}
+
+func TestRefresh_ReuseOfAnyGeneration_SE11(t *testing.T) {
+	const rotations = 3
+	for gen := range rotations {
+		t.Run(fmt.Sprintf("generation %d", gen), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			chain := stolenChain(t, e, rotations)
+			e.clock.Advance(time.Second)
+			_, err := e.svc.Refresh(t.Context(), identity.RefreshInput{Token: chain[gen].RefreshToken, Client: ownerClient})
+			if !errors.Is(err, session.ErrInvalidRefreshToken) {
+				t.Fatalf("replay of generation %d: %v, want ErrInvalidRefreshToken", gen, err)
+			}
+			wantReuseEnded(t, e, chain)
+			// The session has ended: another stale token of it is merely
+			// invalid, and reports nothing twice.
+			e.clock.Advance(time.Second)
+			if _, err := e.svc.Refresh(t.Context(), identity.RefreshInput{Token: chain[0].RefreshToken}); !errors.Is(err, session.ErrInvalidRefreshToken) {
+				t.Fatalf("stale token of an ended session: %v", err)
+			}
+			if n := countOf(e.events(t), event.TypeUserSecurityViolation); n != 1 {
+				t.Errorf("%d security violations, want 1", n)
+			}
+		})
+	}
+}
+
+func TestRefresh_ParallelLoserFromOtherClient_SE11(t *testing.T) {
+	const window = 10 * time.Millisecond
+	for _, tt := range []struct {
+		name      string
+		loser     session.Client
+		after     time.Duration // loser's arrival after the winner's
+		wantEnded bool
+	}{
+		{"same client inside the window loses the race", ownerClient, window / 2, false},
+		{"other address inside the window is reuse", session.Client{IP: "198.51.100.4", UserAgent: ownerClient.UserAgent}, window / 2, true},
+		{"other browser inside the window is reuse", session.Client{IP: ownerClient.IP, UserAgent: "other/1.0"}, window / 2, true},
+		{"other client arriving with the winner is reuse", thiefClient, 0, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, func(c *identity.Config) { c.Sessions.ConcurrentWindow = window })
+			a := e.register(t, "ada@example.com", "ada")
+			e.clock.Advance(time.Second)
+			rotatedAt := e.clock.Now()
+			b, err := e.svc.Refresh(t.Context(), identity.RefreshInput{Token: a.RefreshToken, Client: ownerClient, ReceivedAt: rotatedAt})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = e.svc.Refresh(t.Context(), identity.RefreshInput{Token: a.RefreshToken, Client: tt.loser, ReceivedAt: rotatedAt.Add(tt.after)})
+			if !errors.Is(err, session.ErrInvalidRefreshToken) {
+				t.Fatalf("loser: %v, want ErrInvalidRefreshToken", err)
+			}
+			if !tt.wantEnded {
+				if _, err := e.svc.Verify(t.Context(), b.AccessToken); err != nil {
+					t.Fatalf("a parallel loser from the same client ended the session: %v", err)
+				}
+				if slices.Contains(e.events(t), event.TypeUserSecurityViolation) {
+					t.Fatal("a parallel loser from the same client was reported")
+				}
+				return
+			}
+			wantReuseEnded(t, e, []identity.Tokens{a.Tokens, b})
+		})
+	}
 }
 
 func TestRefresh_ReuseAnswersLikeUnknown_SE11(t *testing.T) {
