@@ -78,7 +78,10 @@ type Sessions interface {
 	// ByID returns session.ErrNotFound when there is no such session.
 	ByID(ctx context.Context, id session.ID) (session.Session, error)
 	// ByRefreshHash finds the session whose live or previous refresh token
-	// has hash h, or returns session.ErrNotFound.
+	// has hash h or, until the session ends, that rotated out any earlier
+	// token of hash h (so a replay of any generation is caught, SE-11); or
+	// returns session.ErrNotFound. It is the miss path of refresh: stores
+	// remember rotated tokens inside Rotate, at no extra round trip.
 	ByRefreshHash(ctx context.Context, h session.TokenHash) (session.Session, error)
 	// Rotate applies r atomically, in one statement: of any number of
 	// concurrent rotations of one token exactly one succeeds. It returns the

@@ -1,6 +1,7 @@
 package adaptertest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -134,6 +135,52 @@ func Sessions(t *testing.T, setup Setup) {
 		r.IdleCutoff = edge.LastSeenAt
 		if _, _, err := s.Sessions.Rotate(ctx, r); err != nil {
 			t.Fatalf("Rotate at the boundaries: %v", err)
+		}
+	})
+
+	run(t, setup, "every rotated token finds its session until it ends SE11", func(t *testing.T, s Stores) {
+		ctx := t.Context()
+		u := createUser(t, s)
+		ss, tok := createSession(t, s, u.ID(), t0)
+		chain := rotateTimes(t, s, ss, tok, 3)
+		for i, h := range chain[:3] {
+			got, err := s.Sessions.ByRefreshHash(ctx, h)
+			mustNotFail(t, fmt.Sprintf("ByRefreshHash of generation %d", i), err)
+			if got.ID != ss.ID || got.RefreshHash != chain[3] {
+				t.Errorf("generation %d found session %s holding %s, want %s holding %s", i, got.ID, got.RefreshHash, ss.ID, chain[3])
+			}
+		}
+		// Rotations and the end of a session roll back with their
+		// transaction, rotated tokens included.
+		err := s.Tx.WithinTx(ctx, func(ctx context.Context) error {
+			r, _ := session.PlanRotation("never issued", []byte("nonce"), ss.Client, policy, t0.Add(time.Hour))
+			r.Presented = chain[3]
+			if _, _, err := s.Sessions.Rotate(ctx, r); err != nil {
+				return err
+			}
+			if _, err := s.Sessions.Revoke(ctx, ss.ID, session.ReasonReuse, t0.Add(time.Hour)); err != nil {
+				return err
+			}
+			return errBoom
+		})
+		wantErr(t, "WithinTx", err, errBoom)
+		if got, err := s.Sessions.ByRefreshHash(ctx, chain[0]); err != nil || got.RefreshHash != chain[3] || got.Revoked() {
+			t.Fatalf("after rollback generation 0 finds %+v, %v; want the live session holding %s", got, err, chain[3])
+		}
+		// An ended session forgets the tokens it rotated out before its
+		// previous one, however it ended.
+		swept, sweptTok := createSession(t, s, u.ID(), t0)
+		sweptChain := rotateTimes(t, s, swept, sweptTok, 2)
+		if ok, err := s.Sessions.Revoke(ctx, ss.ID, session.ReasonReuse, t0.Add(time.Hour)); err != nil || !ok {
+			t.Fatalf("Revoke = %v, %v", ok, err)
+		}
+		late := t0.Add(policy.AbsoluteLifetime + time.Hour)
+		if _, err := s.Sessions.EndExpired(ctx, late, late.Add(-policy.IdleTimeout), 10); err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range []session.TokenHash{chain[0], chain[1], sweptChain[0]} {
+			_, err := s.Sessions.ByRefreshHash(ctx, h)
+			wantErr(t, "ByRefreshHash of an early generation of an ended session", err, session.ErrNotFound)
 		}
 	})
 
@@ -328,4 +375,19 @@ func ids(ss []session.Session) []session.ID {
 		out[i] = s.ID
 	}
 	return out
+}
+
+// rotateTimes rotates the session n times, a minute apart, and returns the
+// hash of every token of its chain, the live one last.
+func rotateTimes(t *testing.T, s Stores, ss session.Session, tok string, n int) []session.TokenHash {
+	t.Helper()
+	chain := []session.TokenHash{ss.RefreshHash}
+	for i := range n {
+		r, next := session.PlanRotation(tok, fmt.Appendf(nil, "nonce-%d", i), ss.Client, policy, t0.Add(time.Duration(i+1)*time.Minute))
+		if _, _, err := s.Sessions.Rotate(t.Context(), r); err != nil {
+			t.Fatalf("Rotate %d: %v", i, err)
+		}
+		chain, tok = append(chain, r.Next), next
+	}
+	return chain
 }

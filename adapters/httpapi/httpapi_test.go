@@ -205,8 +205,17 @@ func TestRefresh_ReuseOverHTTP_SE04(t *testing.T) {
 		t.Fatalf("refresh: %d %s", first.status, first.body)
 	}
 	next := first.json(t)
-	wantProblem(t, s.do(t, "POST", "/v1/auth/refresh", map[string]string{"refreshToken": rt}), 401, "auth.refresh_token_reused")
-	wantProblem(t, s.do(t, "POST", "/v1/auth/refresh", map[string]string{"refreshToken": next["refreshToken"].(string)}), 401, "")
+	// Reuse is answered exactly like a token that never existed (SE-11).
+	reused := wantProblem(t, s.do(t, "POST", "/v1/auth/refresh", map[string]string{"refreshToken": rt}), 401, "auth.invalid_refresh_token")
+	unknown := wantProblem(t, s.do(t, "POST", "/v1/auth/refresh", map[string]string{"refreshToken": strings.Repeat("A", 43)}), 401, "auth.invalid_refresh_token")
+	delete(reused, "requestId")
+	delete(unknown, "requestId")
+	a, _ := json.Marshal(reused)
+	b, _ := json.Marshal(unknown)
+	if string(a) != string(b) {
+		t.Errorf("reuse answers %s, an unknown token %s", a, b)
+	}
+	wantProblem(t, s.do(t, "POST", "/v1/auth/refresh", map[string]string{"refreshToken": next["refreshToken"].(string)}), 401, "auth.invalid_refresh_token")
 	wantProblem(t, s.do(t, "GET", "/v1/auth/verify", nil, "Authorization", "Bearer "+next["accessToken"].(string)), 401, "auth.session_revoked")
 }
 

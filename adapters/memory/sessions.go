@@ -11,7 +11,10 @@ import (
 	"github.com/usermgmt/usermgmt/ports"
 )
 
-type sessionRow struct{ s session.Session }
+type sessionRow struct {
+	s       session.Session
+	rotated map[session.TokenHash]struct{} // tokens it rotated out, until it ends
+}
 
 func cloneSession(s session.Session) session.Session {
 	s.AMR = slices.Clone(s.AMR)
@@ -31,7 +34,7 @@ var _ ports.Sessions = (*Sessions)(nil)
 func (r *Sessions) Create(ctx context.Context, s session.Session) error {
 	defer r.s.lock(ctx)()
 	id := string(s.ID)
-	r.s.sessions[id] = &sessionRow{cloneSession(s)}
+	r.s.sessions[id] = &sessionRow{s: cloneSession(s)}
 	onRollback(ctx, func() { delete(r.s.sessions, id) })
 	return nil
 }
@@ -46,11 +49,13 @@ func (r *Sessions) ByID(ctx context.Context, id session.ID) (session.Session, er
 	return cloneSession(x.s), nil
 }
 
-// ByRefreshHash returns the session whose live or previous token hashes to h.
+// ByRefreshHash returns the session whose live or previous token hashes to
+// h, or that rotated out a token hashing to h and has not ended.
 func (r *Sessions) ByRefreshHash(ctx context.Context, h session.TokenHash) (session.Session, error) {
 	defer r.s.lock(ctx)()
 	for _, x := range r.s.sessions {
-		if x.s.RefreshHash == h || (x.s.PreviousHash == h && h != "") {
+		_, rotated := x.rotated[h]
+		if x.s.RefreshHash == h || (x.s.PreviousHash == h && h != "") || rotated {
 			return cloneSession(x.s), nil
 		}
 	}
@@ -72,7 +77,14 @@ func (r *Sessions) Rotate(ctx context.Context, rot session.Rotation) (session.Se
 		s.RotatedAt, s.LastSeenAt = rot.At, rot.At
 		s.Client = rot.Client
 		x.s = s
-		onRollback(ctx, func() { x.s = old })
+		if x.rotated == nil {
+			x.rotated = map[session.TokenHash]struct{}{}
+		}
+		x.rotated[old.RefreshHash] = struct{}{}
+		onRollback(ctx, func() {
+			x.s = old
+			delete(x.rotated, old.RefreshHash)
+		})
 		row, ok := r.s.users[string(s.UserID)]
 		if !ok {
 			return session.Session{}, user.User{}, user.ErrNotFound
@@ -109,9 +121,9 @@ func (r *Sessions) RevokeUser(ctx context.Context, uid user.ID, keep session.ID,
 }
 
 func (r *Sessions) revoke(ctx context.Context, x *sessionRow, reason session.RevokeReason, at time.Time) {
-	old := x.s
-	x.s.RevokedAt, x.s.RevokeReason = at, reason
-	onRollback(ctx, func() { x.s = old })
+	old, rotated := x.s, x.rotated
+	x.s.RevokedAt, x.s.RevokeReason, x.rotated = at, reason, nil
+	onRollback(ctx, func() { x.s, x.rotated = old, rotated })
 }
 
 // Live lists the user's live sessions, newest first.

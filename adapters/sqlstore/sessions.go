@@ -109,12 +109,17 @@ func (r *Sessions) ByID(ctx context.Context, id session.ID) (session.Session, er
 	return r.one(ctx, "s.id = ?", string(id))
 }
 
-// ByRefreshHash returns the session whose live or previous token hash is h.
+// ByRefreshHash returns the session whose live or previous token hash is
+// h, or that rotated out a token of hash h and has not ended. The
+// rotated_refresh_tokens rows are written by the triggers of migration
+// 0010, in the statements of Rotate and of every revocation. The subquery
+// yields one value, so each of the three terms is an index lookup.
 func (r *Sessions) ByRefreshHash(ctx context.Context, h session.TokenHash) (session.Session, error) {
 	if h == "" {
 		return session.Session{}, session.ErrNotFound
 	}
-	return r.one(ctx, "s.refresh_hash = ? OR s.previous_hash = ?", string(h), string(h))
+	return r.one(ctx, "s.refresh_hash = ? OR s.previous_hash = ? OR s.id = (SELECT session_id FROM rotated_refresh_tokens WHERE hash = ?)",
+		string(h), string(h), string(h))
 }
 
 func (r *Sessions) one(ctx context.Context, where string, args ...any) (session.Session, error) {

@@ -154,6 +154,12 @@ type reply struct {
 
 func (p *proc) call(t *testing.T, method, path, bearer string, body any) reply {
 	t.Helper()
+	return p.callAs(t, "", method, path, bearer, body)
+}
+
+// callAs is call from another client: userAgent replaces Go's default.
+func (p *proc) callAs(t *testing.T, userAgent, method, path, bearer string, body any) reply {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -168,6 +174,9 @@ func (p *proc) call(t *testing.T, method, path, bearer string, body any) reply {
 	}
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	if userAgent != "" {
+		req.Header.Set("User-Agent", userAgent)
 	}
 	res, err := client.Do(req)
 	if err != nil {
@@ -337,7 +346,7 @@ func TestE2E_RefreshReuseAndParallel_SE04_SE05(t *testing.T) {
 		}
 
 		// A replay of a rotated token: 401, and the newest token dies too.
-		if r := s.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refreshToken": winners[0]}); r.status != 401 || r.str("type") != "urn:usermgmt:problem:auth.refresh_token_reused" {
+		if r := s.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refreshToken": winners[0]}); r.status != 401 || r.str("type") != "urn:usermgmt:problem:auth.invalid_refresh_token" {
 			t.Fatalf("replay: %d %s", r.status, r.raw)
 		}
 		if r := s.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refreshToken": next.str("refreshToken")}); r.status != 401 {
@@ -345,6 +354,58 @@ func TestE2E_RefreshReuseAndParallel_SE04_SE05(t *testing.T) {
 		}
 		if r := s.call(t, "GET", "/v1/auth/verify", next.str("accessToken"), nil); r.status != 401 {
 			t.Fatalf("access token of the reused family: %d, want 401", r.status)
+		}
+	})
+}
+
+func TestE2E_RefreshReuseTwoGenerations_SE11(t *testing.T) {
+	backends(t, func(t *testing.T, env []string) {
+		s := start(t, env...)
+		reg := s.call(t, "POST", "/v1/auth/register", "", map[string]string{"email": "ada@example.com", "username": "ada", "password": pw})
+		if reg.status != 201 {
+			t.Fatalf("register: %d %s", reg.status, reg.raw)
+		}
+		// A thief with a copy of the owner's refresh token R1 rotates it
+		// twice: R1 -> T2 -> T3.
+		const thief = "thief/1.0"
+		stolen := reg
+		for range 2 {
+			stolen = s.callAs(t, thief, "POST", "/v1/auth/refresh", "", map[string]string{"refreshToken": stolen.str("refreshToken")})
+			if stolen.status != 200 {
+				t.Fatalf("thief's refresh: %d %s", stolen.status, stolen.raw)
+			}
+		}
+
+		// The owner's stale token is answered exactly like a token that
+		// never existed, and ends the session.
+		random := s.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refreshToken": strings.Repeat("A", 43)})
+		owner := s.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refreshToken": reg.str("refreshToken")})
+		if owner.status != 401 || owner.status != random.status {
+			t.Fatalf("owner's stale token: %d %s; a random token: %d", owner.status, owner.raw, random.status)
+		}
+		delete(owner.body, "requestId")
+		delete(random.body, "requestId")
+		a, _ := json.Marshal(owner.body)
+		b, _ := json.Marshal(random.body)
+		if string(a) != string(b) || owner.header.Get("WWW-Authenticate") != random.header.Get("WWW-Authenticate") {
+			t.Fatalf("reuse answers differently from an unknown token:\n%s\n%s", a, b)
+		}
+
+		if r := s.callAs(t, thief, "POST", "/v1/auth/refresh", "", map[string]string{"refreshToken": stolen.str("refreshToken")}); r.status != 401 {
+			t.Fatalf("the thief's T3 after reuse: %d, want 401", r.status)
+		}
+		for who, at := range map[string]string{"owner": reg.str("accessToken"), "thief": stolen.str("accessToken")} {
+			if r := s.call(t, "GET", "/v1/auth/verify", at, nil); r.status != 401 {
+				t.Fatalf("the %s's access token still verifies: %d", who, r.status)
+			}
+		}
+		// user.security_violation left through the outbox (to the log, without Kafka).
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(s.logs.String(), `"type":"user.security_violation"`) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no user.security_violation was published:\n%s", s.logs)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	})
 }

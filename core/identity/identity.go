@@ -415,11 +415,13 @@ type RefreshInput struct {
 // maxRequestAge bounds how far back ReceivedAt is believed.
 const maxRequestAge = 30 * time.Second
 
-// Refresh rotates a refresh token (SE-04, SE-05). Exactly one of any number
-// of concurrent refreshes with one token succeeds; the others fail without
-// harming the family. A token that had been rotated before the request began
-// is reuse: its whole session ends, the end commits even though the caller
-// gets an error, and user.security_violation is emitted.
+// Refresh rotates a refresh token (SE-04, SE-05, SE-11). Exactly one of any
+// number of concurrent refreshes with one token from one client succeeds;
+// the others fail without harming the family. Any token of the chain that
+// had been rotated before the request began, or that another client is
+// refreshing at the same time, is reuse: its whole session ends, the end
+// commits even though the caller gets an error, and
+// user.security_violation is emitted.
 func (s *Service) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) {
 	in.Client = in.Client.Normalized()
 	now := s.d.Clock.Now()
@@ -458,7 +460,7 @@ func (s *Service) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) 
 		return Tokens{}, fmt.Errorf("refresh: %w", err)
 	}
 	now = s.d.Clock.Now()
-	switch session.Judge(sess, rot.Presented, s.cfg.Sessions, started, now) {
+	switch session.Judge(sess, rot.Presented, in.Client, s.cfg.Sessions, started, now) {
 	case session.Grace:
 		successor := session.NextToken(in.Token, sess.RotationNonce)
 		if session.Hash(successor) != sess.RefreshHash {
@@ -478,7 +480,9 @@ func (s *Service) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) 
 		if err := s.endReusedFamily(ctx, sess, in.Client, now); err != nil {
 			return Tokens{}, fmt.Errorf("refresh: %w", err)
 		}
-		return Tokens{}, session.ErrRefreshTokenReused
+		// Answered like any invalid token, so a thief does not learn that
+		// the session it holds has just ended (SE-11).
+		return Tokens{}, session.ErrInvalidRefreshToken
 	case session.LostRace, session.Unknown:
 		return Tokens{}, session.ErrInvalidRefreshToken
 	}

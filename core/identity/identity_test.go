@@ -194,8 +194,8 @@ func TestRefresh_RotatesAndDetectsReuse_SE04(t *testing.T) {
 	}
 	e.clock.Advance(time.Second)
 	_, err = e.svc.Refresh(t.Context(), identity.RefreshInput{Token: a.RefreshToken})
-	if !errors.Is(err, session.ErrRefreshTokenReused) || errs.KindOf(err) != errs.Unauthenticated {
-		t.Fatalf("reuse: %v, want ErrRefreshTokenReused", err)
+	if !errors.Is(err, session.ErrInvalidRefreshToken) || errs.KindOf(err) != errs.Unauthenticated {
+		t.Fatalf("reuse: %v, want ErrInvalidRefreshToken", err)
 	}
 	if _, err := e.svc.Refresh(t.Context(), identity.RefreshInput{Token: b.RefreshToken}); err == nil {
 		t.Fatal("the newest token of a reused family still works")
@@ -269,8 +269,11 @@ func TestRefresh_ConcurrentWindow_SE04_SE05(t *testing.T) {
 	// A request that arrived after the window could have seen the answer:
 	// it is a replay.
 	e.clock.Advance(window)
-	if _, err := e.svc.Refresh(t.Context(), identity.RefreshInput{Token: a.RefreshToken}); !errors.Is(err, session.ErrRefreshTokenReused) {
-		t.Fatalf("replay after the window: %v, want reuse", err)
+	if _, err := e.svc.Refresh(t.Context(), identity.RefreshInput{Token: a.RefreshToken}); !errors.Is(err, session.ErrInvalidRefreshToken) {
+		t.Fatalf("replay after the window: %v, want ErrInvalidRefreshToken", err)
+	}
+	if _, err := e.svc.Verify(t.Context(), b.AccessToken); !errors.Is(err, session.ErrRevoked) {
+		t.Fatalf("a replay after the window left the session live: %v", err)
 	}
 }
 
@@ -306,8 +309,11 @@ func TestRefresh_GraceReturnsSameSuccessor_SE04(t *testing.T) {
 		t.Fatal("replay inside grace got a new successor, want the same one")
 	}
 	e.clock.Advance(20 * time.Second)
-	if _, err := e.svc.Refresh(t.Context(), identity.RefreshInput{Token: a.RefreshToken}); !errors.Is(err, session.ErrRefreshTokenReused) {
-		t.Fatalf("replay after grace: %v, want reuse", err)
+	if _, err := e.svc.Refresh(t.Context(), identity.RefreshInput{Token: a.RefreshToken}); !errors.Is(err, session.ErrInvalidRefreshToken) {
+		t.Fatalf("replay after grace: %v, want ErrInvalidRefreshToken", err)
+	}
+	if _, err := e.svc.Verify(t.Context(), b.AccessToken); !errors.Is(err, session.ErrRevoked) {
+		t.Fatalf("a replay after grace left the session live: %v", err)
 	}
 }
 

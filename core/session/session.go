@@ -63,7 +63,6 @@ func ParseRevokeReason(s string) (RevokeReason, error) {
 var (
 	ErrNotFound            = errs.New(errs.NotFound, "session.not_found", "session not found")
 	ErrInvalidRefreshToken = errs.New(errs.Unauthenticated, "auth.invalid_refresh_token", "refresh token is invalid, expired or revoked")
-	ErrRefreshTokenReused  = errs.New(errs.Unauthenticated, "auth.refresh_token_reused", "refresh token is invalid, expired or revoked")
 	ErrNotRotated          = errs.New(errs.Conflict, "session.not_rotated", "no live session holds that refresh token")
 	ErrCorrupt             = errs.New(errs.Internal, "session.corrupt", "stored session is invalid")
 	ErrRevoked             = errs.New(errs.Unauthenticated, "auth.session_revoked", "session has ended")
@@ -125,7 +124,9 @@ type Policy struct {
 	// is answered no sooner than this window later; so a request arriving
 	// inside the window cannot have seen the answer: it ran in parallel and
 	// merely lost the race (SE-05), while any replay by a client that holds
-	// the successor arrives after the window and is reuse (SE-04).
+	// the successor arrives after the window and is reuse (SE-04). Only the
+	// winner's own client races itself: the same token in flight from two
+	// clients at once means it was copied, so that loser is reuse (SE-11).
 	ConcurrentWindow time.Duration
 }
 
@@ -194,23 +195,26 @@ type ReplayVerdict int
 const (
 	// Unknown: no session ever held the token, or the session has ended.
 	Unknown ReplayVerdict = iota
-	// LostRace: the token was rotated by a request that ran at the same time
-	// as this one (see Policy.ConcurrentWindow). The caller gets nothing, and
-	// the family lives: parallel refreshes are not theft.
+	// LostRace: the token was rotated by a request from the same client
+	// that ran at the same time as this one (see Policy.ConcurrentWindow).
+	// The caller gets nothing, and the family lives: parallel refreshes
+	// are not theft.
 	LostRace
 	// Grace: a replay of the parent inside the opt-in grace window; answer with
 	// the same successor.
 	Grace
-	// Reuse: the token had been rotated before this request began. Someone
-	// holds a stale token: the family must die (SE-04).
+	// Reuse: the token had been rotated before this request began, or by
+	// another client, or is older than the parent. Someone holds a stale
+	// or copied token: the family must die (SE-04, SE-11).
 	Reuse
 	// Timeout: the session ran out of time; it ends with logoutType timeout.
 	Timeout
 )
 
 // Judge classifies a refresh that failed to rotate. s is the session found by
-// the token's hash (current or previous), started is when this request arrived.
-func Judge(s Session, presented TokenHash, p Policy, started, now time.Time) ReplayVerdict {
+// the token's hash (its live, previous or an earlier token), c is the client
+// that presented it and started is when this request arrived.
+func Judge(s Session, presented TokenHash, c Client, p Policy, started, now time.Time) ReplayVerdict {
 	switch {
 	case s.Revoked():
 		return Unknown
@@ -220,8 +224,13 @@ func Judge(s Session, presented TokenHash, p Policy, started, now time.Time) Rep
 		}
 		return Unknown
 	case s.PreviousHash != presented:
-		return Unknown
+		// Older than the parent: its successor was answered and presented
+		// in turn, so this is a stale copy of the chain, however it is timed.
+		return Reuse
 	case !started.After(s.RotatedAt) || started.Sub(s.RotatedAt) < p.ConcurrentWindow:
+		if c != s.Client { // s.Client is the winner's
+			return Reuse
+		}
 		return LostRace
 	case p.ReuseGrace > 0 && now.Sub(s.RotatedAt) <= p.ReuseGrace && s.Live(p, now):
 		return Grace
