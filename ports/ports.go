@@ -101,9 +101,6 @@ type Sessions interface {
 	Live(ctx context.Context, uid user.ID, now time.Time) ([]session.Session, error)
 	// RevokedSince lists sessions revoked at or after t, oldest first.
 	RevokedSince(ctx context.Context, t time.Time) ([]session.Revocation, error)
-	// SetAMR records the authentication methods of a live session (a
-	// factor it proved since sign-in) and returns it, or session.ErrNotFound.
-	SetAMR(ctx context.Context, id session.ID, amr []string) (session.Session, error)
 	// Known reports whether a session of uid other than except, live or
 	// ended, came from the same IP address and user agent as c.
 	Known(ctx context.Context, uid user.ID, c session.Client, except session.ID) (bool, error)

@@ -11,32 +11,9 @@ import (
 )
 
 // SessionsLifecycle is the contract of the session operations beyond
-// rotation: raising a session's AMR, recognising a client, and ending
+// rotation: recognising a client, and ending
 // sessions in batches (timeouts, an administrator's revoke-all).
 func SessionsLifecycle(t *testing.T, setup Setup) {
-	run(t, setup, "SetAMR changes a live session only", func(t *testing.T, s Stores) {
-		ctx := t.Context()
-		u := createUser(t, s)
-		ss, _ := createSession(t, s, u.ID(), t0)
-		got, err := s.Sessions.SetAMR(ctx, ss.ID, []string{"pwd", "otp", "mfa"})
-		mustNotFail(t, "SetAMR", err)
-		want := ss
-		want.AMR = []string{"pwd", "otp", "mfa"}
-		if d := diffSession(got, want); d != "" {
-			t.Fatalf("SetAMR returned:\n%s", d)
-		}
-		if back, _ := s.Sessions.ByID(ctx, ss.ID); !slices.Equal(back.AMR, want.AMR) {
-			t.Errorf("stored amr = %v", back.AMR)
-		}
-		if _, err := s.Sessions.Revoke(ctx, ss.ID, session.ReasonManual, t0); err != nil {
-			t.Fatal(err)
-		}
-		_, err = s.Sessions.SetAMR(ctx, ss.ID, []string{"pwd"})
-		wantErr(t, "SetAMR of an ended session", err, session.ErrNotFound)
-		_, err = s.Sessions.SetAMR(ctx, session.ID(newID(t)), []string{"pwd"})
-		wantErr(t, "SetAMR of an unknown session", err, session.ErrNotFound)
-	})
-
 	run(t, setup, "Known matches the same IP and user agent of another session", func(t *testing.T, s Stores) {
 		ctx := t.Context()
 		u, other := createUser(t, s), createUser(t, s)

@@ -157,19 +157,6 @@ func (r *Sessions) RevokedSince(ctx context.Context, t time.Time) ([]session.Rev
 	return out, nil
 }
 
-// SetAMR records the authentication methods of a live session.
-func (r *Sessions) SetAMR(ctx context.Context, id session.ID, amr []string) (session.Session, error) {
-	defer r.s.lock(ctx)()
-	x, ok := r.s.sessions[string(id)]
-	if !ok || x.s.Revoked() {
-		return session.Session{}, session.ErrNotFound
-	}
-	old := x.s
-	x.s.AMR = slices.Clone(amr)
-	onRollback(ctx, func() { x.s = old })
-	return cloneSession(x.s), nil
-}
-
 // Known reports whether another session of uid came from c.
 func (r *Sessions) Known(ctx context.Context, uid user.ID, c session.Client, except session.ID) (bool, error) {
 	defer r.s.lock(ctx)()

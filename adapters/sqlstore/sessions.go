@@ -292,24 +292,6 @@ func (r *Sessions) RevokedSince(ctx context.Context, t time.Time) ([]session.Rev
 	return out, nil
 }
 
-// SetAMR records the authentication methods of a live session.
-func (r *Sessions) SetAMR(ctx context.Context, id session.ID, amr []string) (session.Session, error) {
-	b, err := json.Marshal(amr)
-	if err != nil {
-		return session.Session{}, fmt.Errorf("sqlstore: encode amr of session %s: %w", id, err)
-	}
-	var row sessionRow
-	err = r.db.conn(ctx).NewRaw(`UPDATE sessions SET amr = ? WHERE id = ? AND revoked_at IS NULL RETURNING `+sessionColumns,
-		string(b), string(id)).Scan(ctx, &row)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return session.Session{}, session.ErrNotFound
-	case err != nil:
-		return session.Session{}, fmt.Errorf("sqlstore: set amr of session %s: %w", id, err)
-	}
-	return fromSessionRow(row)
-}
-
 // Known reports whether another session of uid came from c.
 func (r *Sessions) Known(ctx context.Context, uid user.ID, c session.Client, except session.ID) (bool, error) {
 	n, err := r.db.readConn(ctx).NewSelect().Model((*sessionRow)(nil)).
