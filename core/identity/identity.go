@@ -122,9 +122,10 @@ var ErrTooManyAttempts = errs.New(errs.RateLimited, "auth.too_many_attempts", "t
 
 // Service runs the identity use cases.
 type Service struct {
-	d   Deps
-	cfg Config
-	log *slog.Logger
+	d       Deps
+	cfg     Config
+	spacing []time.Duration // cfg.Limits.spacing(), built once
+	log     *slog.Logger
 }
 
 // Option configures a Service.
@@ -157,7 +158,7 @@ func New(d Deps, cfg Config, opts ...Option) (*Service, error) {
 	if cfg.TOTPIssuer == "" {
 		cfg.TOTPIssuer = "usermgmt"
 	}
-	s := &Service{d: d, cfg: cfg, log: slog.New(slog.DiscardHandler)}
+	s := &Service{d: d, cfg: cfg, spacing: cfg.Limits.spacing(), log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -688,7 +689,7 @@ func (s *Service) provePassword(ctx context.Context, u user.User, password strin
 // credential.ErrInvalidCredentials; a match resets the count. It returns
 // the attempt's place in the run of failures and whether to rehash.
 func (s *Service) verifyPassword(ctx context.Context, u user.User, key, password string, hash credential.PasswordHash, c session.Client) (attempt int, rehash bool, err error) {
-	if attempt, err = s.reserveAttempt(ctx, key); err != nil {
+	if attempt, err = s.reserveAttempt(ctx, key, key); err != nil {
 		return 0, false, err
 	}
 	ok := false
@@ -879,50 +880,43 @@ func (s *Service) take(ctx context.Context, key string, limit int, window time.D
 // errLimiterDown answers when the rate-limit store is unreachable.
 var errLimiterDown = errs.New(errs.Unavailable, "auth.limiter_unavailable", "sign-in is briefly unavailable; retry shortly")
 
-// reserveAttempt counts an attempt of the failure counter key before its
-// credential is checked, and refuses it once MaxFailures consecutive
-// attempts have failed, the right credential included (LG-02). Counting
-// first makes the budget exact under concurrency: of any number of
-// parallel guesses only MaxFailures reach the check (LG-04). Past
-// SlowAfter failures, attempts are spaced by a delay that doubles with
-// each failure (progressive delay), taken from the shared rate limiter so
-// it holds across instances and parallel requests. A success resets it all.
-func (s *Service) reserveAttempt(ctx context.Context, key string) (int, error) {
+// reserveAttempt counts an attempt against account and identifier before
+// its credential is checked, and refuses it once MaxFailures consecutive
+// attempts on account have failed, the right credential included (LG-02).
+// Past SlowAfter attempts of identifier, each one opens a delay that
+// doubles, during which the next is refused (progressive delay). Deciding
+// and counting are one atomic step of the shared store, so each of any
+// number of parallel attempts learns its own number and exactly the
+// allowed ones reach the check, on any instance (LG-04, LG-10). Refused
+// attempts are not counted, so the lock lifts a window after the last
+// counted failure instead of lasting while an attacker keeps knocking. A
+// success resets it all.
+func (s *Service) reserveAttempt(ctx context.Context, account, identifier string) (int, error) {
 	if s.cfg.Limits.Disabled {
 		return 0, nil
 	}
-	n, ttl, err := s.d.Failures.Failures(ctx, key)
+	l := s.cfg.Limits
+	n, retry, err := s.d.Failures.Attempt(ctx, ports.Attempt{Account: account, Max: l.MaxFailures,
+		Identifier: identifier, Spacing: s.spacing, TTL: l.FailureWindow})
 	if err != nil {
 		return 0, errLimiterDown.Wrap(err)
 	}
-	if n >= s.cfg.Limits.MaxFailures {
-		// Refused attempts are not counted, so the lock lifts a window
-		// after the last counted failure instead of lasting while an
-		// attacker keeps knocking.
-		return 0, ErrTooManyAttempts.WithRetryAfter(ttl)
-	}
-	if n >= s.cfg.Limits.SlowAfter {
-		if err := s.take(ctx, "slow:"+key, 1, s.delayAfter(n)); err != nil {
-			return 0, err
-		}
-	}
-	if n, err = s.d.Failures.Fail(ctx, key, s.cfg.Limits.FailureWindow); err != nil {
-		return 0, errLimiterDown.Wrap(err)
-	}
-	if n > s.cfg.Limits.MaxFailures {
-		return 0, ErrTooManyAttempts.WithRetryAfter(s.cfg.Limits.FailureWindow)
+	if n == 0 {
+		return 0, ErrTooManyAttempts.WithRetryAfter(retry)
 	}
 	return n, nil
 }
 
-// delayAfter is the spacing of attempts after n consecutive failures:
-// one second at SlowAfter, doubling, at most SlowMax.
-func (s *Service) delayAfter(n int) time.Duration {
-	d := time.Second
-	for i := s.cfg.Limits.SlowAfter; i < n && d < s.cfg.Limits.SlowMax; i++ {
-		d *= 2
+// spacing is the progressive delay as a table of waits after each attempt:
+// none after the first SlowAfter, then one second, doubling up to SlowMax.
+func (l Limits) spacing() []time.Duration {
+	waits := make([]time.Duration, l.SlowAfter)
+	for d := min(time.Second, l.SlowMax); ; d = min(2*d, l.SlowMax) {
+		waits = append(waits, d)
+		if d == l.SlowMax {
+			return waits
+		}
 	}
-	return min(d, s.cfg.Limits.SlowMax)
 }
 
 // refuseLocked refuses while key has reached MaxFailures, without counting

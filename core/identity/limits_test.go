@@ -3,15 +3,19 @@ package identity_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/usermgmt/usermgmt/adapters/valkey"
+	"github.com/usermgmt/usermgmt/adapters/valkey/valkeytest"
 	"github.com/usermgmt/usermgmt/core/credential"
 	"github.com/usermgmt/usermgmt/core/errs"
 	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/identity"
 	"github.com/usermgmt/usermgmt/core/session"
+	"github.com/usermgmt/usermgmt/ports"
 )
 
 func withLimits(l identity.Limits) func(*identity.Config) {
@@ -138,8 +142,8 @@ func (brokenLimits) Take(context.Context, string, int, time.Duration) (bool, tim
 func (brokenLimits) Failures(context.Context, string) (int, time.Duration, error) {
 	return 0, 0, errors.New("connection refused")
 }
-func (brokenLimits) Fail(context.Context, string, time.Duration) (int, error) {
-	return 0, errors.New("connection refused")
+func (brokenLimits) Attempt(context.Context, ports.Attempt) (int, time.Duration, error) {
+	return 0, 0, errors.New("connection refused")
 }
 func (brokenLimits) Reset(context.Context, string) error { return errors.New("connection refused") }
 
@@ -220,5 +224,45 @@ func TestRefresh_BudgetPerIP_LG03_LG05(t *testing.T) {
 	}
 	if err := from("192.0.2.2", a.RefreshToken); err != nil {
 		t.Fatalf("another address: %v", err)
+	}
+}
+
+// TestLogin_ParallelBurstGetsExactlyTheAllowedChecks_LG10: 150 guesses at
+// once from ten addresses, the counts in process or in Valkey. Each attempt
+// learns its own number with its increment, so however the requests
+// interleave exactly the ten free failures and the one that opens the first
+// delay reach the password check.
+func TestLogin_ParallelBurstGetsExactlyTheAllowedChecks_LG10(t *testing.T) {
+	for _, store := range []struct {
+		name   string
+		limits func(t *testing.T, e *env) limitPorts
+	}{
+		{"memory", func(_ *testing.T, e *env) limitPorts { return e.limits }},
+		{"valkey", func(t *testing.T, _ *env) limitPorts { return valkey.NewLimits(valkeytest.Open(t)) }},
+	} {
+		t.Run(store.name, func(t *testing.T) {
+			e := newEnv(t) // the defaults: 10 failures at full speed, then 1s, 2s, ...
+			e.register(t, "ada@example.com", "ada")
+			svc := e.rebuild(t, store.limits(t, e))
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range 150 {
+				in := identity.LoginInput{Identifier: "ada", Password: "wrong password",
+					Client: session.Client{IP: fmt.Sprintf("192.0.2.%d", 1+i%10)}}
+				wg.Go(func() {
+					<-start
+					_, _ = svc.Login(t.Context(), in)
+				})
+			}
+			before, began := e.hasher.verifies.Load(), time.Now()
+			close(start)
+			wg.Wait()
+			if took := time.Since(began); took >= time.Second {
+				t.Fatalf("the burst took %v, longer than the first delay: too slow to measure it", took)
+			}
+			if n := e.hasher.verifies.Load() - before; n != 11 {
+				t.Fatalf("%d of 150 parallel guesses were checked, want exactly 11", n)
+			}
+		})
 	}
 }

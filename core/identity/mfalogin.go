@@ -181,7 +181,7 @@ func (s *Service) LoginMFA(ctx context.Context, in LoginMFAInput) (Auth, error) 
 	if err := s.refuseLocked(ctx, "login:"+account); err != nil {
 		return Auth{}, err
 	}
-	attempt, err := s.reserveAttempt(ctx, "mfa:"+account)
+	attempt, err := s.reserveAttempt(ctx, "mfa:"+account, "mfa:"+account)
 	if err != nil {
 		return Auth{}, err
 	}
