@@ -305,7 +305,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Auth, error) {
 	if err := s.take(ctx, "login:account-ip:"+account+"|"+in.Client.IP, s.cfg.Limits.LoginPerAccountIP, time.Minute); err != nil {
 		return Auth{}, err
 	}
-	attempt, rehash, err := s.verifyPassword(ctx, u, "login:"+account, in.Password, hash, in.Client)
+	attempt, rehash, err := s.verifyPassword(ctx, u, in.Identifier, in.Password, hash, in.Client)
 	if err != nil {
 		return Auth{}, err
 	}
@@ -675,21 +675,27 @@ func (s *Service) provePassword(ctx context.Context, u user.User, password strin
 	if err != nil && !errors.Is(err, credential.ErrNoPassword) {
 		return fmt.Errorf("check password: %w", err)
 	}
-	_, _, err = s.verifyPassword(ctx, u, "login:"+accountKey(u, ""), password, h, session.Client{})
+	_, _, err = s.verifyPassword(ctx, u, "", password, h, session.Client{})
 	if errors.Is(err, credential.ErrInvalidCredentials) {
 		return wrong
 	}
 	return err
 }
 
-// verifyPassword counts an attempt of the failure counter key before the
-// hash (LG-02, LG-04), then checks password against hash; an empty hash
-// verifies against the dummy, so unknown accounts cost the same (LG-01).
-// A mismatch reports the limit when it reaches it and is
-// credential.ErrInvalidCredentials; a match resets the count. It returns
-// the attempt's place in the run of failures and whether to rehash.
-func (s *Service) verifyPassword(ctx context.Context, u user.User, key, password string, hash credential.PasswordHash, c session.Client) (attempt int, rehash bool, err error) {
-	if attempt, err = s.reserveAttempt(ctx, key, key); err != nil {
+// verifyPassword counts an attempt at u through identifier (empty: u
+// itself, signed in) before the hash (LG-02, LG-04, LG-10), then checks
+// password against hash; an empty hash verifies against the dummy, so
+// unknown accounts cost the same (LG-01). A mismatch reports the limit
+// when it reaches it and is credential.ErrInvalidCredentials; a match
+// resets the counts. It returns the attempt's place in the account's run
+// of failures and whether to rehash.
+func (s *Service) verifyPassword(ctx context.Context, u user.User, identifier, password string, hash credential.PasswordHash, c session.Client) (attempt int, rehash bool, err error) {
+	account := "login:" + accountKey(u, identifier)
+	paced := account
+	if identifier != "" {
+		paced = "login:" + identifierKey(identifier)
+	}
+	if attempt, err = s.reserveAttempt(ctx, account, paced); err != nil {
 		return 0, false, err
 	}
 	ok := false
@@ -704,7 +710,7 @@ func (s *Service) verifyPassword(ctx context.Context, u user.User, key, password
 		}
 		return attempt, false, credential.ErrInvalidCredentials
 	}
-	return attempt, rehash, s.succeeded(ctx, key)
+	return attempt, rehash, s.passwordProven(ctx, u)
 }
 
 // newPasswordHash applies the password policy to a new password of u
@@ -852,12 +858,20 @@ func (s *Service) SyncRevocations(ctx context.Context, window time.Duration) err
 
 // accountKey names the account an attempt is against: the user's id when
 // the account exists (so its email and username share one count), else
-// the normalised identifier, so unknown accounts throttle the same way
-// and lockout reveals nothing (LG-01).
+// the identifier, so unknown accounts throttle the same way and lockout
+// reveals nothing (LG-01).
 func accountKey(u user.User, identifier string) string {
 	if u.ID() != "" {
 		return "user:" + string(u.ID())
 	}
+	return identifierKey(identifier)
+}
+
+// identifierKey names an email or username as the look-up compares it. The
+// progressive delay is kept per identifier, not per account, so failures
+// through an email do not slow its account's username: were they to, a
+// dozen requests would tell that the two belong together (LG-10).
+func identifierKey(identifier string) string {
 	return "id:" + strings.ToLower(strings.TrimSpace(identifier))
 }
 
@@ -951,15 +965,23 @@ func (s *Service) reportLimit(ctx context.Context, u user.User, attempt int, c s
 	return nil
 }
 
-// succeeded clears a failure counter after a proven credential.
-func (s *Service) succeeded(ctx context.Context, key string) error {
+// succeeded clears failure counters after a proven credential.
+func (s *Service) succeeded(ctx context.Context, keys ...string) error {
 	if s.cfg.Limits.Disabled {
 		return nil
 	}
-	if err := s.d.Failures.Reset(ctx, key); err != nil {
-		return errLimiterDown.Wrap(err)
+	for _, k := range keys {
+		if err := s.d.Failures.Reset(ctx, k); err != nil {
+			return errLimiterDown.Wrap(err)
+		}
 	}
 	return nil
+}
+
+// passwordProven clears u's password lockout and the delays of its email
+// and username, whichever was typed.
+func (s *Service) passwordProven(ctx context.Context, u user.User) error {
+	return s.succeeded(ctx, "login:"+accountKey(u, ""), "login:"+identifierKey(u.Email()), "login:"+identifierKey(u.Username()))
 }
 
 // checkPassword applies the password policy: shape, context words, blocklist.

@@ -266,3 +266,36 @@ func TestLogin_ParallelBurstGetsExactlyTheAllowedChecks_LG10(t *testing.T) {
 		})
 	}
 }
+
+// TestLogin_DelayKeyedPerIdentifier_LG10: failures through an email slow
+// that email only, not the username of the same account, so the delay
+// cannot tell that the two belong together: a known pair answers exactly
+// as an unknown one. (The hard cap still counts the account as a whole:
+// TestLogin_LockoutAfterConsecutiveFailures_LG02.)
+func TestLogin_DelayKeyedPerIdentifier_LG10(t *testing.T) {
+	e := newEnv(t, withLimits(identity.Limits{LoginPerIP: 1000, LoginPerAccountIP: 1000, SlowAfter: 3, SlowMax: 8 * time.Second}))
+	e.register(t, "ada@example.com", "ada")
+	answers := func(email, username string) []string {
+		var got []string
+		for _, id := range []string{email, email, email, email, email, username, username} {
+			err := e.login(t, id, "wrong password", "192.0.2.1")
+			var de *errs.Error
+			switch {
+			case errors.Is(err, credential.ErrInvalidCredentials):
+				got = append(got, "checked")
+			case errors.Is(err, identity.ErrTooManyAttempts) && errors.As(err, &de):
+				got = append(got, "throttled "+de.RetryAfter.String())
+			default:
+				t.Fatalf("%s: %v", id, err)
+			}
+		}
+		return got
+	}
+	want := fmt.Sprint([]string{"checked", "checked", "checked", "checked", "throttled 1s", "checked", "checked"})
+	if got := fmt.Sprint(answers("ada@example.com", "ada")); got != want {
+		t.Errorf("an account's email, then its username: %v, want %v", got, want)
+	}
+	if got := fmt.Sprint(answers("ghost@example.com", "ghost")); got != want {
+		t.Errorf("an unknown pair: %v, want %v (the same as a known one)", got, want)
+	}
+}

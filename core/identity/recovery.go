@@ -144,7 +144,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 	}
 	// Proving control of the mailbox clears the password lockout, as a
 	// login would; a second factor's lockout stays (LG-08).
-	if err := s.succeeded(ctx, "login:"+accountKey(u, "")); err != nil {
+	if err := s.passwordProven(ctx, u); err != nil {
 		return err
 	}
 	s.notify(ctx, u, ports.SecurityNotice{Kind: ports.NoticePasswordReset, At: now})
