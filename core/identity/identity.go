@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -190,7 +191,7 @@ type RegisterInput struct {
 // Register creates an account with a password and signs it in.
 func (s *Service) Register(ctx context.Context, in RegisterInput) (Auth, error) {
 	in.Client = in.Client.Normalized()
-	if err := s.take(ctx, "register:ip:"+in.Client.IP, s.cfg.Limits.RegisterPerIP, time.Hour); err != nil {
+	if err := s.take(ctx, "register:ip:"+ipBudgetKey(in.Client.IP), s.cfg.Limits.RegisterPerIP, time.Hour); err != nil {
 		return Auth{}, err
 	}
 	now := s.d.Clock.Now()
@@ -299,10 +300,10 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Auth, error) {
 	// The budgets are spent before the password is looked at, so a guess
 	// over budget costs neither a hash nor an answer (LG-03, LG-04).
 	account := accountKey(u, in.Identifier)
-	if err := s.take(ctx, "login:ip:"+in.Client.IP, s.cfg.Limits.LoginPerIP, time.Minute); err != nil {
+	if err := s.take(ctx, "login:ip:"+ipBudgetKey(in.Client.IP), s.cfg.Limits.LoginPerIP, time.Minute); err != nil {
 		return Auth{}, err
 	}
-	if err := s.take(ctx, "login:account-ip:"+account+"|"+in.Client.IP, s.cfg.Limits.LoginPerAccountIP, time.Minute); err != nil {
+	if err := s.take(ctx, "login:account-ip:"+account+"|"+ipBudgetKey(in.Client.IP), s.cfg.Limits.LoginPerAccountIP, time.Minute); err != nil {
 		return Auth{}, err
 	}
 	attempt, rehash, err := s.verifyPassword(ctx, u, in.Identifier, in.Password, hash, in.Client)
@@ -428,7 +429,7 @@ func (s *Service) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) 
 	if r := in.ReceivedAt.UTC().Truncate(time.Microsecond); r.Before(now) && now.Sub(r) < maxRequestAge {
 		started = r
 	}
-	if err := s.take(ctx, "refresh:ip:"+in.Client.IP, s.cfg.Limits.RefreshPerIP, time.Minute); err != nil {
+	if err := s.take(ctx, "refresh:ip:"+ipBudgetKey(in.Client.IP), s.cfg.Limits.RefreshPerIP, time.Minute); err != nil {
 		return Tokens{}, err
 	}
 	if !session.WellFormed(in.Token) {
@@ -865,6 +866,23 @@ func accountKey(u user.User, identifier string) string {
 		return "user:" + string(u.ID())
 	}
 	return identifierKey(identifier)
+}
+
+// ipBudgetKey names the client a per-address budget is spent by: an IPv4
+// address (IPv4-mapped ones included) as is, an IPv6 address by its /64.
+// One subscriber is commonly given a whole /64, so keying by the full
+// address would hand each of them 2^64 budgets (IV-08). Anything else is
+// one empty key, as Client.Normalized leaves it.
+func ipBudgetKey(ip string) string {
+	a, err := netip.ParseAddr(strings.TrimSpace(ip))
+	if err != nil {
+		return ""
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
 }
 
 // identifierKey names an email or username as the look-up compares it. The

@@ -299,3 +299,56 @@ func TestLogin_DelayKeyedPerIdentifier_LG10(t *testing.T) {
 		t.Errorf("an unknown pair: %v, want %v (the same as a known one)", got, want)
 	}
 }
+
+// TestIPBudget_IPv6KeyedBySlash64_IV08: one subscriber commonly holds a
+// whole IPv6 /64, so every per-address budget counts a /64 as one client:
+// distinct addresses in it share the budget, another /64 has its own, and
+// an IPv4-mapped address is its IPv4 address.
+func TestIPBudget_IPv6KeyedBySlash64_IV08(t *testing.T) {
+	const wellFormed = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	for _, b := range []struct {
+		name  string
+		limit int
+		spend func(t *testing.T, e *env, ip string, i int) error
+	}{
+		{"login", 100, func(t *testing.T, e *env, ip string, i int) error {
+			return e.login(t, fmt.Sprintf("ghost%d", i), "wrong password", ip)
+		}},
+		{"register", 100, func(t *testing.T, e *env, ip string, _ int) error {
+			_, err := e.svc.Register(t.Context(), identity.RegisterInput{Client: session.Client{IP: ip}})
+			return err
+		}},
+		{"mail", 20, func(t *testing.T, e *env, ip string, _ int) error { return e.svc.ThrottleMailRequests(t.Context(), ip) }},
+		{"mfa", 100, func(t *testing.T, e *env, ip string, _ int) error {
+			_, err := e.svc.LoginMFA(t.Context(), identity.LoginMFAInput{Token: wellFormed, Code: "123456", Client: session.Client{IP: ip}})
+			return err
+		}},
+		{"refresh", 600, func(t *testing.T, e *env, ip string, _ int) error {
+			_, err := e.svc.Refresh(t.Context(), identity.RefreshInput{Token: wellFormed, Client: session.Client{IP: ip}})
+			return err
+		}},
+	} {
+		t.Run(b.name, func(t *testing.T) {
+			e := newEnv(t)
+			allowed := func(ip string, i int) bool { return !errors.Is(b.spend(t, e, ip, i), identity.ErrTooManyAttempts) }
+			n := 0
+			for i := range b.limit + 10 {
+				if allowed(fmt.Sprintf("2001:db8:1:2:%x::1", i), i) {
+					n++
+				}
+			}
+			if n != b.limit {
+				t.Errorf("%d of %d attempts from distinct addresses of one /64 allowed, want %d, as from one address", n, b.limit+10, b.limit)
+			}
+			if !allowed("2001:db8:1:3::1", -1) {
+				t.Error("another /64 shares the budget")
+			}
+			for i := range b.limit {
+				allowed("::ffff:198.51.100.7", i)
+			}
+			if allowed("198.51.100.7", b.limit) {
+				t.Error("an IPv4 address has a budget apart from its IPv4-mapped form")
+			}
+		})
+	}
+}

@@ -27,7 +27,7 @@ var ErrInvalidResetToken = errs.New(errs.Invalid, "auth.invalid_reset_token", "r
 // link (reset or verification, 20 an hour together), before any look-up
 // (LG-03).
 func (s *Service) ThrottleMailRequests(ctx context.Context, ip string) error {
-	return s.take(ctx, "mail:ip:"+session.Client{IP: ip}.Normalized().IP, 20, time.Hour)
+	return s.take(ctx, "mail:ip:"+ipBudgetKey(ip), 20, time.Hour)
 }
 
 // RequestPasswordReset mails a reset link to the account with email, when
