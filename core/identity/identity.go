@@ -298,12 +298,13 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Auth, error) {
 		return Auth{}, fmt.Errorf("login: %w", err)
 	}
 	// The budgets are spent before the password is looked at, so a guess
-	// over budget costs neither a hash nor an answer (LG-03, LG-04).
-	account := accountKey(u, in.Identifier)
+	// over budget costs neither a hash nor an answer (LG-03, LG-04). The
+	// account's budget per address is kept per identifier, like the delay
+	// (LG-10); the account's hard cap bounds both.
 	if err := s.take(ctx, "login:ip:"+ipBudgetKey(in.Client.IP), s.cfg.Limits.LoginPerIP, time.Minute); err != nil {
 		return Auth{}, err
 	}
-	if err := s.take(ctx, "login:account-ip:"+account+"|"+ipBudgetKey(in.Client.IP), s.cfg.Limits.LoginPerAccountIP, time.Minute); err != nil {
+	if err := s.take(ctx, "login:account-ip:"+identifierKey(in.Identifier)+"|"+ipBudgetKey(in.Client.IP), s.cfg.Limits.LoginPerAccountIP, time.Minute); err != nil {
 		return Auth{}, err
 	}
 	attempt, rehash, err := s.verifyPassword(ctx, u, in.Identifier, in.Password, hash, in.Client)
@@ -886,9 +887,10 @@ func ipBudgetKey(ip string) string {
 }
 
 // identifierKey names an email or username as the look-up compares it. The
-// progressive delay is kept per identifier, not per account, so failures
-// through an email do not slow its account's username: were they to, a
-// dozen requests would tell that the two belong together (LG-10).
+// progressive delay and the account's budget per address are kept per
+// identifier, not per account, so failures through an email neither slow
+// nor spend its account's username: were they to, a dozen requests would
+// tell that the two belong together (LG-10).
 func identifierKey(identifier string) string {
 	return "id:" + strings.ToLower(strings.TrimSpace(identifier))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -275,9 +276,31 @@ func TestLogin_ParallelBurstGetsExactlyTheAllowedChecks_LG10(t *testing.T) {
 func TestLogin_DelayKeyedPerIdentifier_LG10(t *testing.T) {
 	e := newEnv(t, withLimits(identity.Limits{LoginPerIP: 1000, LoginPerAccountIP: 1000, SlowAfter: 3, SlowMax: 8 * time.Second}))
 	e.register(t, "ada@example.com", "ada")
-	answers := func(email, username string) []string {
+	e.wantPairsAlike(t, 5, 2, "checked checked checked checked throttled 1s checked checked")
+}
+
+// TestLogin_AccountIPBudgetKeyedPerIdentifier_LG10: the per account and
+// address budget spent through an email leaves the username's alone, or a
+// known pair would again answer unlike an unknown one.
+func TestLogin_AccountIPBudgetKeyedPerIdentifier_LG10(t *testing.T) {
+	e := newEnv(t, withLimits(identity.Limits{LoginPerIP: 1000, LoginPerAccountIP: 3, SlowAfter: 100}))
+	e.register(t, "ada@example.com", "ada")
+	e.wantPairsAlike(t, 4, 1, "checked checked checked throttled 1m0s checked")
+}
+
+// wantPairsAlike sends failures through an email, then through a username,
+// from one address, for the pair of the account the caller registered
+// (ada@example.com, ada) and for an unknown pair, and wants both to
+// answer want.
+func (e *env) wantPairsAlike(t *testing.T, viaEmail, viaUsername int, want string) {
+	t.Helper()
+	answers := func(email, username string) string {
 		var got []string
-		for _, id := range []string{email, email, email, email, email, username, username} {
+		for i := range viaEmail + viaUsername {
+			id := email
+			if i >= viaEmail {
+				id = username
+			}
 			err := e.login(t, id, "wrong password", "192.0.2.1")
 			var de *errs.Error
 			switch {
@@ -289,14 +312,13 @@ func TestLogin_DelayKeyedPerIdentifier_LG10(t *testing.T) {
 				t.Fatalf("%s: %v", id, err)
 			}
 		}
-		return got
+		return strings.Join(got, " ")
 	}
-	want := fmt.Sprint([]string{"checked", "checked", "checked", "checked", "throttled 1s", "checked", "checked"})
-	if got := fmt.Sprint(answers("ada@example.com", "ada")); got != want {
-		t.Errorf("an account's email, then its username: %v, want %v", got, want)
+	if got := answers("ada@example.com", "ada"); got != want {
+		t.Errorf("an account's email, then its username: %s, want %s", got, want)
 	}
-	if got := fmt.Sprint(answers("ghost@example.com", "ghost")); got != want {
-		t.Errorf("an unknown pair: %v, want %v (the same as a known one)", got, want)
+	if got := answers("ghost@example.com", "ghost"); got != want {
+		t.Errorf("an unknown pair: %s, want %s (the same as a known one)", got, want)
 	}
 }
 
