@@ -70,11 +70,13 @@ type Config struct {
 	TOTPIssuer string
 }
 
-// Limits bound credential guessing (LG-02, LG-03). A zero field takes its
-// default; Disabled turns throttling off (benchmarks only).
+// Limits bound credential guessing (LG-02, LG-03, LG-10). A zero field
+// takes its default; Disabled turns throttling off (benchmarks only).
+// Budgets per IP count an IPv6 client by its /64 (IV-08).
 type Limits struct {
 	Disabled bool
-	// LoginPerIP and LoginPerAccountIP are attempts per minute.
+	// LoginPerIP and LoginPerAccountIP are attempts per minute; the
+	// latter is kept per identifier (email or username) and IP.
 	LoginPerIP, LoginPerAccountIP int
 	// RegisterPerIP is registrations per hour.
 	RegisterPerIP int
@@ -86,9 +88,10 @@ type Limits struct {
 	// FailureWindow passes without one or a success resets it (NIST: 100).
 	MaxFailures   int
 	FailureWindow time.Duration
-	// SlowAfter is how many consecutive failures an account takes at full
-	// speed; after them each attempt waits a delay that doubles from one
-	// second up to SlowMax (progressive delay), until MaxFailures.
+	// SlowAfter is how many consecutive failures one identifier of an
+	// account takes at full speed; after them each attempt holds off the
+	// next for a delay that doubles from one second up to SlowMax
+	// (progressive delay), until the account reaches MaxFailures.
 	SlowAfter int
 	SlowMax   time.Duration
 	// CodeSends is how many codes one account may be sent by one channel
