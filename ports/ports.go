@@ -236,15 +236,39 @@ type RateLimiter interface {
 	Take(ctx context.Context, key string, limit int, window time.Duration) (ok bool, retryAfter time.Duration, err error)
 }
 
-// FailureCounter counts consecutive failures per key, for lockout: a
-// success resets the count, a quiet period of ttl forgets it.
+// FailureCounter counts consecutive attempts at a credential, for lockout
+// (LG-02) and progressive delay (LG-10): a success resets the counts, a
+// quiet period of their ttl forgets them.
 type FailureCounter interface {
-	// Failures returns key's count and how long until it is forgotten.
+	// Failures returns key's account count and how long until it is
+	// forgotten.
 	Failures(ctx context.Context, key string) (n int, ttl time.Duration, err error)
-	// Fail adds one failure, restarts the ttl and returns the new count.
-	Fail(ctx context.Context, key string, ttl time.Duration) (int, error)
-	// Reset forgets key's failures.
+	// Attempt decides and counts one attempt in a single atomic step, so
+	// that of any number of concurrent attempts each gets its own number
+	// and exactly the allowed ones pass, across every instance that shares
+	// the store (LG-04, LG-10). It refuses the attempt, uncounted, with the
+	// time until the next one may pass, while a's account count is at
+	// a.Max or a's identifier is inside its spacing. Otherwise it adds one
+	// to both counts, restarts their ttl, starts the identifier's spacing
+	// and returns the new account count (at least 1).
+	Attempt(ctx context.Context, a Attempt) (n int, retryAfter time.Duration, err error)
+	// Reset forgets key's counts and spacing, as account and as identifier.
 	Reset(ctx context.Context, key string) error
+}
+
+// Attempt is one try of a credential, counted before it is checked. Its
+// two counts are kept apart even when Account and Identifier are equal.
+type Attempt struct {
+	// Account counts toward the hard cap, Max consecutive failures (LG-02).
+	Account string
+	Max     int
+	// Identifier counts toward the spacing: its n-th attempt refuses the
+	// next for Spacing[n-1], or for the last entry once n is past the end
+	// (LG-10). Empty Spacing spaces nothing.
+	Identifier string
+	Spacing    []time.Duration
+	// TTL is how long a count lasts after the attempt that last added to it.
+	TTL time.Duration
 }
 
 // Mailer sends the messages the account flows need. Links and codes carry

@@ -1,6 +1,7 @@
 package adaptertest
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -74,7 +75,7 @@ func Limits(t *testing.T, setup func(t *testing.T) LimitStores) {
 		}
 	})
 
-	t.Run("failures count, reset and expire", func(t *testing.T) {
+	t.Run("attempts count, reset and expire", func(t *testing.T) {
 		t.Parallel()
 		s := setup(t)
 		ctx := t.Context()
@@ -83,39 +84,126 @@ func Limits(t *testing.T, setup func(t *testing.T) LimitStores) {
 		if n != 0 {
 			t.Fatalf("fresh key has %d failures", n)
 		}
-		for range 3 {
-			_, err := s.Failures.Fail(ctx, "acct", time.Hour)
-			mustNotFail(t, "Fail", err)
+		for i := range 3 {
+			n, retry, err := s.Failures.Attempt(ctx, ports.Attempt{Account: "acct", Identifier: "acct", Max: 10, TTL: time.Hour})
+			mustNotFail(t, "Attempt", err)
+			if n != i+1 || retry != 0 {
+				t.Fatalf("attempt %d: n=%d retryAfter=%v", i+1, n, retry)
+			}
 		}
 		n, ttl, err := s.Failures.Failures(ctx, "acct")
 		mustNotFail(t, "Failures", err)
 		if n != 3 || ttl <= 0 || ttl > time.Hour {
-			t.Fatalf("after 3 failures: n=%d ttl=%v", n, ttl)
+			t.Fatalf("after 3 attempts: n=%d ttl=%v", n, ttl)
 		}
 		mustNotFail(t, "Reset", s.Failures.Reset(ctx, "acct"))
 		if n, _, _ := s.Failures.Failures(ctx, "acct"); n != 0 {
 			t.Fatalf("after Reset: %d", n)
 		}
-		_, _ = s.Failures.Fail(ctx, "short", 150*time.Millisecond)
+		_, _, _ = s.Failures.Attempt(ctx, ports.Attempt{Account: "short", Identifier: "short", Max: 10, TTL: 150 * time.Millisecond})
 		time.Sleep(250 * time.Millisecond)
 		if n, _, _ := s.Failures.Failures(ctx, "short"); n != 0 {
 			t.Fatalf("failures outlived their ttl: %d", n)
 		}
 	})
 
-	t.Run("50 parallel failures all count", func(t *testing.T) {
+	t.Run("the account cap refuses uncounted, with the time left (LG-02)", func(t *testing.T) {
+		t.Parallel()
+		s := setup(t)
+		ctx := t.Context()
+		for _, id := range []string{"email", "name"} { // one account, two identifiers
+			_, _, err := s.Failures.Attempt(ctx, ports.Attempt{Account: "acct", Identifier: id, Max: 2, TTL: time.Hour})
+			mustNotFail(t, "Attempt", err)
+		}
+		n, retry, err := s.Failures.Attempt(ctx, ports.Attempt{Account: "acct", Identifier: "third", Max: 2, TTL: time.Hour})
+		mustNotFail(t, "Attempt", err)
+		if n != 0 || retry <= 0 || retry > time.Hour {
+			t.Fatalf("over the cap: n=%d retryAfter=%v, want refused within the ttl", n, retry)
+		}
+		if n, _, _ := s.Failures.Failures(ctx, "acct"); n != 2 {
+			t.Fatalf("the refused attempt was counted: %d", n)
+		}
+	})
+
+	t.Run("spacing follows the identifier's own count", func(t *testing.T) {
+		t.Parallel()
+		s := setup(t)
+		ctx := t.Context()
+		spacing := []time.Duration{0, 150 * time.Millisecond, time.Minute}
+		try := func(id string) (int, time.Duration) {
+			n, retry, err := s.Failures.Attempt(ctx, ports.Attempt{Account: "acct", Identifier: id, Max: 100, TTL: time.Hour, Spacing: spacing})
+			mustNotFail(t, "Attempt", err)
+			return n, retry
+		}
+		if n, _ := try("email"); n != 1 {
+			t.Fatalf("first attempt: n=%d", n)
+		}
+		if n, _ := try("email"); n != 2 {
+			t.Fatalf("the first entry (0) spaces nothing: n=%d", n)
+		}
+		if n, retry := try("email"); n != 0 || retry <= 0 || retry > 150*time.Millisecond {
+			t.Fatalf("inside the second entry's spacing: n=%d retryAfter=%v", n, retry)
+		}
+		if n, retry := try("name"); n != 3 || retry != 0 {
+			t.Fatalf("another identifier of the account: n=%d retryAfter=%v, want counted toward the account, not spaced", n, retry)
+		}
+		time.Sleep(250 * time.Millisecond)
+		if n, _ := try("email"); n != 4 {
+			t.Fatalf("after the spacing: n=%d", n)
+		}
+		for range 2 { // the third entry, then the last one past the end
+			if n, retry := try("email"); n != 0 || retry <= 150*time.Millisecond || retry > time.Minute {
+				t.Fatalf("inside the last entry's spacing: n=%d retryAfter=%v", n, retry)
+			}
+		}
+		mustNotFail(t, "Reset", s.Failures.Reset(ctx, "email"))
+		if n, _ := try("email"); n != 5 {
+			t.Fatalf("Reset of the identifier ends its spacing and leaves the account's count: n=%d", n)
+		}
+	})
+
+	t.Run("parallel attempts get distinct numbers (LG-10)", func(t *testing.T) {
+		t.Parallel()
+		s := setup(t)
+		a := ports.Attempt{Account: "acct", Identifier: "id", Max: 100, TTL: time.Hour,
+			Spacing: []time.Duration{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, time.Minute}}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var allowed []int
+		for range 50 {
+			wg.Go(func() {
+				n, _, err := s.Failures.Attempt(t.Context(), a)
+				mustNotFail(t, "Attempt", err)
+				if n != 0 {
+					mu.Lock()
+					allowed = append(allowed, n)
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		slices.Sort(allowed)
+		if want := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}; !slices.Equal(allowed, want) {
+			t.Fatalf("allowed attempts got numbers %v, want %v: ten unspaced, then one that starts the spacing", allowed, want)
+		}
+		if n, _, _ := s.Failures.Failures(t.Context(), "acct"); n != 11 {
+			t.Fatalf("%d attempts counted, want the 11 allowed", n)
+		}
+	})
+
+	t.Run("parallel attempts stop exactly at the cap", func(t *testing.T) {
 		t.Parallel()
 		s := setup(t)
 		var wg sync.WaitGroup
 		for range 50 {
 			wg.Go(func() {
-				_, err := s.Failures.Fail(t.Context(), "parallel", time.Hour)
-				mustNotFail(t, "Fail", err)
+				_, _, err := s.Failures.Attempt(t.Context(), ports.Attempt{Account: "parallel", Identifier: "parallel", Max: 30, TTL: time.Hour})
+				mustNotFail(t, "Attempt", err)
 			})
 		}
 		wg.Wait()
-		if n, _, _ := s.Failures.Failures(t.Context(), "parallel"); n != 50 {
-			t.Fatalf("%d of 50 failures counted", n)
+		if n, _, _ := s.Failures.Failures(t.Context(), "parallel"); n != 30 {
+			t.Fatalf("%d of 50 parallel attempts counted under a cap of 30", n)
 		}
 	})
 }

@@ -15,7 +15,9 @@ type Limits struct {
 	mu      sync.Mutex
 	clock   ports.Clock
 	windows map[string]counter
-	fails   map[string]counter
+	fails   map[string]counter // account counts
+	paces   map[string]counter // identifier counts
+	waits   map[string]counter // identifier spacing: only its expiry matters
 	swept   time.Time
 }
 
@@ -24,9 +26,18 @@ type counter struct {
 	expires time.Time
 }
 
+// live returns c, or a zero counter once it has expired at now.
+func (c counter) live(now time.Time) counter {
+	if !now.Before(c.expires) {
+		return counter{}
+	}
+	return c
+}
+
 // NewLimits returns empty limits that read time from clock.
 func NewLimits(clock ports.Clock) *Limits {
-	return &Limits{clock: clock, windows: map[string]counter{}, fails: map[string]counter{}}
+	return &Limits{clock: clock, windows: map[string]counter{}, fails: map[string]counter{},
+		paces: map[string]counter{}, waits: map[string]counter{}}
 }
 
 var (
@@ -57,32 +68,45 @@ func (l *Limits) Failures(_ context.Context, key string) (int, time.Duration, er
 	now := l.clock.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	c, ok := l.fails[key]
-	if !ok || !now.Before(c.expires) {
+	c := l.fails[key].live(now)
+	if c.n == 0 {
 		return 0, 0, nil
 	}
 	return c.n, c.expires.Sub(now), nil
 }
 
-// Fail adds one failure.
-func (l *Limits) Fail(_ context.Context, key string, ttl time.Duration) (int, error) {
+// Attempt decides and counts one attempt under the mutex, so concurrent
+// attempts get distinct numbers.
+func (l *Limits) Attempt(_ context.Context, a ports.Attempt) (int, time.Duration, error) {
 	now := l.clock.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	c := l.fails[key]
-	if !now.Before(c.expires) {
-		c = counter{}
+	l.sweep(now)
+	acct := l.fails[a.Account].live(now)
+	if acct.n >= a.Max {
+		return 0, acct.expires.Sub(now), nil
 	}
-	c.n++
-	c.expires = now.Add(ttl)
-	l.fails[key] = c
-	return c.n, nil
+	if w := l.waits[a.Identifier]; now.Before(w.expires) {
+		return 0, w.expires.Sub(now), nil
+	}
+	acct = counter{n: acct.n + 1, expires: now.Add(a.TTL)}
+	l.fails[a.Account] = acct
+	pace := counter{n: l.paces[a.Identifier].live(now).n + 1, expires: now.Add(a.TTL)}
+	l.paces[a.Identifier] = pace
+	if len(a.Spacing) > 0 {
+		if d := a.Spacing[min(pace.n, len(a.Spacing))-1]; d > 0 {
+			l.waits[a.Identifier] = counter{expires: now.Add(d)}
+		}
+	}
+	return acct.n, 0, nil
 }
 
-// Reset forgets key's failures.
+// Reset forgets key's counts and spacing.
 func (l *Limits) Reset(_ context.Context, key string) error {
 	l.mu.Lock()
 	delete(l.fails, key)
+	delete(l.paces, key)
+	delete(l.waits, key)
 	l.mu.Unlock()
 	return nil
 }
@@ -94,7 +118,7 @@ func (l *Limits) sweep(now time.Time) {
 		return
 	}
 	l.swept = now
-	for _, m := range []map[string]counter{l.windows, l.fails} {
+	for _, m := range []map[string]counter{l.windows, l.fails, l.paces, l.waits} {
 		for k, c := range m {
 			if !now.Before(c.expires) {
 				delete(m, k)

@@ -68,15 +68,34 @@ local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
 return {n, ttl}`)
 
-// fail counts one consecutive failure and restarts its expiry.
-var fail = valkey.NewLuaScript(`
-local n = redis.call('INCR', KEYS[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return n`)
+// attempt decides and counts one attempt at a credential. KEYS are the
+// account count, the identifier count and the identifier's spacing; ARGV
+// the cap, the counts' ttl and the spacing table, all in milliseconds. It
+// returns {0, wait} for a refusal, else {account count, 0}. One script, so
+// each of any number of concurrent attempts gets its own number and the
+// spacing follows from it (LG-10).
+var attempt = valkey.NewLuaScript(`
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n >= tonumber(ARGV[1]) then
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl <= 0 then ttl = tonumber(ARGV[2]) end
+  return {0, ttl}
+end
+local wait = redis.call('PTTL', KEYS[3])
+if wait > 0 then return {0, wait} end
+n = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local i = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+if #ARGV > 2 then
+  local d = tonumber(ARGV[2 + math.min(i, #ARGV - 2)])
+  if d > 0 then redis.call('SET', KEYS[3], '1', 'PX', d) end
+end
+return {n, 0}`)
 
 // Take spends one attempt of key's budget of limit per window.
 func (l *Limits) Take(ctx context.Context, key string, limit int, window time.Duration) (bool, time.Duration, error) {
-	v, err := take.Exec(ctx, l.s.c, []string{l.s.prefix + "rl:" + key}, []string{strconv.FormatInt(window.Milliseconds(), 10)}).AsIntSlice()
+	v, err := take.Exec(ctx, l.s.c, []string{l.s.prefix + "rl:" + key}, []string{ms(window)}).AsIntSlice()
 	if err != nil {
 		return false, 0, fmt.Errorf("valkey: rate limit %s: %w", key, err)
 	}
@@ -107,19 +126,31 @@ func (l *Limits) Failures(ctx context.Context, key string) (int, time.Duration, 
 	return int(n), time.Duration(max(ttl, 0)) * time.Millisecond, nil
 }
 
-// Fail adds one failure to key and restarts its expiry.
-func (l *Limits) Fail(ctx context.Context, key string, ttl time.Duration) (int, error) {
-	n, err := fail.Exec(ctx, l.s.c, []string{l.s.prefix + "fail:" + key}, []string{strconv.FormatInt(ttl.Milliseconds(), 10)}).AsInt64()
-	if err != nil {
-		return 0, fmt.Errorf("valkey: count failure of %s: %w", key, err)
+// Attempt decides and counts one attempt (ports.FailureCounter).
+func (l *Limits) Attempt(ctx context.Context, a ports.Attempt) (int, time.Duration, error) {
+	args := make([]string, 0, 2+len(a.Spacing))
+	args = append(args, strconv.Itoa(a.Max), ms(a.TTL))
+	for _, d := range a.Spacing {
+		args = append(args, ms(d))
 	}
-	return int(n), nil
+	keys := []string{l.s.prefix + "fail:" + a.Account, l.s.prefix + "pace:" + a.Identifier, l.s.prefix + "wait:" + a.Identifier}
+	v, err := attempt.Exec(ctx, l.s.c, keys, args).AsIntSlice()
+	if err != nil {
+		return 0, 0, fmt.Errorf("valkey: count attempt of %s: %w", a.Account, err)
+	}
+	if len(v) != 2 {
+		return 0, 0, errors.New("valkey: count attempt: unexpected reply")
+	}
+	return int(v[0]), time.Duration(v[1]) * time.Millisecond, nil
 }
 
-// Reset forgets key's failures.
+// Reset forgets key's counts and spacing.
 func (l *Limits) Reset(ctx context.Context, key string) error {
-	if err := l.s.c.Do(ctx, l.s.c.B().Del().Key(l.s.prefix+"fail:"+key).Build()).Error(); err != nil {
+	p := l.s.prefix
+	if err := l.s.c.Do(ctx, l.s.c.B().Del().Key(p+"fail:"+key, p+"pace:"+key, p+"wait:"+key).Build()).Error(); err != nil {
 		return fmt.Errorf("valkey: reset failures of %s: %w", key, err)
 	}
 	return nil
 }
+
+func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }

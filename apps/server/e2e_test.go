@@ -475,11 +475,3 @@ func TestE2E_BadConfigurationNamesTheVariable(t *testing.T) {
 		t.Fatalf("want a failure naming the variable, got %v:\n%s", err, out)
 	}
 }
-
-// valkeyAddr is the Valkey/Redis the tests use (USERMGMT_TEST_VALKEY_ADDR).
-func valkeyAddr() string {
-	if a := os.Getenv("USERMGMT_TEST_VALKEY_ADDR"); a != "" {
-		return a
-	}
-	return "127.0.0.1:6379"
-}

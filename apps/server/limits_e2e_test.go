@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/usermgmt/usermgmt/adapters/valkey/valkeytest"
 )
 
 // TestE2E_LimitsHoldAcrossInstances_LG03: two servers share Postgres and
@@ -14,7 +16,7 @@ func TestE2E_LimitsHoldAcrossInstances_LG03(t *testing.T) {
 		t.Skip("short mode skips Postgres and Valkey")
 	}
 	env := append(postgresEnv(t),
-		"USERMGMT_VALKEY_ADDR="+valkeyAddr(), "USERMGMT_VALKEY_PREFIX=e2e-"+strconv.FormatInt(time.Now().UnixNano(), 36)+":")
+		"USERMGMT_VALKEY_ADDR="+valkeytest.Addr(), "USERMGMT_VALKEY_PREFIX=e2e-"+strconv.FormatInt(time.Now().UnixNano(), 36)+":")
 	a := start(t, env...)
 	b := start(t, env...)
 	if r := a.call(t, "POST", "/v1/auth/register", "", map[string]string{"email": "ada@example.com", "username": "ada", "password": pw}); r.status != 201 {

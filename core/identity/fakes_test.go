@@ -174,12 +174,15 @@ func (e *env) register(t *testing.T, email, username string) identity.Auth {
 
 func memoryUsers(e *env) *memory.Users { return memory.NewUsers(e.store) }
 
-// deps are the ports of a service over e's stores with limits: memory
-// stores and the real TOTP and secret-box adapters.
-func (e *env) deps(limits interface {
+// limitPorts are the limit stores a service runs over.
+type limitPorts interface {
 	ports.RateLimiter
 	ports.FailureCounter
-}) identity.Deps {
+}
+
+// deps are the ports of a service over e's stores with limits: memory
+// stores and the real TOTP and secret-box adapters.
+func (e *env) deps(limits limitPorts) identity.Deps {
 	m, tokens := e.store, fakeTokens{e.clock}
 	return identity.Deps{Tx: memory.NewTransactor(m), Users: memory.NewUsers(m),
 		Credentials: memory.NewCredentials(m), Sessions: memory.NewSessions(m), Outbox: e.outbox,
@@ -190,10 +193,7 @@ func (e *env) deps(limits interface {
 }
 
 // rebuild returns a service over e's stores with other limits.
-func (e *env) rebuild(t *testing.T, limits interface {
-	ports.RateLimiter
-	ports.FailureCounter
-}) *identity.Service {
+func (e *env) rebuild(t *testing.T, limits limitPorts) *identity.Service {
 	t.Helper()
 	svc, err := identity.New(e.deps(limits), e.cfg)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -69,11 +70,13 @@ type Config struct {
 	TOTPIssuer string
 }
 
-// Limits bound credential guessing (LG-02, LG-03). A zero field takes its
-// default; Disabled turns throttling off (benchmarks only).
+// Limits bound credential guessing (LG-02, LG-03, LG-10). A zero field
+// takes its default; Disabled turns throttling off (benchmarks only).
+// Budgets per IP count an IPv6 client by its /64 (IV-08).
 type Limits struct {
 	Disabled bool
-	// LoginPerIP and LoginPerAccountIP are attempts per minute.
+	// LoginPerIP and LoginPerAccountIP are attempts per minute; the
+	// latter is kept per identifier (email or username) and IP.
 	LoginPerIP, LoginPerAccountIP int
 	// RegisterPerIP is registrations per hour.
 	RegisterPerIP int
@@ -85,9 +88,10 @@ type Limits struct {
 	// FailureWindow passes without one or a success resets it (NIST: 100).
 	MaxFailures   int
 	FailureWindow time.Duration
-	// SlowAfter is how many consecutive failures an account takes at full
-	// speed; after them each attempt waits a delay that doubles from one
-	// second up to SlowMax (progressive delay), until MaxFailures.
+	// SlowAfter is how many consecutive failures one identifier of an
+	// account takes at full speed; after them each attempt holds off the
+	// next for a delay that doubles from one second up to SlowMax
+	// (progressive delay), until the account reaches MaxFailures.
 	SlowAfter int
 	SlowMax   time.Duration
 	// CodeSends is how many codes one account may be sent by one channel
@@ -122,9 +126,10 @@ var ErrTooManyAttempts = errs.New(errs.RateLimited, "auth.too_many_attempts", "t
 
 // Service runs the identity use cases.
 type Service struct {
-	d   Deps
-	cfg Config
-	log *slog.Logger
+	d       Deps
+	cfg     Config
+	spacing []time.Duration // cfg.Limits.spacing(), built once
+	log     *slog.Logger
 }
 
 // Option configures a Service.
@@ -157,7 +162,7 @@ func New(d Deps, cfg Config, opts ...Option) (*Service, error) {
 	if cfg.TOTPIssuer == "" {
 		cfg.TOTPIssuer = "usermgmt"
 	}
-	s := &Service{d: d, cfg: cfg, log: slog.New(slog.DiscardHandler)}
+	s := &Service{d: d, cfg: cfg, spacing: cfg.Limits.spacing(), log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -189,7 +194,7 @@ type RegisterInput struct {
 // Register creates an account with a password and signs it in.
 func (s *Service) Register(ctx context.Context, in RegisterInput) (Auth, error) {
 	in.Client = in.Client.Normalized()
-	if err := s.take(ctx, "register:ip:"+in.Client.IP, s.cfg.Limits.RegisterPerIP, time.Hour); err != nil {
+	if err := s.take(ctx, "register:ip:"+ipBudgetKey(in.Client.IP), s.cfg.Limits.RegisterPerIP, time.Hour); err != nil {
 		return Auth{}, err
 	}
 	now := s.d.Clock.Now()
@@ -296,15 +301,16 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Auth, error) {
 		return Auth{}, fmt.Errorf("login: %w", err)
 	}
 	// The budgets are spent before the password is looked at, so a guess
-	// over budget costs neither a hash nor an answer (LG-03, LG-04).
-	account := accountKey(u, in.Identifier)
-	if err := s.take(ctx, "login:ip:"+in.Client.IP, s.cfg.Limits.LoginPerIP, time.Minute); err != nil {
+	// over budget costs neither a hash nor an answer (LG-03, LG-04). The
+	// account's budget per address is kept per identifier, like the delay
+	// (LG-10); the account's hard cap bounds both.
+	if err := s.take(ctx, "login:ip:"+ipBudgetKey(in.Client.IP), s.cfg.Limits.LoginPerIP, time.Minute); err != nil {
 		return Auth{}, err
 	}
-	if err := s.take(ctx, "login:account-ip:"+account+"|"+in.Client.IP, s.cfg.Limits.LoginPerAccountIP, time.Minute); err != nil {
+	if err := s.take(ctx, "login:account-ip:"+identifierKey(in.Identifier)+"|"+ipBudgetKey(in.Client.IP), s.cfg.Limits.LoginPerAccountIP, time.Minute); err != nil {
 		return Auth{}, err
 	}
-	attempt, rehash, err := s.verifyPassword(ctx, u, "login:"+account, in.Password, hash, in.Client)
+	attempt, rehash, err := s.verifyPassword(ctx, u, in.Identifier, in.Password, hash, in.Client)
 	if err != nil {
 		return Auth{}, err
 	}
@@ -429,7 +435,7 @@ func (s *Service) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) 
 	if r := in.ReceivedAt.UTC().Truncate(time.Microsecond); r.Before(now) && now.Sub(r) < maxRequestAge {
 		started = r
 	}
-	if err := s.take(ctx, "refresh:ip:"+in.Client.IP, s.cfg.Limits.RefreshPerIP, time.Minute); err != nil {
+	if err := s.take(ctx, "refresh:ip:"+ipBudgetKey(in.Client.IP), s.cfg.Limits.RefreshPerIP, time.Minute); err != nil {
 		return Tokens{}, err
 	}
 	if !session.WellFormed(in.Token) {
@@ -678,21 +684,27 @@ func (s *Service) provePassword(ctx context.Context, u user.User, password strin
 	if err != nil && !errors.Is(err, credential.ErrNoPassword) {
 		return fmt.Errorf("check password: %w", err)
 	}
-	_, _, err = s.verifyPassword(ctx, u, "login:"+accountKey(u, ""), password, h, session.Client{})
+	_, _, err = s.verifyPassword(ctx, u, "", password, h, session.Client{})
 	if errors.Is(err, credential.ErrInvalidCredentials) {
 		return wrong
 	}
 	return err
 }
 
-// verifyPassword counts an attempt of the failure counter key before the
-// hash (LG-02, LG-04), then checks password against hash; an empty hash
-// verifies against the dummy, so unknown accounts cost the same (LG-01).
-// A mismatch reports the limit when it reaches it and is
-// credential.ErrInvalidCredentials; a match resets the count. It returns
-// the attempt's place in the run of failures and whether to rehash.
-func (s *Service) verifyPassword(ctx context.Context, u user.User, key, password string, hash credential.PasswordHash, c session.Client) (attempt int, rehash bool, err error) {
-	if attempt, err = s.reserveAttempt(ctx, key); err != nil {
+// verifyPassword counts an attempt at u through identifier (empty: u
+// itself, signed in) before the hash (LG-02, LG-04, LG-10), then checks
+// password against hash; an empty hash verifies against the dummy, so
+// unknown accounts cost the same (LG-01). A mismatch reports the limit
+// when it reaches it and is credential.ErrInvalidCredentials; a match
+// resets the counts. It returns the attempt's place in the account's run
+// of failures and whether to rehash.
+func (s *Service) verifyPassword(ctx context.Context, u user.User, identifier, password string, hash credential.PasswordHash, c session.Client) (attempt int, rehash bool, err error) {
+	account := "login:" + accountKey(u, identifier)
+	paced := account
+	if identifier != "" {
+		paced = "login:" + identifierKey(identifier)
+	}
+	if attempt, err = s.reserveAttempt(ctx, account, paced); err != nil {
 		return 0, false, err
 	}
 	ok := false
@@ -707,7 +719,7 @@ func (s *Service) verifyPassword(ctx context.Context, u user.User, key, password
 		}
 		return attempt, false, credential.ErrInvalidCredentials
 	}
-	return attempt, rehash, s.succeeded(ctx, key)
+	return attempt, rehash, s.passwordProven(ctx, u)
 }
 
 // newPasswordHash applies the password policy to a new password of u
@@ -855,12 +867,38 @@ func (s *Service) SyncRevocations(ctx context.Context, window time.Duration) err
 
 // accountKey names the account an attempt is against: the user's id when
 // the account exists (so its email and username share one count), else
-// the normalised identifier, so unknown accounts throttle the same way
-// and lockout reveals nothing (LG-01).
+// the identifier, so unknown accounts throttle the same way and lockout
+// reveals nothing (LG-01).
 func accountKey(u user.User, identifier string) string {
 	if u.ID() != "" {
 		return "user:" + string(u.ID())
 	}
+	return identifierKey(identifier)
+}
+
+// ipBudgetKey names the client a per-address budget is spent by: an IPv4
+// address (IPv4-mapped ones included) as is, an IPv6 address by its /64.
+// One subscriber is commonly given a whole /64, so keying by the full
+// address would hand each of them 2^64 budgets (IV-08). Anything else is
+// one empty key, as Client.Normalized leaves it.
+func ipBudgetKey(ip string) string {
+	a, err := netip.ParseAddr(strings.TrimSpace(ip))
+	if err != nil {
+		return ""
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
+}
+
+// identifierKey names an email or username as the look-up compares it. The
+// progressive delay and the account's budget per address are kept per
+// identifier, not per account, so failures through an email neither slow
+// nor spend its account's username: were they to, a dozen requests would
+// tell that the two belong together (LG-10).
+func identifierKey(identifier string) string {
 	return "id:" + strings.ToLower(strings.TrimSpace(identifier))
 }
 
@@ -883,50 +921,43 @@ func (s *Service) take(ctx context.Context, key string, limit int, window time.D
 // errLimiterDown answers when the rate-limit store is unreachable.
 var errLimiterDown = errs.New(errs.Unavailable, "auth.limiter_unavailable", "sign-in is briefly unavailable; retry shortly")
 
-// reserveAttempt counts an attempt of the failure counter key before its
-// credential is checked, and refuses it once MaxFailures consecutive
-// attempts have failed, the right credential included (LG-02). Counting
-// first makes the budget exact under concurrency: of any number of
-// parallel guesses only MaxFailures reach the check (LG-04). Past
-// SlowAfter failures, attempts are spaced by a delay that doubles with
-// each failure (progressive delay), taken from the shared rate limiter so
-// it holds across instances and parallel requests. A success resets it all.
-func (s *Service) reserveAttempt(ctx context.Context, key string) (int, error) {
+// reserveAttempt counts an attempt against account and identifier before
+// its credential is checked, and refuses it once MaxFailures consecutive
+// attempts on account have failed, the right credential included (LG-02).
+// Past SlowAfter attempts of identifier, each one opens a delay that
+// doubles, during which the next is refused (progressive delay). Deciding
+// and counting are one atomic step of the shared store, so each of any
+// number of parallel attempts learns its own number and exactly the
+// allowed ones reach the check, on any instance (LG-04, LG-10). Refused
+// attempts are not counted, so the lock lifts a window after the last
+// counted failure instead of lasting while an attacker keeps knocking. A
+// success resets it all.
+func (s *Service) reserveAttempt(ctx context.Context, account, identifier string) (int, error) {
 	if s.cfg.Limits.Disabled {
 		return 0, nil
 	}
-	n, ttl, err := s.d.Failures.Failures(ctx, key)
+	l := s.cfg.Limits
+	n, retry, err := s.d.Failures.Attempt(ctx, ports.Attempt{Account: account, Max: l.MaxFailures,
+		Identifier: identifier, Spacing: s.spacing, TTL: l.FailureWindow})
 	if err != nil {
 		return 0, errLimiterDown.Wrap(err)
 	}
-	if n >= s.cfg.Limits.MaxFailures {
-		// Refused attempts are not counted, so the lock lifts a window
-		// after the last counted failure instead of lasting while an
-		// attacker keeps knocking.
-		return 0, ErrTooManyAttempts.WithRetryAfter(ttl)
-	}
-	if n >= s.cfg.Limits.SlowAfter {
-		if err := s.take(ctx, "slow:"+key, 1, s.delayAfter(n)); err != nil {
-			return 0, err
-		}
-	}
-	if n, err = s.d.Failures.Fail(ctx, key, s.cfg.Limits.FailureWindow); err != nil {
-		return 0, errLimiterDown.Wrap(err)
-	}
-	if n > s.cfg.Limits.MaxFailures {
-		return 0, ErrTooManyAttempts.WithRetryAfter(s.cfg.Limits.FailureWindow)
+	if n == 0 {
+		return 0, ErrTooManyAttempts.WithRetryAfter(retry)
 	}
 	return n, nil
 }
 
-// delayAfter is the spacing of attempts after n consecutive failures:
-// one second at SlowAfter, doubling, at most SlowMax.
-func (s *Service) delayAfter(n int) time.Duration {
-	d := time.Second
-	for i := s.cfg.Limits.SlowAfter; i < n && d < s.cfg.Limits.SlowMax; i++ {
-		d *= 2
+// spacing is the progressive delay as a table of waits after each attempt:
+// none after the first SlowAfter, then one second, doubling up to SlowMax.
+func (l Limits) spacing() []time.Duration {
+	waits := make([]time.Duration, l.SlowAfter)
+	for d := min(time.Second, l.SlowMax); ; d = min(2*d, l.SlowMax) {
+		waits = append(waits, d)
+		if d == l.SlowMax {
+			return waits
+		}
 	}
-	return min(d, s.cfg.Limits.SlowMax)
 }
 
 // refuseLocked refuses while key has reached MaxFailures, without counting
@@ -961,15 +992,23 @@ func (s *Service) reportLimit(ctx context.Context, u user.User, attempt int, c s
 	return nil
 }
 
-// succeeded clears a failure counter after a proven credential.
-func (s *Service) succeeded(ctx context.Context, key string) error {
+// succeeded clears failure counters after a proven credential.
+func (s *Service) succeeded(ctx context.Context, keys ...string) error {
 	if s.cfg.Limits.Disabled {
 		return nil
 	}
-	if err := s.d.Failures.Reset(ctx, key); err != nil {
-		return errLimiterDown.Wrap(err)
+	for _, k := range keys {
+		if err := s.d.Failures.Reset(ctx, k); err != nil {
+			return errLimiterDown.Wrap(err)
+		}
 	}
 	return nil
+}
+
+// passwordProven clears u's password lockout and the delays of its email
+// and username, whichever was typed.
+func (s *Service) passwordProven(ctx context.Context, u user.User) error {
+	return s.succeeded(ctx, "login:"+accountKey(u, ""), "login:"+identifierKey(u.Email()), "login:"+identifierKey(u.Username()))
 }
 
 // checkPassword applies the password policy: shape, context words, blocklist.

@@ -53,7 +53,7 @@ func (s *Service) reauthenticate(ctx context.Context, u user.User, in Reauth) er
 		return errCodeRequired
 	}
 	account := "mfa:" + accountKey(u, "")
-	attempt, err := s.reserveAttempt(ctx, account)
+	attempt, err := s.reserveAttempt(ctx, account, account)
 	if err != nil {
 		return err
 	}

@@ -164,7 +164,7 @@ func (s *Service) LoginMFA(ctx context.Context, in LoginMFAInput) (Auth, error) 
 		}
 		method = m
 	}
-	if err := s.take(ctx, "mfa:ip:"+in.Client.IP, s.cfg.Limits.LoginPerIP, time.Minute); err != nil {
+	if err := s.take(ctx, "mfa:ip:"+ipBudgetKey(in.Client.IP), s.cfg.Limits.LoginPerIP, time.Minute); err != nil {
 		return Auth{}, err
 	}
 	h := session.Hash(in.Token)
@@ -181,7 +181,7 @@ func (s *Service) LoginMFA(ctx context.Context, in LoginMFAInput) (Auth, error) 
 	if err := s.refuseLocked(ctx, "login:"+account); err != nil {
 		return Auth{}, err
 	}
-	attempt, err := s.reserveAttempt(ctx, "mfa:"+account)
+	attempt, err := s.reserveAttempt(ctx, "mfa:"+account, "mfa:"+account)
 	if err != nil {
 		return Auth{}, err
 	}

@@ -27,7 +27,7 @@ var ErrInvalidResetToken = errs.New(errs.Invalid, "auth.invalid_reset_token", "r
 // link (reset or verification, 20 an hour together), before any look-up
 // (LG-03).
 func (s *Service) ThrottleMailRequests(ctx context.Context, ip string) error {
-	return s.take(ctx, "mail:ip:"+session.Client{IP: ip}.Normalized().IP, 20, time.Hour)
+	return s.take(ctx, "mail:ip:"+ipBudgetKey(ip), 20, time.Hour)
 }
 
 // RequestPasswordReset mails a reset link to the account with email, when
@@ -144,7 +144,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 	}
 	// Proving control of the mailbox clears the password lockout, as a
 	// login would; a second factor's lockout stays (LG-08).
-	if err := s.succeeded(ctx, "login:"+accountKey(u, "")); err != nil {
+	if err := s.passwordProven(ctx, u); err != nil {
 		return err
 	}
 	s.notify(ctx, u, ports.SecurityNotice{Kind: ports.NoticePasswordReset, At: now})
