@@ -260,6 +260,7 @@ func (l *Listener) release(key netip.Addr, perIP bool) {
 func (l *Listener) clientKey(a net.Addr) (netip.Addr, bool) {
 	var ip netip.Addr
 	switch a := a.(type) {
+	case nil:
 	case *net.TCPAddr:
 		ip, _ = netip.AddrFromSlice(a.IP)
 	default:

@@ -189,8 +189,9 @@ func TestListener_CapsPerIPAndTotal_IV05(t *testing.T) {
 	}
 }
 
-// TestListener_ExemptAndIPv6Prefix_IV05: trusted proxies are held only to
-// the total cap, and an IPv6 client counts by its /64.
+// TestListener_ExemptAndIPv6Prefix_IV05: trusted proxies and peers without
+// an IP address are held only to the total cap, and an IPv6 client counts
+// by its /64.
 func TestListener_ExemptAndIPv6Prefix_IV05(t *testing.T) {
 	f := newFakeListener()
 	rec := &recorder{}
@@ -206,6 +207,10 @@ func TestListener_ExemptAndIPv6Prefix_IV05(t *testing.T) {
 	for range 3 {
 		acceptWithin(t, l)
 	}
+	server, client := net.Pipe() // no address at all: held only to the total
+	defer client.Close()
+	f.queue <- peerConn{Conn: server}
+	acceptWithin(t, l)
 	f.dialFrom(t, "2001:db8:1:2::1")
 	other := f.dialFrom(t, "2001:db8:1:2::ffff") // same /64
 	f.dialFrom(t, "2001:db8:1:3::1")             // another /64
