@@ -1,7 +1,8 @@
 // Package telemetry holds the service's Prometheus metrics: HTTP requests by
-// route and status, the outbox relay's commit-to-ack latency, and the Go
-// runtime. The registry is the service's own, never the global default, so
-// a host that embeds usermgmt keeps control of its /metrics.
+// route and status, connections the public listener shed, the outbox
+// relay's commit-to-ack latency, and the Go runtime. The registry is the
+// service's own, never the global default, so a host that embeds usermgmt
+// keeps control of its /metrics.
 package telemetry
 
 import (
@@ -22,6 +23,7 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	relay    *prometheus.HistogramVec
 	parked   *prometheus.CounterVec
+	shed     *prometheus.CounterVec
 }
 
 // New registers the metrics in a fresh registry.
@@ -44,7 +46,11 @@ func New() *Metrics {
 	m.parked = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "usermgmt_outbox_parked_total", Help: "Events taken out of the outbox after repeated publish failures: each needs an operator.",
 	}, []string{"type"})
-	m.reg.MustRegister(m.requests, m.duration, m.relay, m.parked,
+	m.shed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "usermgmt_http_connections_shed_total",
+		Help: "Connections the public listener closed (a cap was full, or nothing was sent in time) and accepts that failed for want of file descriptors, by reason.",
+	}, []string{"reason"})
+	m.reg.MustRegister(m.requests, m.duration, m.relay, m.parked, m.shed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -55,6 +61,10 @@ func (m *Metrics) ObserveRequest(method, route string, status int, d time.Durati
 	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(method, route).Observe(d.Seconds())
 }
+
+// ObserveShed counts a connection the public listener shed; reason is one
+// of netguard's Shed* constants, a fixed set.
+func (m *Metrics) ObserveShed(reason string) { m.shed.WithLabelValues(reason).Inc() }
 
 // ObservePublished records an event's commit-to-ack latency.
 func (m *Metrics) ObservePublished(typ string, latency time.Duration) {

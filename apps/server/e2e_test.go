@@ -88,8 +88,14 @@ func freeAddr(t *testing.T) string {
 // until /healthz answers.
 func start(t *testing.T, env ...string) *proc {
 	t.Helper()
+	return startCmd(t, exec.Command(serverBinary(t)), env...)
+}
+
+// startCmd is start with the command that runs the server binary, for
+// tests that run it under a shell's limits.
+func startCmd(t *testing.T, cmd *exec.Cmd, env ...string) *proc {
+	t.Helper()
 	addr, metrics := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(serverBinary(t))
 	// A private data directory unless env names one (the last value of a
 	// variable wins), so no run writes mail or keys into the source tree.
 	dataDir := t.TempDir()

@@ -45,9 +45,13 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if cfg.MetricsAddr != "off" {
 		go serveMetrics(cfg.MetricsAddr, svc.MetricsHandler(), log)
 	}
+	ln, err := svc.Listen(ctx)
+	if err != nil {
+		return err
+	}
 	app := svc.App()
 	served := make(chan error, 1)
-	go func() { served <- app.Listen(cfg.HTTPAddr) }()
+	go func() { served <- app.Listener(ln) }()
 	log.Info("usermgmt listening", "addr", cfg.HTTPAddr, "store", storeName(cfg))
 
 	select {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -31,6 +32,7 @@ import (
 	"github.com/usermgmt/usermgmt/adapters/kafka"
 	"github.com/usermgmt/usermgmt/adapters/mail"
 	"github.com/usermgmt/usermgmt/adapters/memory"
+	"github.com/usermgmt/usermgmt/adapters/netguard"
 	"github.com/usermgmt/usermgmt/adapters/sms"
 	"github.com/usermgmt/usermgmt/adapters/sqlstore"
 	"github.com/usermgmt/usermgmt/adapters/system"
@@ -545,6 +547,29 @@ func readiness(checks ...func(context.Context) error) func(context.Context) erro
 
 // App returns a standalone Fiber app serving the whole API.
 func (s *Service) App() *fiber.App { return s.api.App() }
+
+// Listen opens the public listener on the configured HTTPAddr behind the
+// connection guards of IV-05 (caps in total and per address, retried
+// accepts when descriptors run out, a first-byte timeout); serve App on it
+// with app.Listener. Hosts that Mount the API keep their own listener.
+func (s *Service) Listen(ctx context.Context) (net.Listener, error) {
+	// tcp4, as Fiber's own Listen did: serving IPv6 too would be a change
+	// of its own.
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp4", s.cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("USERMGMT_HTTP_ADDR: %w", err)
+	}
+	g, err := netguard.New(ln, netguard.Config{MaxConns: s.cfg.MaxConns, MaxConnsPerIP: s.cfg.MaxConnsPerIP,
+		FirstByteTimeout: s.cfg.FirstByteTimeout, Exempt: s.cfg.TrustedProxies, Logger: s.log, OnShed: s.metrics.ObserveShed})
+	if err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("USERMGMT_MAX_CONNS, USERMGMT_MAX_CONNS_PER_IP: %w", err)
+	}
+	maxConns, perIP, firstByte := g.Limits()
+	s.log.InfoContext(ctx, "connection caps", "maxConns", maxConns, "maxConnsPerIP", perIP, "firstByteTimeout", firstByte)
+	return g, nil
+}
 
 // Mount serves the API's routes on a host's Fiber router.
 func (s *Service) Mount(r fiber.Router) { s.api.Mount(r) }

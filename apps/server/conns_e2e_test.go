@@ -1,0 +1,153 @@
+//go:build unix
+
+package main_test
+
+import (
+	"io"
+	"net"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/usermgmt/usermgmt/adapters/netguard"
+)
+
+// serverNofile is the open-file limit the server runs under in the
+// connection tests: low enough to reach with a few hundred sockets.
+const serverNofile = 256
+
+// TestE2E_IdleConnectionsDoNotEndTheProcess_IV05: under an open-file limit
+// of 256, 400 TCP connections that send nothing used to end the server:
+// accept failed with EMFILE, fasthttp took that for permanent and Fiber's
+// Listen returned. Now the connections over the caps are closed at accept,
+// the server keeps serving, it closes the silent ones it admitted after
+// the first-byte timeout, and it answers at once when they are gone.
+func TestE2E_IdleConnectionsDoNotEndTheProcess_IV05(t *testing.T) {
+	var own syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &own); err != nil || own.Cur < 2*serverNofile+256 {
+		t.Skipf("this test process may not open enough sockets (limit %d, %v)", own.Cur, err)
+	}
+	cmd := exec.Command("sh", "-c", `ulimit -n `+strconv.Itoa(serverNofile)+` && exec "$0"`, serverBinary(t))
+	s := startCmd(t, cmd, "USERMGMT_FIRST_BYTE_TIMEOUT=2s")
+	// The caps a server derives under that limit: at most this many of
+	// our connections, all from 127.0.0.1, are admitted.
+	maxConns := netguard.DefaultMaxConns(serverNofile)
+	perIP := netguard.DefaultMaxConnsPerIP(maxConns)
+
+	// Our pooled connection would answer /healthz below; the server must
+	// make room on its own.
+	client.CloseIdleConnections()
+	const idle = 400
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	host := strings.TrimPrefix(s.base, "http://")
+	for range idle {
+		c, err := d.DialContext(t.Context(), "tcp", host)
+		if err != nil {
+			continue // the old server is gone by now: the checks below say so
+		}
+		conns = append(conns, c)
+	}
+
+	// The server took every connection off its backlog: those beyond its
+	// per-address cap (all from 127.0.0.1) were shed, and it is alive to
+	// count them.
+	var shed int
+	deadline := time.Now().Add(30 * time.Second)
+	for shed < len(conns)-perIP {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d connections shed after 30s", shed, len(conns))
+		}
+		n, err := shedCount(s)
+		if err != nil {
+			t.Fatalf("the server is gone after %d idle connections (%d dialled): %v\n%s", idle, len(conns), err, s.logs)
+		}
+		shed = n
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// The connections it admitted are still open on our side, but the
+	// server closes them once they have been silent for the first-byte
+	// timeout, and serves again.
+	waitHealthy(t, s, 30*time.Second, "while the idle connections are held")
+
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	conns = nil
+	waitHealthy(t, s, 10*time.Second, "after the idle connections closed")
+
+	// The server derived its caps from the limit it runs under.
+	if got := logInt(t, s, "maxConns"); got != maxConns {
+		t.Errorf("logged a total cap of %d under an open-file limit of %d, want %d", got, serverNofile, maxConns)
+	}
+	if got := logInt(t, s, "maxConnsPerIP"); got != perIP {
+		t.Errorf("logged a per-address cap of %d, want %d", got, perIP)
+	}
+	// A warning per reason and minute, not one per connection.
+	if n := strings.Count(s.logs.String(), "connection closed at accept"); n == 0 || n >= 10 {
+		t.Fatalf("%d warnings about %d shed connections:\n%s", n, shed, s.logs)
+	}
+}
+
+// logInt reads a number the server logged as JSON field name.
+func logInt(t *testing.T, s *proc, name string) int {
+	t.Helper()
+	m := regexp.MustCompile(`"` + name + `":(\d+)`).FindStringSubmatch(s.logs.String())
+	if m == nil {
+		t.Fatalf("the server did not log %s:\n%s", name, s.logs)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+var shedLine = regexp.MustCompile(`(?m)^usermgmt_http_connections_shed_total\{reason="max_conns(?:_per_ip)?"\} (\d+)$`)
+
+// shedCount is how many connections the server closed at accept, from
+// its internal metrics listener.
+func shedCount(s *proc) (int, error) {
+	res, err := client.Get(s.metrics)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, m := range shedLine.FindAllStringSubmatch(string(b), -1) {
+		v, _ := strconv.Atoi(m[1])
+		n += v
+	}
+	return n, nil
+}
+
+// waitHealthy polls /healthz until it answers 200, failing after limit.
+func waitHealthy(t *testing.T, s *proc, limit time.Duration, when string) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		res, err := client.Get(s.base + "/healthz")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz did not answer 200 %s (last error %v):\n%s", when, err, s.logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
