@@ -50,7 +50,7 @@ func newServer(t *testing.T, trusted ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifier, err := crypto.NewVerifier(ring, "urn:test", "urn:test", clock)
+	verifier, err := crypto.NewVerifier(ring, "urn:test", "urn:test", 15*time.Minute, clock)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -425,7 +425,7 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 		return nil, err
 	}
 	audience := cfg.Issuer
-	bare, err := crypto.NewVerifier(ring, cfg.Issuer, audience, clock)
+	bare, err := crypto.NewVerifier(ring, cfg.Issuer, audience, cfg.AccessTokenTTL, clock)
 	if err != nil {
 		return nil, err
 	}
