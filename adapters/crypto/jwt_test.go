@@ -38,7 +38,7 @@ func newJWTEnv(t testing.TB, cfg KeyRingConfig) *jwtEnv {
 	t.Helper()
 	e := &jwtEnv{clock: newFakeClock(), store: &keyStore{}}
 	var err error
-	if e.ring, err = NewKeyRing(t.Context(), e.store, e.clock, &fakeIDs{}, cfg); err != nil {
+	if e.ring, err = NewKeyRing(t.Context(), e.store, testBox(t), e.clock, &fakeIDs{}, cfg); err != nil {
 		t.Fatalf("NewKeyRing: %v", err)
 	}
 	if e.signer, err = NewSigner(e.ring); err != nil {
@@ -338,14 +338,17 @@ func TestConstructors_Validate(t *testing.T) {
 	if _, err := NewSigner(nil); err == nil {
 		t.Error("NewSigner accepted a nil ring")
 	}
-	if _, err := NewKeyRing(t.Context(), nil, e.clock, &fakeIDs{}, KeyRingConfig{}); err == nil {
+	if _, err := NewKeyRing(t.Context(), nil, testBox(t), e.clock, &fakeIDs{}, KeyRingConfig{}); err == nil {
 		t.Error("NewKeyRing accepted a nil store")
 	}
-	if _, err := NewKeyRing(t.Context(), &keyStore{}, e.clock, &fakeIDs{}, KeyRingConfig{RetainFor: -time.Hour}); err == nil {
+	if _, err := NewKeyRing(t.Context(), &keyStore{}, nil, e.clock, &fakeIDs{}, KeyRingConfig{}); err == nil {
+		t.Error("NewKeyRing accepted a nil secret box")
+	}
+	if _, err := NewKeyRing(t.Context(), &keyStore{}, testBox(t), e.clock, &fakeIDs{}, KeyRingConfig{RetainFor: -time.Hour}); err == nil {
 		t.Error("NewKeyRing accepted a negative RetainFor")
 	}
-	bad := &keyStore{keys: []token.SigningKey{{Kid: "short", Seed: []byte("too short"), CreatedAt: e.clock.Now()}}}
-	if _, err := NewKeyRing(t.Context(), bad, e.clock, &fakeIDs{}, KeyRingConfig{}); err == nil {
+	bad := &keyStore{keys: []token.SigningKey{{Kid: "short", SealedSeed: []byte("too short"), CreatedAt: e.clock.Now()}}}
+	if _, err := NewKeyRing(t.Context(), bad, testBox(t), e.clock, &fakeIDs{}, KeyRingConfig{}); err == nil {
 		t.Error("NewKeyRing accepted a malformed stored key")
 	}
 }
@@ -414,7 +417,7 @@ func TestKeyRing_JWKS_SE10(t *testing.T) {
 	if got := thumbprint(pub); got != "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k" {
 		t.Fatalf("thumbprint = %s", got)
 	}
-	seed := e.store.keys[0].Seed
+	seed := k.priv.key.Seed()
 	for _, enc := range []func([]byte) string{base64.RawURLEncoding.EncodeToString, base64.StdEncoding.EncodeToString, func(b []byte) string { return fmt.Sprintf("%x", b) }} {
 		if strings.Contains(string(doc), enc(seed)) || strings.Contains(string(doc), enc(k.priv.key)) {
 			t.Fatal("JWKS contains private key material")
@@ -454,20 +457,20 @@ func TestKeyRing_NoSecretsInLogs_SE10(t *testing.T) {
 // only stale ones, and reuses a fresh one.
 func TestKeyRing_Bootstrap_SE10(t *testing.T) {
 	clock, store := newFakeClock(), &keyStore{}
-	r1, err := NewKeyRing(t.Context(), store, clock, &fakeIDs{}, KeyRingConfig{RotateAfter: 24 * time.Hour})
+	r1, err := NewKeyRing(t.Context(), store, testBox(t), clock, &fakeIDs{}, KeyRingConfig{RotateAfter: 24 * time.Hour})
 	if err != nil || len(store.keys) != 1 {
 		t.Fatalf("empty store: %v, %d keys stored", err, len(store.keys))
 	}
-	if store.keys[0].Kid != thumbprint(ed25519.NewKeyFromSeed(store.keys[0].Seed).Public().(ed25519.PublicKey)) {
+	if k := r1.state.Load().keys[0]; store.keys[0].Kid != k.kid || k.kid != thumbprint(k.pub) {
 		t.Fatal("kid is not the key's thumbprint")
 	}
 	clock.Advance(23 * time.Hour)
-	r2, err := NewKeyRing(t.Context(), store, clock, &fakeIDs{}, KeyRingConfig{RotateAfter: 24 * time.Hour})
+	r2, err := NewKeyRing(t.Context(), store, testBox(t), clock, &fakeIDs{}, KeyRingConfig{RotateAfter: 24 * time.Hour})
 	if err != nil || len(store.keys) != 1 {
 		t.Fatalf("fresh key: %v, %d keys stored", err, len(store.keys))
 	}
 	clock.Advance(2 * time.Hour)
-	r3, err := NewKeyRing(t.Context(), store, clock, &fakeIDs{}, KeyRingConfig{RotateAfter: 24 * time.Hour})
+	r3, err := NewKeyRing(t.Context(), store, testBox(t), clock, &fakeIDs{}, KeyRingConfig{RotateAfter: 24 * time.Hour})
 	if err != nil || len(store.keys) != 2 {
 		t.Fatalf("stale key: %v, %d keys stored", err, len(store.keys))
 	}

@@ -42,7 +42,11 @@ func newServer(t *testing.T, trusted ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ring, err := crypto.NewKeyRing(t.Context(), memory.NewSigningKeys(m), clock, ids, crypto.KeyRingConfig{})
+	box, err := crypto.NewSecretBox(make([]byte, crypto.EncryptionKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := crypto.NewKeyRing(t.Context(), memory.NewSigningKeys(m), box, clock, ids, crypto.KeyRingConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,10 +55,6 @@ func newServer(t *testing.T, trusted ...string) *server {
 		t.Fatal(err)
 	}
 	verifier, err := crypto.NewVerifier(ring, "urn:test", "urn:test", 15*time.Minute, clock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	box, err := crypto.NewSecretBox(make([]byte, crypto.EncryptionKeySize))
 	if err != nil {
 		t.Fatal(err)
 	}

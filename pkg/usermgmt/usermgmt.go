@@ -420,7 +420,7 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 		// that long before it signs, so none meets a kid it does not know.
 		krc.PublishAhead = 2 * keyRefreshInterval
 	}
-	ring, err := crypto.NewKeyRing(ctx, st.keys, clock, ids, krc)
+	ring, err := crypto.NewKeyRing(ctx, st.keys, st.secrets, clock, ids, krc)
 	if err != nil {
 		return nil, err
 	}
@@ -431,7 +431,7 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 	}
 	// Gateways present the same token again and again: verify it once, then
 	// serve it from memory until it expires (revocation is checked every time).
-	verifier, err := crypto.NewCachingVerifier(bare, clock, 100_000)
+	verifier, err := crypto.NewCachingVerifier(bare, clock, 100_000, crypto.DropOnRetirement(ring))
 	if err != nil {
 		return nil, err
 	}
