@@ -65,7 +65,7 @@ func newServer(t *testing.T, trusted ...string) *server {
 		Revoked: memory.NewRevokedSessions(clock, time.Hour), Limiter: limits, Failures: limits,
 		Tokens: memory.NewOneTimeTokens(m), Mailer: mailbox, Clock: clock, IDs: ids,
 		Factors: memory.NewMFAFactors(m), BackupCodes: memory.NewBackupCodes(m), Challenges: memory.NewMFAChallenges(m),
-		OTP: crypto.NewOTP(), Secrets: box},
+		OTP: crypto.NewOTP(), Secrets: box, Keys: ring},
 		identity.Config{Issuer: "urn:test", Audience: "urn:test", AccessTTL: 15 * time.Minute, PublicURL: "https://id.example.com",
 			Sessions: session.Policy{AbsoluteLifetime: time.Hour, IdleTimeout: time.Hour, ConcurrentWindow: 50 * time.Millisecond}})
 	if err != nil {

@@ -6,9 +6,13 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/uptrace/bun/driver/pgdriver"
 	"github.com/uptrace/bun/driver/sqliteshim"
 
@@ -89,14 +93,7 @@ func (b backend) storedKey(t *testing.T) (kid string, stored []byte) {
 // never the seed; and a row an older release wrote in clear is sealed when
 // the service starts, with the tokens it signed still verifying.
 func TestSigningKeys_SealedAtRest_SE12(t *testing.T) {
-	keys, err := crypto.ParseEncryptionKeys(testEncryptionKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	box, err := crypto.NewSecretBox(keys...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	box := testBox(t)
 	backends(t, func(t *testing.T, b backend) {
 		svc := b.start(t)
 		_, tok, err := svc.Register(t.Context(), "ada@example.com", "ada", pw, "", usermgmt.Client{IP: "192.0.2.1"})
@@ -140,6 +137,71 @@ func TestSigningKeys_SealedAtRest_SE12(t *testing.T) {
 		}
 		if _, resealed := b.storedKey(t); bytes.Contains(resealed, seed) {
 			t.Fatal("the clear seed was not sealed at start")
+		}
+	})
+}
+
+func testBox(t *testing.T) *crypto.SecretBox {
+	t.Helper()
+	keys, err := crypto.ParseEncryptionKeys(testEncryptionKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := crypto.NewSecretBox(keys...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return box
+}
+
+// TestEndAllSessions_ForgedTokensDie_SE12: with a seed stolen from the
+// database (and the encryption key), a forged token naming an invented
+// session passes every check, as no revocation knows its sid. Ending every
+// session retires the key at once, and the forgery with it.
+func TestEndAllSessions_ForgedTokensDie_SE12(t *testing.T) {
+	backends(t, func(t *testing.T, b backend) {
+		b.cfg.AdminEmail, b.cfg.AdminPassword = "root@example.com", pw
+		svc := b.start(t)
+		defer svc.Close()
+		admin, tok, err := svc.Login(t.Context(), "root@example.com", pw, usermgmt.Client{IP: "192.0.2.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kid, stored := b.storedKey(t)
+		seed, err := testBox(t).Open(stored, []byte("signing-key:"+kid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		forged := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{
+			"iss": b.cfg.Issuer, "aud": b.cfg.Issuer, "sub": admin.ID, "sid": "an-invented-session", "roles": []string{"admin"},
+			"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(),
+		})
+		forged.Header["typ"], forged.Header["kid"] = "at+jwt", kid
+		raw, err := forged.SignedString(ed25519.NewKeyFromSeed(seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Verify(t.Context(), raw); err != nil {
+			t.Fatalf("the forgery does not pass before (the test proves nothing): %v", err)
+		}
+
+		req := httptest.NewRequestWithContext(t.Context(), http.MethodDelete, "/v1/admin/sessions", nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		res := httptest.NewRecorder()
+		svc.Handler().ServeHTTP(res, req)
+		if res.Code != http.StatusOK {
+			t.Fatalf("end every session: %d %s", res.Code, res.Body)
+		}
+		if _, err := svc.Verify(t.Context(), raw); !usermgmt.IsUnauthenticated(err) {
+			t.Fatalf("the forged token after every session ended: %v, want unauthenticated", err)
+		}
+		_, next, err := svc.Login(t.Context(), "root@example.com", pw, usermgmt.Client{IP: "192.0.2.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Verify(t.Context(), next.AccessToken); err != nil {
+			t.Fatalf("a token signed after the rotation: %v", err)
 		}
 	})
 }

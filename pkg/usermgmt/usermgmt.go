@@ -483,7 +483,7 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 		Hasher: hasher, Blocklist: blocklist.New(), Signer: signer, Verifier: verifier,
 		Revoked: revoked, Limiter: lim.limiter, Failures: lim.failures, Tokens: st.tokens, Mailer: mailer, Clock: clock, IDs: ids,
 		Factors: st.factors, BackupCodes: st.backupCodes, Challenges: st.challenges, OTP: crypto.NewOTP(), Secrets: st.secrets,
-		SMS: texts,
+		SMS: texts, Keys: ring,
 	}, identity.Config{Issuer: cfg.Issuer, Audience: audience, AccessTTL: cfg.AccessTokenTTL, TOTPIssuer: cfg.MFAIssuer,
 		Limits: identity.Limits{Disabled: !cfg.RateLimit}, PublicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
 		RequireVerifiedEmail: cfg.RequireEmailVerification,
