@@ -157,11 +157,29 @@ type TokenVerifier interface {
 	Verify(ctx context.Context, raw string) (token.Claims, error)
 }
 
-// SigningKeys persists access-token signing keys.
+// SigningKeys persists access-token signing keys. It stores SealedSeed as
+// opaque bytes: sealing is the key ring's.
 type SigningKeys interface {
 	// SigningKeys returns every stored key, newest first.
 	SigningKeys(ctx context.Context) ([]token.SigningKey, error)
+	// AddSigningKey stores k; a kid that is stored already is an error.
 	AddSigningKey(ctx context.Context, k token.SigningKey) error
+	// ResealSigningKey replaces kid's SealedSeed with sealed if it still
+	// is old, and reports whether it did: of instances that reseal one
+	// key at once, exactly one wins.
+	ResealSigningKey(ctx context.Context, kid string, old, sealed []byte) (bool, error)
+	// DeleteSigningKeys deletes the keys named by kids (unknown ones are
+	// ignored) and reports how many it deleted.
+	DeleteSigningKeys(ctx context.Context, kids []string) (int, error)
+}
+
+// KeyRotator replaces the access-token signing key when its seed may have
+// leaked.
+type KeyRotator interface {
+	// RotateNow makes a new signing key and retires every older one at
+	// once: tokens they signed fail on this instance from now on and on
+	// every other instance after its next key refresh.
+	RotateNow(ctx context.Context) error
 }
 
 // OutboxRecord is a stored event as the relay sees it.

@@ -33,16 +33,20 @@ const (
 // caching them would let a flood of junk evict the valid entries; rejecting
 // junk is cheap (the checks before the signature) or bounded by rate limits.
 //
+// With DropOnRetirement, a key retired at once (KeyRing.RotateNow) takes
+// its cached tokens with it.
+//
 // A hit takes a shard read lock and allocates nothing. The returned Roles
 // and AMR slices are shared between hits: callers must not modify their
 // elements (appending is safe, they are clipped). Safe for concurrent use.
 type CachingVerifier struct {
-	next     ports.TokenVerifier
-	clock    ports.Clock
-	seed     maphash.Seed
-	shards   []cacheShard
-	mask     uint64 // len(shards)-1; len(shards) is a power of two
-	perShard int
+	next       ports.TokenVerifier
+	clock      ports.Clock
+	generation func() uint64
+	seed       maphash.Seed
+	shards     []cacheShard
+	mask       uint64 // len(shards)-1; len(shards) is a power of two
+	perShard   int
 }
 
 var _ ports.TokenVerifier = (*CachingVerifier)(nil)
@@ -54,11 +58,22 @@ type cacheShard struct {
 }
 
 type cacheEntry struct {
-	claims token.Claims
+	claims     token.Claims
+	generation uint64
+}
+
+// CacheOption configures a CachingVerifier.
+type CacheOption func(*CachingVerifier)
+
+// DropOnRetirement makes the cache check a token again once ring has
+// dropped a key before its time, so a token of a key retired at once fails
+// at once rather than at its exp.
+func DropOnRetirement(ring *KeyRing) CacheOption {
+	return func(c *CachingVerifier) { c.generation = ring.Generation }
 }
 
 // NewCachingVerifier caches up to maxEntries verified tokens from next.
-func NewCachingVerifier(next ports.TokenVerifier, clock ports.Clock, maxEntries int) (*CachingVerifier, error) {
+func NewCachingVerifier(next ports.TokenVerifier, clock ports.Clock, maxEntries int, opts ...CacheOption) (*CachingVerifier, error) {
 	switch {
 	case next == nil || clock == nil:
 		return nil, errors.New("caching verifier: missing dependency")
@@ -75,6 +90,11 @@ func NewCachingVerifier(next ports.TokenVerifier, clock ports.Clock, maxEntries 
 		seed:     maphash.MakeSeed(),
 		shards:   make([]cacheShard, n),
 		perShard: maxEntries / n, // rounding down keeps the total within maxEntries
+		// Without a ring nothing is retired early: one generation.
+		generation: func() uint64 { return 0 },
+	}
+	for _, o := range opts {
+		o(c)
 	}
 	c.mask = uint64(n - 1) //nolint:gosec // n is a power of two in 1..maxShards
 	for i := range c.shards {
@@ -91,8 +111,11 @@ func (c *CachingVerifier) Verify(ctx context.Context, raw string) (token.Claims,
 	e := sh.m[raw]
 	sh.mu.RUnlock()
 	now := c.clock.Now()
+	// Read before next verifies: an entry is never newer than the keys
+	// that verified it.
+	gen := c.generation()
 	if e != nil {
-		if now.Before(e.claims.ExpiresAt) {
+		if now.Before(e.claims.ExpiresAt) && e.generation == gen {
 			return e.claims, nil
 		}
 		sh.mu.Lock()
@@ -106,7 +129,7 @@ func (c *CachingVerifier) Verify(ctx context.Context, raw string) (token.Claims,
 		return token.Claims{}, err
 	}
 	if now.Before(claims.ExpiresAt) {
-		c.put(sh, raw, claims, now)
+		c.put(sh, raw, claims, gen, now)
 	}
 	return claims, nil
 }
@@ -130,13 +153,13 @@ func (c *CachingVerifier) shard(raw string) *cacheShard {
 	return &c.shards[maphash.String(c.seed, raw)&c.mask]
 }
 
-func (c *CachingVerifier) put(sh *cacheShard, raw string, claims token.Claims, now time.Time) {
+func (c *CachingVerifier) put(sh *cacheShard, raw string, claims token.Claims, gen uint64, now time.Time) {
 	claims.Roles = slices.Clip(claims.Roles)
 	claims.AMR = slices.Clip(claims.AMR)
 	// The transport may hand us a string over a reused request buffer
 	// (fasthttp does), so the key must own its bytes.
 	key := strings.Clone(raw)
-	e := &cacheEntry{claims: claims}
+	e := &cacheEntry{claims: claims, generation: gen}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if _, ok := sh.m[key]; !ok && len(sh.m) >= c.perShard {

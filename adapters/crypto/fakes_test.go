@@ -1,12 +1,14 @@
 package crypto
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/usermgmt/usermgmt/core/token"
@@ -57,7 +59,37 @@ func (s *keyStore) SigningKeys(context.Context) ([]token.SigningKey, error) {
 func (s *keyStore) AddSigningKey(_ context.Context, k token.SigningKey) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k.Seed = slices.Clone(k.Seed)
+	k.SealedSeed = slices.Clone(k.SealedSeed)
 	s.keys = append(s.keys, k)
 	return nil
+}
+
+func (s *keyStore) ResealSigningKey(_ context.Context, kid string, old, sealed []byte) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.keys {
+		if s.keys[i].Kid == kid && bytes.Equal(s.keys[i].SealedSeed, old) {
+			s.keys[i].SealedSeed = slices.Clone(sealed)
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (s *keyStore) DeleteSigningKeys(_ context.Context, kids []string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.keys)
+	s.keys = slices.DeleteFunc(s.keys, func(k token.SigningKey) bool { return slices.Contains(kids, k.Kid) })
+	return n - len(s.keys), nil
+}
+
+// testBox seals the fake store's keys.
+func testBox(t testing.TB) *SecretBox {
+	t.Helper()
+	b, err := NewSecretBox(bytes.Repeat([]byte{0x5e}, EncryptionKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

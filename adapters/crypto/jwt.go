@@ -51,9 +51,9 @@ func (s *Signer) Sign(_ context.Context, c token.Claims) (string, error) {
 	switch {
 	case c.Issuer == "" || c.Audience == "" || c.Subject == "" || c.SessionID == "":
 		return "", errors.New("sign access token: iss, aud, sub and sid are required")
-	case c.ExpiresAt.IsZero():
-		return "", errors.New("sign access token: exp is required")
-	case !c.IssuedAt.IsZero() && !c.ExpiresAt.After(c.IssuedAt):
+	case c.ExpiresAt.IsZero() || c.IssuedAt.IsZero():
+		return "", errors.New("sign access token: exp and iat are required")
+	case !c.ExpiresAt.After(c.IssuedAt):
 		return "", errors.New("sign access token: exp is not after iat")
 	}
 	k, ok := s.ring.state.Load().signer(s.ring.clock.Now())
@@ -101,24 +101,32 @@ func numericDate(t time.Time) *jwt.NumericDate {
 type Verifier struct {
 	ring     *KeyRing
 	audience string
-	clock    ports.Clock
-	parser   *jwt.Parser
+	// maxLife bounds exp - iat: the access-token TTL plus Leeway (SE-12).
+	maxLife time.Duration
+	clock   ports.Clock
+	parser  *jwt.Parser
 }
 
 var _ ports.TokenVerifier = (*Verifier)(nil)
 
 // NewVerifier returns a verifier that accepts tokens for audience from
-// issuer. Both are required: golang-jwt skips the check of an empty one.
-func NewVerifier(ring *KeyRing, issuer, audience string, clock ports.Clock) (*Verifier, error) {
+// issuer that live no longer than ttl (plus Leeway) from their iat. Issuer
+// and audience are required: golang-jwt skips the check of an empty one.
+// ttl is the access-token lifetime the issuer is configured with: a token
+// claiming more was not made by our Signer, whatever its signature says.
+func NewVerifier(ring *KeyRing, issuer, audience string, ttl time.Duration, clock ports.Clock) (*Verifier, error) {
 	switch {
 	case ring == nil || clock == nil:
 		return nil, errors.New("verifier: missing dependency")
 	case issuer == "" || audience == "":
 		return nil, errors.New("verifier: issuer and audience are required")
+	case ttl <= 0:
+		return nil, errors.New("verifier: the access-token lifetime must be positive")
 	}
 	return &Verifier{
 		ring:     ring,
 		audience: audience,
+		maxLife:  ttl + Leeway,
 		clock:    clock,
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{token.Algorithm}),
@@ -150,6 +158,11 @@ func (v *Verifier) Verify(_ context.Context, raw string) (token.Claims, error) {
 	if c.Subject == "" || c.SessionID == "" {
 		return token.Claims{}, token.ErrInvalid.Wrap(errors.New("sub or sid missing"))
 	}
+	// A leaked seed must not mint tokens that outlive a rotation (SE-12):
+	// exp is bounded by iat, so iat is required too.
+	if err := v.checkLifetime(c.IssuedAt, c.ExpiresAt); err != nil {
+		return token.Claims{}, token.ErrInvalid.Wrap(err)
+	}
 	return token.Claims{
 		ID:        c.ID,
 		Issuer:    c.Issuer,
@@ -163,6 +176,19 @@ func (v *Verifier) Verify(_ context.Context, raw string) (token.Claims, error) {
 		NotBefore: timeOf(c.NotBefore),
 		ExpiresAt: timeOf(c.ExpiresAt),
 	}, nil
+}
+
+func (v *Verifier) checkLifetime(iat, exp *jwt.NumericDate) error {
+	if iat == nil {
+		return errors.New("iat missing")
+	}
+	switch life := exp.Sub(iat.Time); {
+	case life <= 0:
+		return errors.New("exp is not after iat")
+	case life > v.maxLife:
+		return fmt.Errorf("lifetime %v exceeds %v", life, v.maxLife)
+	}
+	return nil
 }
 
 // key is the jwt.Keyfunc: it runs on the untrusted header before the

@@ -23,6 +23,7 @@ import (
 const (
 	testIssuer   = "https://id.example.com"
 	testAudience = "usermgmt-api"
+	testTTL      = 15 * time.Minute
 )
 
 type jwtEnv struct {
@@ -37,13 +38,13 @@ func newJWTEnv(t testing.TB, cfg KeyRingConfig) *jwtEnv {
 	t.Helper()
 	e := &jwtEnv{clock: newFakeClock(), store: &keyStore{}}
 	var err error
-	if e.ring, err = NewKeyRing(t.Context(), e.store, e.clock, &fakeIDs{}, cfg); err != nil {
+	if e.ring, err = NewKeyRing(t.Context(), e.store, testBox(t), e.clock, &fakeIDs{}, cfg); err != nil {
 		t.Fatalf("NewKeyRing: %v", err)
 	}
 	if e.signer, err = NewSigner(e.ring); err != nil {
 		t.Fatal(err)
 	}
-	if e.verifier, err = NewVerifier(e.ring, testIssuer, testAudience, e.clock); err != nil {
+	if e.verifier, err = NewVerifier(e.ring, testIssuer, testAudience, testTTL, e.clock); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -260,6 +261,47 @@ func TestVerifier_Leeway_SE02(t *testing.T) {
 	}
 }
 
+// TestVerify_RefusesLifetimeBeyondTTL_SE12: a token signed by the real key
+// but claiming a longer life than the configured TTL (plus leeway) is
+// refused, as is one without iat, whose lifetime cannot be told. Whoever
+// holds a seed must not mint tokens that outlive the next rotation.
+func TestVerify_RefusesLifetimeBeyondTTL_SE12(t *testing.T) {
+	e := newJWTEnv(t, KeyRingConfig{})
+	k := e.currentKey(t)
+	now := e.clock.Now().Unix()
+	signed := func(edit func(jwt.MapClaims)) string {
+		c := e.mapClaims()
+		edit(c)
+		return craft(t, jwt.SigningMethodEdDSA, map[string]any{"alg": "EdDSA", "typ": "at+jwt", "kid": k.kid}, c, k.priv.key)
+	}
+	ttl := int64(testTTL / time.Second)
+	leeway := int64(Leeway / time.Second)
+	for name, tc := range map[string]struct {
+		raw string
+		ok  bool
+	}{
+		"exactly the TTL":         {signed(func(c jwt.MapClaims) { c["exp"] = now + ttl }), true},
+		"the TTL plus the leeway": {signed(func(c jwt.MapClaims) { c["exp"] = now + ttl + leeway }), true},
+		"one second more":         {signed(func(c jwt.MapClaims) { c["exp"] = now + ttl + leeway + 1 }), false},
+		"a day":                   {signed(func(c jwt.MapClaims) { c["exp"] = now + 24*3600 }), false},
+		"ten years":               {signed(func(c jwt.MapClaims) { c["exp"] = now + 10*365*24*3600 }), false},
+		"iat missing":             {signed(func(c jwt.MapClaims) { delete(c, "iat") }), false},
+		"iat back-dated an hour":  {signed(func(c jwt.MapClaims) { c["iat"] = now - 3600; c["nbf"] = now - 3600 }), false},
+		"iat not a number":        {signed(func(c jwt.MapClaims) { c["iat"] = "yesterday" }), false},
+		"exp before iat":          {signed(func(c jwt.MapClaims) { c["exp"] = now - 1; c["iat"] = now }), false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := e.verifier.Verify(t.Context(), tc.raw)
+			if tc.ok && err != nil {
+				t.Fatalf("Verify: %v, want success", err)
+			}
+			if !tc.ok && !errors.Is(err, token.ErrInvalid) {
+				t.Fatalf("Verify: %v, want token.ErrInvalid", err)
+			}
+		})
+	}
+}
+
 func TestSigner_RefusesIncompleteClaims(t *testing.T) {
 	e := newJWTEnv(t, KeyRingConfig{})
 	for name, edit := range map[string]func(*token.Claims){
@@ -268,6 +310,7 @@ func TestSigner_RefusesIncompleteClaims(t *testing.T) {
 		"no sub":         func(c *token.Claims) { c.Subject = "" },
 		"no sid":         func(c *token.Claims) { c.SessionID = "" },
 		"no exp":         func(c *token.Claims) { c.ExpiresAt = time.Time{} },
+		"no iat":         func(c *token.Claims) { c.IssuedAt = time.Time{} },
 		"exp before iat": func(c *token.Claims) { c.ExpiresAt = c.IssuedAt.Add(-time.Second) },
 	} {
 		c := e.claims()
@@ -280,26 +323,32 @@ func TestSigner_RefusesIncompleteClaims(t *testing.T) {
 
 func TestConstructors_Validate(t *testing.T) {
 	e := newJWTEnv(t, KeyRingConfig{})
-	if _, err := NewVerifier(e.ring, "", testAudience, e.clock); err == nil {
+	if _, err := NewVerifier(e.ring, "", testAudience, testTTL, e.clock); err == nil {
 		t.Error("NewVerifier accepted an empty issuer")
 	}
-	if _, err := NewVerifier(e.ring, testIssuer, "", e.clock); err == nil {
+	if _, err := NewVerifier(e.ring, testIssuer, "", testTTL, e.clock); err == nil {
 		t.Error("NewVerifier accepted an empty audience")
 	}
-	if _, err := NewVerifier(nil, testIssuer, testAudience, e.clock); err == nil {
+	if _, err := NewVerifier(nil, testIssuer, testAudience, testTTL, e.clock); err == nil {
 		t.Error("NewVerifier accepted a nil ring")
+	}
+	if _, err := NewVerifier(e.ring, testIssuer, testAudience, 0, e.clock); err == nil {
+		t.Error("NewVerifier accepted a zero lifetime")
 	}
 	if _, err := NewSigner(nil); err == nil {
 		t.Error("NewSigner accepted a nil ring")
 	}
-	if _, err := NewKeyRing(t.Context(), nil, e.clock, &fakeIDs{}, KeyRingConfig{}); err == nil {
+	if _, err := NewKeyRing(t.Context(), nil, testBox(t), e.clock, &fakeIDs{}, KeyRingConfig{}); err == nil {
 		t.Error("NewKeyRing accepted a nil store")
 	}
-	if _, err := NewKeyRing(t.Context(), &keyStore{}, e.clock, &fakeIDs{}, KeyRingConfig{RetainFor: -time.Hour}); err == nil {
+	if _, err := NewKeyRing(t.Context(), &keyStore{}, nil, e.clock, &fakeIDs{}, KeyRingConfig{}); err == nil {
+		t.Error("NewKeyRing accepted a nil secret box")
+	}
+	if _, err := NewKeyRing(t.Context(), &keyStore{}, testBox(t), e.clock, &fakeIDs{}, KeyRingConfig{RetainFor: -time.Hour}); err == nil {
 		t.Error("NewKeyRing accepted a negative RetainFor")
 	}
-	bad := &keyStore{keys: []token.SigningKey{{Kid: "short", Seed: []byte("too short"), CreatedAt: e.clock.Now()}}}
-	if _, err := NewKeyRing(t.Context(), bad, e.clock, &fakeIDs{}, KeyRingConfig{}); err == nil {
+	bad := &keyStore{keys: []token.SigningKey{{Kid: "short", SealedSeed: []byte("too short"), CreatedAt: e.clock.Now()}}}
+	if _, err := NewKeyRing(t.Context(), bad, testBox(t), e.clock, &fakeIDs{}, KeyRingConfig{}); err == nil {
 		t.Error("NewKeyRing accepted a malformed stored key")
 	}
 }
@@ -308,10 +357,9 @@ func TestConstructors_Validate(t *testing.T) {
 // until RetainFor past the rotation, then fail; JWKS lists current and
 // previous keys meanwhile, and only public material.
 func TestKeyRing_Rotation_SE10(t *testing.T) {
-	e := newJWTEnv(t, KeyRingConfig{RetainFor: time.Hour})
-	long := e.claims()
-	long.ExpiresAt = e.clock.Now().Add(3 * time.Hour) // outlives the retention, to isolate it
-	oldTok := e.sign(t, long)
+	// A retention shorter than the tokens' life isolates it from exp.
+	e := newJWTEnv(t, KeyRingConfig{RetainFor: 10 * time.Minute})
+	oldTok := e.sign(t, e.claims())
 	oldKid := e.currentKey(t).kid
 
 	e.clock.Advance(time.Minute)
@@ -322,7 +370,7 @@ func TestKeyRing_Rotation_SE10(t *testing.T) {
 	if newKid == oldKid {
 		t.Fatal("Rotate kept the kid")
 	}
-	newTok := e.sign(t, long)
+	newTok := e.sign(t, e.claims())
 	if kidOf(t, newTok) != newKid {
 		t.Fatal("Sign does not use the newest key")
 	}
@@ -330,7 +378,7 @@ func TestKeyRing_Rotation_SE10(t *testing.T) {
 		t.Fatalf("JWKS kids %v, want [%s %s]", got, newKid, oldKid)
 	}
 
-	e.clock.Advance(59 * time.Minute)
+	e.clock.Advance(9 * time.Minute)
 	for name, raw := range map[string]string{"old": oldTok, "new": newTok} {
 		if _, err := e.verifier.Verify(t.Context(), raw); err != nil {
 			t.Fatalf("%s-key token within retention: %v", name, err)
@@ -369,7 +417,7 @@ func TestKeyRing_JWKS_SE10(t *testing.T) {
 	if got := thumbprint(pub); got != "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k" {
 		t.Fatalf("thumbprint = %s", got)
 	}
-	seed := e.store.keys[0].Seed
+	seed := k.priv.key.Seed()
 	for _, enc := range []func([]byte) string{base64.RawURLEncoding.EncodeToString, base64.StdEncoding.EncodeToString, func(b []byte) string { return fmt.Sprintf("%x", b) }} {
 		if strings.Contains(string(doc), enc(seed)) || strings.Contains(string(doc), enc(k.priv.key)) {
 			t.Fatal("JWKS contains private key material")
@@ -409,27 +457,27 @@ func TestKeyRing_NoSecretsInLogs_SE10(t *testing.T) {
 // only stale ones, and reuses a fresh one.
 func TestKeyRing_Bootstrap_SE10(t *testing.T) {
 	clock, store := newFakeClock(), &keyStore{}
-	r1, err := NewKeyRing(t.Context(), store, clock, &fakeIDs{}, KeyRingConfig{RotateAfter: 24 * time.Hour})
+	r1, err := NewKeyRing(t.Context(), store, testBox(t), clock, &fakeIDs{}, KeyRingConfig{RotateAfter: 24 * time.Hour})
 	if err != nil || len(store.keys) != 1 {
 		t.Fatalf("empty store: %v, %d keys stored", err, len(store.keys))
 	}
-	if store.keys[0].Kid != thumbprint(ed25519.NewKeyFromSeed(store.keys[0].Seed).Public().(ed25519.PublicKey)) {
+	if k := r1.state.Load().keys[0]; store.keys[0].Kid != k.kid || k.kid != thumbprint(k.pub) {
 		t.Fatal("kid is not the key's thumbprint")
 	}
 	clock.Advance(23 * time.Hour)
-	r2, err := NewKeyRing(t.Context(), store, clock, &fakeIDs{}, KeyRingConfig{RotateAfter: 24 * time.Hour})
+	r2, err := NewKeyRing(t.Context(), store, testBox(t), clock, &fakeIDs{}, KeyRingConfig{RotateAfter: 24 * time.Hour})
 	if err != nil || len(store.keys) != 1 {
 		t.Fatalf("fresh key: %v, %d keys stored", err, len(store.keys))
 	}
 	clock.Advance(2 * time.Hour)
-	r3, err := NewKeyRing(t.Context(), store, clock, &fakeIDs{}, KeyRingConfig{RotateAfter: 24 * time.Hour})
+	r3, err := NewKeyRing(t.Context(), store, testBox(t), clock, &fakeIDs{}, KeyRingConfig{RotateAfter: 24 * time.Hour})
 	if err != nil || len(store.keys) != 2 {
 		t.Fatalf("stale key: %v, %d keys stored", err, len(store.keys))
 	}
 	// A replica that loaded before the rotation learns of it on Refresh.
 	s1 := mustSigner(t, r1)
-	v3, _ := NewVerifier(r3, testIssuer, testAudience, clock)
-	v2, _ := NewVerifier(r2, testIssuer, testAudience, clock)
+	v3, _ := NewVerifier(r3, testIssuer, testAudience, testTTL, clock)
+	v2, _ := NewVerifier(r2, testIssuer, testAudience, testTTL, clock)
 	e := &jwtEnv{clock: clock}
 	raw3 := mustSign(t, mustSigner(t, r3), e.claims())
 	if _, err := v2.Verify(t.Context(), raw3); err == nil {

@@ -44,18 +44,26 @@ const (
 
 // KeyRing holds the Ed25519 access-token keys loaded from ports.SigningKeys:
 // the newest signs, older ones verify until RetainFor after their
-// retirement. Lookups read an immutable snapshot through an atomic pointer,
-// so Sign and Verify take no lock; Rotate, Refresh and JWKS rebuilds
-// serialise on mu. Safe for concurrent use.
+// retirement, or until RotateNow deletes them. Seeds are stored sealed with
+// a ports.SecretBox (SE-12), so the store alone yields no key. Lookups read
+// an immutable snapshot through an atomic pointer, so Sign and Verify take
+// no lock; Rotate, Refresh and JWKS rebuilds serialise on mu. Safe for
+// concurrent use.
 type KeyRing struct {
 	store ports.SigningKeys
+	box   ports.SecretBox
 	clock ports.Clock
 	ids   ports.IDs
 	cfg   KeyRingConfig
 
 	mu    sync.Mutex
 	state atomic.Pointer[ringState]
+	// generation counts loads that dropped a key before its retention
+	// ended, so caches of verified tokens know to check them again.
+	generation atomic.Uint64
 }
+
+var _ ports.KeyRotator = (*KeyRing)(nil)
 
 // ringKey is one loaded key with its lifecycle precomputed.
 type ringKey struct {
@@ -77,10 +85,11 @@ type ringState struct {
 	jwksUntil time.Time
 }
 
-// NewKeyRing loads the stored keys and, when there are none or the newest
-// is older than cfg.RotateAfter, makes and stores a new one.
-func NewKeyRing(ctx context.Context, store ports.SigningKeys, clock ports.Clock, ids ports.IDs, cfg KeyRingConfig) (*KeyRing, error) {
-	if store == nil || clock == nil || ids == nil {
+// NewKeyRing loads the stored keys, opening their seeds with box, and,
+// when there are none or the newest is older than cfg.RotateAfter, makes
+// and stores a new one.
+func NewKeyRing(ctx context.Context, store ports.SigningKeys, box ports.SecretBox, clock ports.Clock, ids ports.IDs, cfg KeyRingConfig) (*KeyRing, error) {
+	if store == nil || box == nil || clock == nil || ids == nil {
 		return nil, errors.New("key ring: missing dependency")
 	}
 	if cfg.RotateAfter == 0 {
@@ -92,7 +101,7 @@ func NewKeyRing(ctx context.Context, store ports.SigningKeys, clock ports.Clock,
 	if cfg.RotateAfter < 0 || cfg.RetainFor < 0 || cfg.PublishAhead < 0 {
 		return nil, errors.New("key ring: negative duration in config")
 	}
-	r := &KeyRing{store: store, clock: clock, ids: ids, cfg: cfg}
+	r := &KeyRing{store: store, box: box, clock: clock, ids: ids, cfg: cfg}
 	if err := r.Refresh(ctx); err != nil {
 		return nil, err
 	}
@@ -100,8 +109,10 @@ func NewKeyRing(ctx context.Context, store ports.SigningKeys, clock ports.Clock,
 }
 
 // Refresh reloads the keys from the store, picking up keys other replicas
-// made, and rotates when the newest key is due. Call it periodically on
-// every replica; token checks never touch the store.
+// made and dropping keys RotateNow deleted, and rotates when the newest key
+// is due. Call it periodically on every replica: its interval bounds how
+// long a key retired elsewhere still verifies here. Token checks never
+// touch the store.
 func (r *KeyRing) Refresh(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -123,10 +134,48 @@ func (r *KeyRing) Rotate(ctx context.Context) error {
 	return r.rotate(ctx)
 }
 
+// RotateNow makes a new key that signs at once and deletes every older key
+// from the store, for a seed that may have leaked (SE-12). Tokens of the
+// old keys fail on this ring at once and on other replicas after their
+// next Refresh; a replica that has not refreshed yet still signs with an
+// old key meanwhile, and those tokens fail with it.
+func (r *KeyRing) RotateNow(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k, err := r.add(ctx)
+	if err != nil {
+		return fmt.Errorf("key ring: rotate now: %w", err)
+	}
+	stored, err := r.store.SigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("key ring: rotate now: %w", err)
+	}
+	// Only older keys: a key another replica made meanwhile is as fresh
+	// as this one.
+	var old []string
+	for _, sk := range stored {
+		if sk.Kid != k.Kid && sk.CreatedAt.Before(k.CreatedAt) {
+			old = append(old, sk.Kid)
+		}
+	}
+	if _, err := r.store.DeleteSigningKeys(ctx, old); err != nil {
+		return fmt.Errorf("key ring: rotate now: retire old keys: %w", err)
+	}
+	return r.load(ctx)
+}
+
 func (r *KeyRing) rotate(ctx context.Context) error {
+	if _, err := r.add(ctx); err != nil {
+		return fmt.Errorf("key ring: rotate: %w", err)
+	}
+	return r.load(ctx)
+}
+
+// add makes a key, seals its seed and stores it. Callers hold mu.
+func (r *KeyRing) add(ctx context.Context) (token.SigningKey, error) {
 	seed := r.ids.NewSecret(seedSize)
 	if len(seed) != seedSize {
-		return fmt.Errorf("key ring: rotate: got a %d-byte seed, want %d", len(seed), seedSize)
+		return token.SigningKey{}, fmt.Errorf("got a %d-byte seed, want %d", len(seed), seedSize)
 	}
 	pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
 	created := r.clock.Now()
@@ -135,11 +184,49 @@ func (r *KeyRing) rotate(ctx context.Context) error {
 	if s := r.state.Load(); s != nil && len(s.keys) > 0 && !created.After(s.keys[0].created) {
 		created = s.keys[0].created.Add(time.Microsecond)
 	}
-	k := token.SigningKey{Kid: thumbprint(pub), Seed: seed, CreatedAt: created}
-	if err := r.store.AddSigningKey(ctx, k); err != nil {
-		return fmt.Errorf("key ring: rotate: store key: %w", err)
+	kid := thumbprint(pub)
+	sealed, err := r.box.Seal(seed, keyContext(kid))
+	if err != nil {
+		return token.SigningKey{}, fmt.Errorf("seal key: %w", err)
 	}
-	return r.load(ctx)
+	k := token.SigningKey{Kid: kid, SealedSeed: sealed, CreatedAt: created}
+	if err := r.store.AddSigningKey(ctx, k); err != nil {
+		return token.SigningKey{}, fmt.Errorf("store key: %w", err)
+	}
+	return k, nil
+}
+
+// keyContext binds a sealed seed to its kid and use: a sealed value copied
+// to another key's row, or taken for another kind of secret, does not open.
+func keyContext(kid string) []byte { return []byte("signing-key:" + kid) }
+
+// openSeed returns the seed sealed in sk. A row written before keys were
+// sealed holds the seed itself, which authenticated encryption can never
+// produce (it adds a tag), so its length tells it apart: clear reports it.
+func (r *KeyRing) openSeed(sk token.SigningKey) (seed []byte, clear bool, err error) {
+	if len(sk.SealedSeed) == seedSize {
+		return sk.SealedSeed, true, nil
+	}
+	seed, err = r.box.Open(sk.SealedSeed, keyContext(sk.Kid))
+	if err != nil {
+		return nil, false, fmt.Errorf("key ring: stored key %q does not open with the configured encryption keys: %w", sk.Kid, err)
+	}
+	return seed, false, nil
+}
+
+// reseal replaces the clear seed of an older release's row with its sealed
+// form, so a deployment upgraded in place keeps its keys (and the tokens
+// they signed) without them staying readable in the store. Callers hold mu.
+func (r *KeyRing) reseal(ctx context.Context, kid string, seed []byte) error {
+	sealed, err := r.box.Seal(seed, keyContext(kid))
+	if err != nil {
+		return fmt.Errorf("key ring: seal stored key %q: %w", kid, err)
+	}
+	// false means another replica resealed it first: as good.
+	if _, err := r.store.ResealSigningKey(ctx, kid, seed, sealed); err != nil {
+		return fmt.Errorf("key ring: seal stored key %q: %w", kid, err)
+	}
+	return nil
 }
 
 // load rebuilds the snapshot from the store. Callers hold mu.
@@ -153,10 +240,19 @@ func (r *KeyRing) load(ctx context.Context) error {
 	slices.SortStableFunc(stored, func(a, b token.SigningKey) int { return b.CreatedAt.Compare(a.CreatedAt) })
 	keys := make([]*ringKey, 0, len(stored))
 	for i, sk := range stored {
-		if len(sk.Seed) != seedSize || sk.Kid == "" {
+		seed, clear, err := r.openSeed(sk)
+		if err != nil {
+			return err
+		}
+		if len(seed) != seedSize || sk.Kid == "" {
 			return fmt.Errorf("key ring: stored key %d (kid %q) is malformed", i, sk.Kid)
 		}
-		priv := ed25519.NewKeyFromSeed(sk.Seed)
+		if clear {
+			if err := r.reseal(ctx, sk.Kid, seed); err != nil {
+				return err
+			}
+		}
+		priv := ed25519.NewKeyFromSeed(seed)
 		k := &ringKey{
 			kid:      sk.Kid,
 			pub:      priv.Public().(ed25519.PublicKey),
@@ -170,9 +266,30 @@ func (r *KeyRing) load(ctx context.Context) error {
 		}
 		keys = append(keys, k)
 	}
+	prev := r.state.Load()
 	r.state.Store(r.snapshot(keys, r.clock.Now()))
+	// After the store: a cache that reads the new generation verifies
+	// against the new keys.
+	if prev != nil && dropped(prev, keys) {
+		r.generation.Add(1)
+	}
 	return nil
 }
+
+// dropped reports whether a key that verified in prev is no longer stored.
+func dropped(prev *ringState, stored []*ringKey) bool {
+	for kid := range prev.byKid {
+		if !slices.ContainsFunc(stored, func(k *ringKey) bool { return k.kid == kid }) {
+			return true
+		}
+	}
+	return false
+}
+
+// Generation changes whenever a key stops verifying before its retention
+// ends (RotateNow deleted it, here or on another replica). A token verified
+// under an older generation must be verified again.
+func (r *KeyRing) Generation() uint64 { return r.generation.Load() }
 
 // snapshot keeps the keys that still verify at now and precomputes JWKS.
 func (r *KeyRing) snapshot(all []*ringKey, now time.Time) *ringState {

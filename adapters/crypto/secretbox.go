@@ -164,13 +164,17 @@ func decodeKey(s string) ([]byte, bool) {
 }
 
 // LoadOrCreateKeyFile returns the key kept in path, creating the file
-// (mode 0600, a random key in base64) when it does not exist. Two processes
+// (mode 0600, a random key in base64) when it does not exist and taking
+// group and other access away from one that has it (SE-12). Two processes
 // that start together agree on one key: the file is created exclusively.
 func LoadOrCreateKeyFile(path string) ([]byte, error) {
 	if b, err := os.ReadFile(path); err == nil { //nolint:gosec // the operator's own data directory
 		k, ok := decodeKey(strings.TrimSpace(string(b)))
 		if !ok {
 			return nil, fmt.Errorf("crypto: %s does not hold a %d-byte key in base64", path, EncryptionKeySize)
+		}
+		if err := ownerOnly(path); err != nil {
+			return nil, err
 		}
 		return k, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -208,4 +212,20 @@ func LoadOrCreateKeyFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("crypto: install key file: %w", err)
 	}
 	return k, nil
+}
+
+// ownerOnly takes group and other access away from the file at path; it
+// leaves a file that has none alone (it may be on a read-only mount).
+func ownerOnly(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("crypto: key file: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	if err := os.Chmod(path, fi.Mode().Perm()&0o700); err != nil {
+		return fmt.Errorf("crypto: restrict key file to its owner: %w", err)
+	}
+	return nil
 }

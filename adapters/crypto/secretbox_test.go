@@ -156,3 +156,30 @@ func TestLoadOrCreateKeyFile(t *testing.T) {
 		t.Errorf("temporary files left: %v", leftovers)
 	}
 }
+
+// TestKeyFileMode_SE12: the generated key file is the owner's alone in a
+// directory only the owner enters, and a key file left readable by others
+// is tightened when it is loaded.
+func TestKeyFileMode_SE12(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	path := filepath.Join(dir, "encryption.key")
+	want, err := crypto.LoadOrCreateKeyFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, m := range map[string]os.FileMode{path: 0o600, dir: 0o700 | os.ModeDir} {
+		if st, err := os.Stat(name); err != nil || st.Mode() != m {
+			t.Errorf("%s: mode %v, %v; want %v", name, st.Mode(), err, m)
+		}
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := crypto.LoadOrCreateKeyFile(path)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("reload: %v", err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("existing key file: mode %v, %v; want 0600", st.Mode(), err)
+	}
+}

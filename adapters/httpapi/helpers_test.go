@@ -43,7 +43,11 @@ func newServer(t *testing.T, trusted ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ring, err := crypto.NewKeyRing(t.Context(), memory.NewSigningKeys(m), clock, ids, crypto.KeyRingConfig{})
+	box, err := crypto.NewSecretBox(make([]byte, crypto.EncryptionKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := crypto.NewKeyRing(t.Context(), memory.NewSigningKeys(m), box, clock, ids, crypto.KeyRingConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,11 +55,7 @@ func newServer(t *testing.T, trusted ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifier, err := crypto.NewVerifier(ring, "urn:test", "urn:test", clock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	box, err := crypto.NewSecretBox(make([]byte, crypto.EncryptionKeySize))
+	verifier, err := crypto.NewVerifier(ring, "urn:test", "urn:test", 15*time.Minute, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func newServer(t *testing.T, trusted ...string) *server {
 		Revoked: memory.NewRevokedSessions(clock, time.Hour), Limiter: limits, Failures: limits,
 		Tokens: memory.NewOneTimeTokens(m), Mailer: mailbox, Clock: clock, IDs: ids,
 		Factors: memory.NewMFAFactors(m), BackupCodes: memory.NewBackupCodes(m), Challenges: memory.NewMFAChallenges(m),
-		OTP: crypto.NewOTP(), Secrets: box},
+		OTP: crypto.NewOTP(), Secrets: box, Keys: ring},
 		identity.Config{Issuer: "urn:test", Audience: "urn:test", AccessTTL: 15 * time.Minute, PublicURL: "https://id.example.com",
 			Sessions: session.Policy{AbsoluteLifetime: time.Hour, IdleTimeout: time.Hour, ConcurrentWindow: 50 * time.Millisecond}})
 	if err != nil {

@@ -151,8 +151,11 @@ func openSQLite(ctx context.Context, cfg Config) (*DB, error) {
 		}
 		return &DB{dialect: DialectSQLite, w: w, r: w}, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlstore: create directory of %s: %w", path, err)
+	}
+	if err := ownerOnly(path); err != nil {
+		return nil, err
 	}
 	wq := cloneValues(q)
 	wq.Add("_pragma", "journal_mode(WAL)")
@@ -180,6 +183,38 @@ func openSQLite(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, err
 	}
 	return &DB{dialect: DialectSQLite, w: w, r: r}, nil
+}
+
+// ownerOnly creates the database file with mode 0600 if it is missing and
+// takes group and other access away from the file and its companions if an
+// older release (or the umask) left them open: they hold password hashes
+// and sealed secrets (SE-12). SQLite gives the WAL and shared-memory files
+// it creates the mode of the database file, so creating that one first is
+// enough for new files.
+func ownerOnly(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600) //nolint:gosec // the operator's own database path
+	if err != nil {
+		return fmt.Errorf("sqlstore: create sqlite %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("sqlstore: create sqlite %s: %w", path, err)
+	}
+	for _, name := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Stat(name)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: stat %s: %w", name, err)
+		}
+		if fi.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(name, fi.Mode().Perm()&0o700); err != nil {
+			return fmt.Errorf("sqlstore: restrict %s to its owner: %w", name, err)
+		}
+	}
+	return nil
 }
 
 func openSQLitePool(path string, q url.Values, n int) (*bun.DB, error) {

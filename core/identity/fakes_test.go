@@ -99,6 +99,7 @@ type env struct {
 	mailbox *memory.Mailbox
 	sms     *memory.SMSBox
 	box     *crypto.SecretBox
+	keys    *recordingRotator
 }
 
 var policy = session.Policy{AbsoluteLifetime: 720 * time.Hour, IdleTimeout: 24 * time.Hour}
@@ -120,7 +121,7 @@ func newEnv(t *testing.T, mod ...func(*identity.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.box, e.sms = box, &memory.SMSBox{}
+	e.box, e.sms, e.keys = box, &memory.SMSBox{}, &recordingRotator{}
 	svc, err := identity.New(e.deps(e.limits), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +190,7 @@ func (e *env) deps(limits limitPorts) identity.Deps {
 		Hasher: e.hasher, Blocklist: fakeBlocklist{}, Signer: tokens, Verifier: tokens, Revoked: e.revoked,
 		Limiter: limits, Failures: limits, Tokens: memory.NewOneTimeTokens(m), Mailer: e.mailbox,
 		Clock: e.clock, IDs: &seqIDs{}, Factors: memory.NewMFAFactors(m), BackupCodes: memory.NewBackupCodes(m),
-		Challenges: memory.NewMFAChallenges(m), OTP: crypto.NewOTP(), Secrets: e.box, SMS: e.sms}
+		Challenges: memory.NewMFAChallenges(m), OTP: crypto.NewOTP(), Secrets: e.box, SMS: e.sms, Keys: e.keys}
 }
 
 // rebuild returns a service over e's stores with other limits.

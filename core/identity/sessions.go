@@ -181,12 +181,18 @@ func (s *Service) EndUserSessions(ctx context.Context, p token.Claims, uid user.
 }
 
 // EndAllSessions is an administrator ending every live session of every
-// user, their own included (SE-09): after a key compromise, say. It works
-// in batches, each committed with its user.logout events.
+// user, their own included (SE-09): after a key compromise, say. It first
+// retires the signing key at once (SE-12): a token forged with a leaked
+// key names a session that never existed, which no revocation reaches.
+// Sessions end in batches, each committed with its user.logout events.
 func (s *Service) EndAllSessions(ctx context.Context, p token.Claims) (int, error) {
 	if _, err := s.requireAdmin(ctx, p); err != nil {
 		return 0, err
 	}
+	if err := s.d.Keys.RotateNow(ctx); err != nil {
+		return 0, fmt.Errorf("end all sessions: rotate the signing key: %w", err)
+	}
+	s.log.WarnContext(ctx, "administrator retired the signing key", "admin", p.Subject)
 	total, err := s.endInBatches(ctx, session.ReasonForced, func(ctx context.Context, now time.Time) ([]session.Revocation, error) {
 		return s.d.Sessions.EndAll(ctx, session.ReasonForced, now, sweepBatch)
 	})

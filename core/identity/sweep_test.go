@@ -1,6 +1,7 @@
 package identity_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -153,4 +154,47 @@ func payloadOf(t *testing.T, envelope []byte) map[string]any {
 		t.Fatal(err)
 	}
 	return env.Data
+}
+
+// recordingRotator is a ports.KeyRotator that counts rotations and fails
+// with err.
+type recordingRotator struct {
+	rotations int
+	err       error
+}
+
+func (r *recordingRotator) RotateNow(context.Context) error {
+	r.rotations++
+	return r.err
+}
+
+// TestEndAllSessions_RotatesKey_SE12: ending every session also retires
+// the signing key at once, so tokens forged with a leaked key and an
+// invented sid, which no session revocation can reach, die too. If the
+// rotation fails, the administrator hears of it.
+func TestEndAllSessions_RotatesKey_SE12(t *testing.T) {
+	e := newEnv(t)
+	admin := e.admin(t)
+	e.register(t, "ada@example.com", "ada")
+	if _, err := e.svc.EndAllSessions(t.Context(), e.claims(t, admin.AccessToken)); err != nil {
+		t.Fatal(err)
+	}
+	if e.keys.rotations != 1 {
+		t.Fatalf("%d key rotations, want 1", e.keys.rotations)
+	}
+
+	admin = e.admin(t)
+	e.keys.err = errors.New("store down")
+	if _, err := e.svc.EndAllSessions(t.Context(), e.claims(t, admin.AccessToken)); !errors.Is(err, e.keys.err) {
+		t.Fatalf("EndAllSessions with a failing rotation: %v", err)
+	}
+	// A non-administrator rotates nothing.
+	e.keys.err = nil
+	ada := e.register(t, "ada2@example.com", "ada2")
+	if _, err := e.svc.EndAllSessions(t.Context(), e.claims(t, ada.AccessToken)); !errors.Is(err, identity.ErrNotAdmin) {
+		t.Fatalf("a user ending every session: %v", err)
+	}
+	if e.keys.rotations != 2 {
+		t.Fatalf("%d key rotations, want 2", e.keys.rotations)
+	}
 }

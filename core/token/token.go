@@ -39,12 +39,14 @@ type Claims struct {
 	ExpiresAt time.Time
 }
 
-// SigningKey is an Ed25519 key pair identified by Kid. Seed is the 32-byte
-// private seed; it never leaves the key store and the signer.
+// SigningKey is a stored Ed25519 key pair identified by Kid. SealedSeed is
+// its 32-byte private seed sealed by the key ring (SE-12), so a store never
+// holds a usable key; in rows written before keys were sealed it is the
+// seed itself, which the key ring seals when it loads them.
 type SigningKey struct {
-	Kid       string
-	Seed      []byte
-	CreatedAt time.Time
+	Kid        string
+	SealedSeed []byte
+	CreatedAt  time.Time
 }
 
 // String redacts the seed, so a key can never reach a log or an error

@@ -386,13 +386,27 @@ func openSQL(ctx context.Context, cfg Config, log *slog.Logger, enc event.Encode
 		challenges: sqlstore.NewMFAChallenges(db), secrets: box, ready: db.Ping, close: db.Close, db: db}, nil
 }
 
-// keyRefreshInterval is how often a running service reloads signing keys
-// (to rotate on schedule and to learn keys other instances made).
-const keyRefreshInterval = time.Minute
+// KeyRefreshInterval is how often a running service reloads its signing
+// keys: to rotate on schedule, to learn keys other instances made and to
+// drop keys retired at once (RotateSigningKeyNow, EndAllSessions), whose
+// tokens therefore fail on every instance within it.
+const KeyRefreshInterval = 10 * time.Second
 
 // verifyLeeway is the clock skew the verifier allows; revocations are kept
 // that much longer than a token lives.
 const verifyLeeway = 30 * time.Second
+
+// keyRingConfig is the signing-key lifecycle of cfg: a retired key verifies
+// for one token lifetime (plus leeway) after its successor starts signing.
+func keyRingConfig(cfg Config) crypto.KeyRingConfig {
+	krc := crypto.KeyRingConfig{RotateAfter: cfg.KeyRotation, RetainFor: cfg.AccessTokenTTL + verifyLeeway}
+	if cfg.DatabaseURL != "" {
+		// Other instances load a new key on their next refresh; publish it
+		// that long before it signs, so none meets a kid it does not know.
+		krc.PublishAhead = 2 * KeyRefreshInterval
+	}
+	return krc
+}
 
 func build(ctx context.Context, cfg Config, o options, st stores) (*Service, error) {
 	clock, ids := system.Clock{}, system.IDs{}
@@ -418,24 +432,18 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 	if err != nil {
 		return nil, err
 	}
-	krc := crypto.KeyRingConfig{RotateAfter: cfg.KeyRotation, RetainFor: cfg.AccessTokenTTL + verifyLeeway}
-	if cfg.DatabaseURL != "" {
-		// Other instances load a new key on their next refresh; publish it
-		// that long before it signs, so none meets a kid it does not know.
-		krc.PublishAhead = 2 * keyRefreshInterval
-	}
-	ring, err := crypto.NewKeyRing(ctx, st.keys, clock, ids, krc)
+	ring, err := crypto.NewKeyRing(ctx, st.keys, st.secrets, clock, ids, keyRingConfig(cfg))
 	if err != nil {
 		return nil, err
 	}
 	audience := cfg.issuer()
-	bare, err := crypto.NewVerifier(ring, cfg.issuer(), audience, clock)
+	bare, err := crypto.NewVerifier(ring, cfg.issuer(), audience, cfg.AccessTokenTTL, clock)
 	if err != nil {
 		return nil, err
 	}
 	// Gateways present the same token again and again: verify it once, then
 	// serve it from memory until it expires (revocation is checked every time).
-	verifier, err := crypto.NewCachingVerifier(bare, clock, 100_000)
+	verifier, err := crypto.NewCachingVerifier(bare, clock, 100_000, crypto.DropOnRetirement(ring))
 	if err != nil {
 		return nil, err
 	}
@@ -479,7 +487,7 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 		Hasher: hasher, Blocklist: blocklist.New(), Signer: signer, Verifier: verifier,
 		Revoked: revoked, Limiter: lim.limiter, Failures: lim.failures, Tokens: st.tokens, Mailer: mailer, Clock: clock, IDs: ids,
 		Factors: st.factors, BackupCodes: st.backupCodes, Challenges: st.challenges, OTP: crypto.NewOTP(), Secrets: st.secrets,
-		SMS: texts,
+		SMS: texts, Keys: ring,
 	}, identity.Config{Issuer: cfg.issuer(), Audience: audience, AccessTTL: cfg.AccessTokenTTL, TOTPIssuer: cfg.MFAIssuer,
 		Limits: identity.Limits{Disabled: !cfg.RateLimit}, PublicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
 		RequireVerifiedEmail: cfg.RequireEmailVerification,
@@ -632,7 +640,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = s.relay.Run(ctx) }()
-	every(keyRefreshInterval, "signing key refresh", s.ring.Refresh)
+	every(KeyRefreshInterval, "signing key refresh", s.ring.Refresh)
 	every(sweepInterval, "session sweep", func(ctx context.Context) error {
 		n, err := s.id.EndExpiredSessions(ctx)
 		if n > 0 {
@@ -680,6 +688,39 @@ func Migrate(ctx context.Context, cfg Config, opts ...Option) error {
 		return err
 	}
 	return st.close()
+}
+
+// RotateSigningKey makes a new signing key in cfg's store, for `worker keys
+// rotate`: running instances sign with it after their next key refresh (on
+// Postgres, once it has been published for two refresh intervals), and the
+// old key keeps verifying for one access-token lifetime, so no client sees
+// a failure.
+func RotateSigningKey(ctx context.Context, cfg Config, opts ...Option) error {
+	return withKeyRing(ctx, cfg, opts, (*crypto.KeyRing).Rotate)
+}
+
+// RotateSigningKeyNow makes a new signing key that signs at once and
+// retires every older key at once, for a seed that may have leaked (`worker
+// keys rotate --now`): their tokens, forged ones included, fail on every
+// instance within KeyRefreshInterval. Clients then refresh their tokens.
+func RotateSigningKeyNow(ctx context.Context, cfg Config, opts ...Option) error {
+	return withKeyRing(ctx, cfg, opts, (*crypto.KeyRing).RotateNow)
+}
+
+// withKeyRing runs fn on the key ring of cfg's store.
+func withKeyRing(ctx context.Context, cfg Config, opts []Option, fn func(*crypto.KeyRing, context.Context) error) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	st, err := openStores(ctx, cfg, newOptions(opts))
+	if err != nil {
+		return err
+	}
+	ring, err := crypto.NewKeyRing(ctx, st.keys, st.secrets, system.Clock{}, system.IDs{}, keyRingConfig(cfg))
+	if err == nil {
+		err = fn(ring, ctx)
+	}
+	return errors.Join(err, st.close())
 }
 
 // NewLogger returns the slog logger cfg asks for, writing to w.
