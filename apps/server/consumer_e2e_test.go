@@ -7,7 +7,6 @@ import (
 	"maps"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -18,19 +17,6 @@ import (
 
 	"github.com/usermgmt/usermgmt/adapters/sqlstore/sqlstoretest"
 )
-
-// consumerBinary builds apps/consumer once.
-func consumerBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(filepath.Dir(serverBinary(t)), "consumer")
-	if _, err := os.Stat(bin); err == nil {
-		return bin
-	}
-	if out, err := exec.Command("go", "build", "-o", bin, "../consumer").CombinedOutput(); err != nil {
-		t.Fatalf("go build consumer: %v\n%s", err, out)
-	}
-	return bin
-}
 
 func cloudEvent(id, typ string, data map[string]any) []byte {
 	b, _ := json.Marshal(map[string]any{"id": id, "type": typ, "specversion": "1.0", "source": "urn:test:other-service",

@@ -1,40 +1,11 @@
 package main_test
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 )
-
-var (
-	workerOnce sync.Once
-	worker     string
-	workerErr  error
-)
-
-// workerBinary builds bin/worker once per test run.
-func workerBinary(t *testing.T) string {
-	t.Helper()
-	workerOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "usermgmt-e2e-worker-")
-		if err != nil {
-			workerErr = err
-			return
-		}
-		worker = filepath.Join(dir, "worker")
-		if out, err := exec.Command("go", "build", "-o", worker, "../worker").CombinedOutput(); err != nil {
-			workerErr = fmt.Errorf("go build ../worker: %w\n%s", err, out)
-		}
-	})
-	if workerErr != nil {
-		t.Fatal(workerErr)
-	}
-	return worker
-}
 
 // TestE2E_WorkerKeysRotateNow_SE12: `worker keys rotate --now` beside a
 // running server: the access tokens it issued before fail within one key

@@ -30,13 +30,14 @@ func TestE2E_SecretsNeverReachLogs_LO02(t *testing.T) {
 	// Second factors: the TOTP seed and its URI, codes, backup codes and
 	// challenge tokens, including a replayed code that is logged as such.
 	renewed := s.call(t, "POST", "/v1/auth/login", "", map[string]string{"identifier": "ada", "password": canary + " renewed"})
+	s.verifyAddress(t) // a second factor needs a verified address (MF-09)
 	setup := s.call(t, "POST", "/v1/users/me/mfa/totp", renewed.str("accessToken"), map[string]string{"password": canary + " renewed"})
 	code := totpCode(t, setup.str("secret"), 0)
 	conf := s.call(t, "POST", "/v1/users/me/mfa/totp/confirm", renewed.str("accessToken"), map[string]string{"code": code})
 	if conf.status != 200 {
 		t.Fatalf("confirm: %d %s", conf.status, conf.raw)
 	}
-	secrets = append(secrets, setup.str("secret"), setup.str("otpauthUrl"), conf.str("accessToken"))
+	secrets = append(secrets, setup.str("secret"), setup.str("otpauthUrl"), conf.str("accessToken"), conf.str("refreshToken"))
 	for _, c := range conf.body["backupCodes"].([]any) {
 		secrets = append(secrets, c.(string))
 	}
