@@ -202,3 +202,73 @@ func (s *Service) EndAllSessions(ctx context.Context, p token.Claims) (int, erro
 	s.log.WarnContext(ctx, "administrator ended every session", "admin", p.Subject, "sessions", total)
 	return total, nil
 }
+
+// endSessions ends the given sessions of uid for reason and emits one
+// user.logout per session it actually ended.
+func (s *Service) endSessions(ctx context.Context, uid user.ID, ids []session.ID, reason session.RevokeReason, now time.Time) error {
+	var ended []session.Revocation
+	err := s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
+		ended = ended[:0]
+		for _, id := range ids {
+			ok, err := s.d.Sessions.Revoke(ctx, id, reason, now)
+			if err != nil {
+				return err
+			}
+			if ok {
+				ended = append(ended, session.Revocation{ID: id, UserID: uid, At: now})
+			}
+		}
+		return s.d.Outbox.Append(ctx, s.logoutEventsOf(ended, reason, now)...)
+	})
+	if err != nil {
+		return err
+	}
+	return s.d.Revoked.Add(ctx, ended...)
+}
+
+// Logout ends the caller's session and, if a refresh token is given, the
+// session it belongs to when that is the caller's too.
+func (s *Service) Logout(ctx context.Context, p token.Claims, refreshToken string) error {
+	uid := user.ID(p.Subject)
+	ids := []session.ID{session.ID(p.SessionID)}
+	if refreshToken != "" && session.WellFormed(refreshToken) {
+		other, err := s.d.Sessions.ByRefreshHash(ctx, session.Hash(refreshToken))
+		switch {
+		case err == nil && other.UserID == uid && other.ID != ids[0]:
+			ids = append(ids, other.ID)
+		case err != nil && !errors.Is(err, session.ErrNotFound):
+			return fmt.Errorf("logout: %w", err)
+		}
+	}
+	if err := s.endSessions(ctx, uid, ids, session.ReasonManual, s.d.Clock.Now()); err != nil {
+		return fmt.Errorf("logout: %w", err)
+	}
+	return nil
+}
+
+// revokeUser, inside the caller's transaction, ends every session of uid
+// but keep (which may be empty) for reason, with a user.logout each, and
+// returns them for the revocation lookups, to add after commit.
+func (s *Service) revokeUser(ctx context.Context, uid user.ID, keep session.ID, reason session.RevokeReason, now time.Time) ([]session.Revocation, error) {
+	ids, err := s.d.Sessions.RevokeUser(ctx, uid, keep, reason, now)
+	if err != nil {
+		return nil, err
+	}
+	ended := make([]session.Revocation, len(ids))
+	for i, id := range ids {
+		ended[i] = session.Revocation{ID: id, UserID: uid, At: now}
+	}
+	return ended, s.d.Outbox.Append(ctx, s.logoutEventsOf(ended, reason, now)...)
+}
+
+// SyncRevocations loads into the revocation lookups every session that ended
+// recently enough for one of its access tokens to be still valid: at start
+// (so a restart forgets no revocation) and periodically when other instances
+// share the database without a shared revocation store.
+func (s *Service) SyncRevocations(ctx context.Context, window time.Duration) error {
+	rs, err := s.d.Sessions.RevokedSince(ctx, s.d.Clock.Now().Add(-window))
+	if err != nil {
+		return fmt.Errorf("sync revocations: %w", err)
+	}
+	return s.d.Revoked.Add(ctx, rs...)
+}
