@@ -359,3 +359,14 @@ type OneTimeTokens interface {
 	// InvalidateUser drops every token of uid with purpose.
 	InvalidateUser(ctx context.Context, purpose TokenPurpose, uid user.ID) error
 }
+
+// Background runs work after the request that caused it has been answered,
+// so that neither the answer nor its timing depends on the work: a mailed
+// link goes out, or not, without the caller learning which (LG-01).
+type Background interface {
+	// Run queues work and returns at once. work gets a context of its
+	// own, not the caller's, with a deadline. Run returns an error of kind
+	// Unavailable when the queue is full or closed; the work's own error is
+	// logged by the implementation, never returned.
+	Run(name string, work func(ctx context.Context) error) error
+}

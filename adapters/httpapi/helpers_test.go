@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -59,6 +60,8 @@ func newServer(t *testing.T, trusted ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	background := system.NewBackground(2, 64, 30*time.Second, nil)
+	t.Cleanup(func() { _ = background.Close(context.Background()) })
 	svc, err := identity.New(identity.Deps{Tx: memory.NewTransactor(m), Users: memory.NewUsers(m),
 		Credentials: memory.NewCredentials(m), Sessions: memory.NewSessions(m),
 		Outbox: memory.NewOutbox(m, event.NewEncoder("urn:test", "urn:schema:", nil)),
@@ -66,7 +69,7 @@ func newServer(t *testing.T, trusted ...string) *server {
 		Revoked: memory.NewRevokedSessions(clock, time.Hour), Limiter: limits, Failures: limits,
 		Tokens: memory.NewOneTimeTokens(m), Mailer: mailbox, Clock: clock, IDs: ids,
 		Factors: memory.NewMFAFactors(m), BackupCodes: memory.NewBackupCodes(m), Challenges: memory.NewMFAChallenges(m),
-		OTP: crypto.NewOTP(), Secrets: box, Keys: ring},
+		OTP: crypto.NewOTP(), Secrets: box, Keys: ring, Background: background},
 		identity.Config{Issuer: "urn:test", Audience: "urn:test", AccessTTL: 15 * time.Minute, PublicURL: "https://id.example.com",
 			Sessions: session.Policy{AbsoluteLifetime: time.Hour, IdleTimeout: time.Hour, ConcurrentWindow: 50 * time.Millisecond}})
 	if err != nil {

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -284,33 +283,23 @@ func (a *API) verifyEmail(c *fiber.Ctx) error {
 }
 
 func (a *API) resendVerification(c *fiber.Ctx) error {
-	return a.detached(c, a.id.ResendVerification)
+	return a.mailedLink(c, a.id.ResendVerification)
 }
 
 func (a *API) forgotPassword(c *fiber.Ctx) error {
-	return a.detached(c, a.id.RequestPasswordReset)
+	return a.mailedLink(c, a.id.RequestPasswordReset)
 }
 
-// detached answers 202 at once, the same for every address, after
-// spending the client IP's budget, and runs work for the posted address
-// after the answer, detached from the request: neither the answer nor its
-// timing says whether an account exists (LG-01).
-func (a *API) detached(c *fiber.Ctx, work func(context.Context, string) error) error {
+// mailedLink answers 202, the same for every address: the use case spends
+// the client's budget and does the work after the answer (LG-01).
+func (a *API) mailedLink(c *fiber.Ctx, request func(context.Context, string, session.Client) error) error {
 	var in forgotPasswordRequest
 	if err := a.dec.decode(c, &in, false); err != nil {
 		return err
 	}
-	if err := a.id.ThrottleMailRequests(c.UserContext(), a.clientIP(c)); err != nil {
+	if err := request(c.UserContext(), in.Email, a.client(c)); err != nil {
 		return err
 	}
-	ctx, log := context.WithoutCancel(c.UserContext()), a.opt.Logger
-	go func() {
-		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := work(ctx, in.Email); err != nil {
-			log.WarnContext(ctx, "mailed-link request failed", "path", "detached", "err", err)
-		}
-	}()
 	return c.Status(fiber.StatusAccepted).JSON(acceptedResponse{Status: "accepted"})
 }
 

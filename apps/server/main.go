@@ -24,10 +24,6 @@ func main() {
 }
 
 func run(ctx context.Context, getenv func(string) string) error {
-	if addr := getenv("USERMGMT_PPROF_ADDR"); addr != "" {
-		// Profiling lives on its own listener, never the public one (IV-04).
-		go servePprof(addr)
-	}
 	cfg, err := usermgmt.FromEnv(getenv)
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
@@ -38,12 +34,19 @@ func run(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	defer svc.Close()
+	// The internal listeners stop with the server, whatever ends it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 
 	jobs := make(chan error, 1)
 	go func() { jobs <- svc.Run(ctx) }()
 
 	if cfg.MetricsAddr != "off" {
-		go serveMetrics(cfg.MetricsAddr, svc.MetricsHandler(), log)
+		defer serveInternal(ctx, "metrics", cfg.MetricsAddr, metricsMux(svc.MetricsHandler()), log)()
+	}
+	if addr := getenv("USERMGMT_PPROF_ADDR"); addr != "" {
+		// Profiling lives on its own listener, never the public one (IV-04).
+		defer serveInternal(ctx, "pprof", addr, pprofMux(), log)()
 	}
 	ln, err := svc.Listen(ctx)
 	if err != nil {

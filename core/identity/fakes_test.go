@@ -190,7 +190,17 @@ func (e *env) deps(limits limitPorts) identity.Deps {
 		Hasher: e.hasher, Blocklist: fakeBlocklist{}, Signer: tokens, Verifier: tokens, Revoked: e.revoked,
 		Limiter: limits, Failures: limits, Tokens: memory.NewOneTimeTokens(m), Mailer: e.mailbox,
 		Clock: e.clock, IDs: &seqIDs{}, Factors: memory.NewMFAFactors(m), BackupCodes: memory.NewBackupCodes(m),
-		Challenges: memory.NewMFAChallenges(m), OTP: crypto.NewOTP(), Secrets: e.box, SMS: e.sms, Keys: e.keys}
+		Challenges: memory.NewMFAChallenges(m), OTP: crypto.NewOTP(), Secrets: e.box, SMS: e.sms, Keys: e.keys,
+		Background: inline{}}
+}
+
+// inline runs background work at once, so a test sees its effects (the
+// mail) when the call returns; its errors are the work's own business.
+type inline struct{}
+
+func (inline) Run(_ string, work func(context.Context) error) error {
+	_ = work(context.Background())
+	return nil
 }
 
 // rebuild returns a service over e's stores with other limits.

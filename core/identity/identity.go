@@ -44,6 +44,8 @@ type Deps struct {
 	OTP         ports.OTP
 	Secrets     ports.SecretBox
 	Keys        ports.KeyRotator
+	// Background runs the mailed-link work after the answer (LG-01).
+	Background ports.Background
 	// SMS sends sign-in codes by text message; nil leaves SMS off (the
 	// only optional dependency).
 	SMS ports.SMSSender
@@ -86,7 +88,7 @@ func New(d Deps, cfg Config, opts ...Option) (*Service, error) {
 	if d.Tx == nil || d.Users == nil || d.Credentials == nil || d.Sessions == nil || d.Outbox == nil ||
 		d.Hasher == nil || d.Blocklist == nil || d.Signer == nil || d.Verifier == nil || d.Revoked == nil ||
 		d.Limiter == nil || d.Failures == nil || d.Tokens == nil || d.Mailer == nil || d.Clock == nil || d.IDs == nil ||
-		d.Factors == nil || d.BackupCodes == nil || d.Challenges == nil || d.OTP == nil || d.Secrets == nil || d.Keys == nil {
+		d.Factors == nil || d.BackupCodes == nil || d.Challenges == nil || d.OTP == nil || d.Secrets == nil || d.Keys == nil || d.Background == nil {
 		return nil, errors.New("identity.New: missing dependency")
 	}
 	switch {

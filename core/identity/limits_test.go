@@ -340,7 +340,9 @@ func TestIPBudget_IPv6KeyedBySlash64_IV08(t *testing.T) {
 			_, err := e.svc.Register(t.Context(), identity.RegisterInput{Client: session.Client{IP: ip}})
 			return err
 		}},
-		{"mail", 20, func(t *testing.T, e *env, ip string, _ int) error { return e.svc.ThrottleMailRequests(t.Context(), ip) }},
+		{"mail", 20, func(t *testing.T, e *env, ip string, _ int) error {
+			return e.svc.RequestPasswordReset(t.Context(), "nobody@example.com", session.Client{IP: ip})
+		}},
 		{"mfa", 100, func(t *testing.T, e *env, ip string, _ int) error {
 			_, err := e.svc.LoginMFA(t.Context(), identity.LoginMFAInput{Token: wellFormed, Code: "123456", Client: session.Client{IP: ip}})
 			return err

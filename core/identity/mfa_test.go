@@ -413,7 +413,7 @@ func TestAAL2Required_MF08(t *testing.T) {
 func TestReset_DoesNotBypassMFA_LG08(t *testing.T) {
 	e := newEnv(t)
 	u := e.enableTOTP(t, "ada@example.com", "ada")
-	if err := e.svc.RequestPasswordReset(t.Context(), "ada@example.com"); err != nil {
+	if err := e.svc.RequestPasswordReset(t.Context(), "ada@example.com", session.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	msgs := e.mailbox.Messages()
@@ -703,7 +703,7 @@ func TestRecoveryAndEmailFactorAreOneChannel_MF08(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.svc.RequestPasswordReset(t.Context(), "ada@example.com"); err != nil {
+	if err := e.svc.RequestPasswordReset(t.Context(), "ada@example.com", session.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	msgs := e.mailbox.Messages()

@@ -72,7 +72,7 @@ func (e *env) wantNoFactors(t *testing.T, uid user.ID) {
 func TestReset_DropsFactorsOfAnUnverifiedAddress_MF09(t *testing.T) {
 	e := newEnv(t)
 	u := e.unverifiedWithTOTP(t)
-	if err := e.svc.RequestPasswordReset(t.Context(), "ada@example.com"); err != nil {
+	if err := e.svc.RequestPasswordReset(t.Context(), "ada@example.com", session.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.svc.ResetPassword(t.Context(), e.resetToken(t), goodPassword); err != nil {
@@ -86,7 +86,7 @@ func TestReset_DropsFactorsOfAnUnverifiedAddress_MF09(t *testing.T) {
 func TestVerifyEmail_DropsFactorsEnrolledBefore_MF09(t *testing.T) {
 	e := newEnv(t)
 	u := e.unverifiedWithTOTP(t)
-	if err := e.svc.ResendVerification(t.Context(), "ada@example.com"); err != nil {
+	if err := e.svc.ResendVerification(t.Context(), "ada@example.com", session.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	e.verifyAddress(t)
@@ -98,7 +98,7 @@ func TestVerifyEmail_DropsFactorsEnrolledBefore_MF09(t *testing.T) {
 func TestReset_KeepsFactorsOfAVerifiedAddress_MF09(t *testing.T) {
 	e := newEnv(t)
 	e.enableTOTP(t, "ada@example.com", "ada")
-	if err := e.svc.RequestPasswordReset(t.Context(), "ada@example.com"); err != nil {
+	if err := e.svc.RequestPasswordReset(t.Context(), "ada@example.com", session.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.svc.ResetPassword(t.Context(), e.resetToken(t), goodPassword); err != nil {

@@ -23,18 +23,31 @@ const ResetTTL = time.Hour
 var ErrInvalidResetToken = errs.New(errs.Invalid, "auth.invalid_reset_token", "reset link is invalid or expired").
 	WithFields(errs.FieldError{Field: "token", Message: "is invalid or expired"})
 
-// ThrottleMailRequests spends one of the client IP's requests for a mailed
-// link (reset or verification, 20 an hour together), before any look-up
-// (LG-03).
-func (s *Service) ThrottleMailRequests(ctx context.Context, ip string) error {
-	return s.take(ctx, "mail:ip:"+ipBudgetKey(ip), 20, time.Hour)
+// mailRequestsPerIP is how many mailed-link requests (reset and
+// verification together) one client address may make in an hour.
+const mailRequestsPerIP = 20
+
+// RequestPasswordReset asks for a reset link for the account with email.
+// It answers the same, at once, for every address (LG-01): it spends the
+// client's budget of mailed-link requests (LG-03) and leaves the look-up,
+// the address's own budget and the mail to background work, so neither
+// the answer nor its timing says whether an account exists.
+func (s *Service) RequestPasswordReset(ctx context.Context, email string, c session.Client) error {
+	return s.detached(ctx, c, "password reset mail", func(ctx context.Context) error { return s.mailResetLink(ctx, email) })
 }
 
-// RequestPasswordReset mails a reset link to the account with email, when
-// there is an active one. The caller answers the same whatever happens
-// here (LG-01), and should run it detached from the request so the answer
-// also takes the same time.
-func (s *Service) RequestPasswordReset(ctx context.Context, email string) error {
+// detached spends the client's mailed-link budget and runs work in the
+// background; the caller answers the same whatever work finds.
+func (s *Service) detached(ctx context.Context, c session.Client, name string, work func(context.Context) error) error {
+	if err := s.take(ctx, "mail:ip:"+ipBudgetKey(c.Normalized().IP), mailRequestsPerIP, time.Hour); err != nil {
+		return err
+	}
+	return s.d.Background.Run(name, work)
+}
+
+// mailResetLink mails a reset link to the account with email, when there
+// is an active one.
+func (s *Service) mailResetLink(ctx context.Context, email string) error {
 	u, ok, err := s.mailRecipient(ctx, "forgot", email)
 	if err != nil || !ok {
 		return err

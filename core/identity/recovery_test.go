@@ -29,7 +29,7 @@ func (e *env) resetToken(t *testing.T) string {
 func TestPasswordReset_Flow_LG07_SE08(t *testing.T) {
 	e := newEnv(t)
 	a := e.register(t, "ada@example.com", "ada")
-	if err := e.svc.RequestPasswordReset(t.Context(), "ADA@example.com"); err != nil {
+	if err := e.svc.RequestPasswordReset(t.Context(), "ADA@example.com", session.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	tok := e.resetToken(t)
@@ -60,10 +60,10 @@ func TestPasswordReset_Flow_LG07_SE08(t *testing.T) {
 func TestPasswordReset_NewerRequestAndExpiryInvalidate_LG07(t *testing.T) {
 	e := newEnv(t)
 	e.register(t, "ada@example.com", "ada")
-	_ = e.svc.RequestPasswordReset(t.Context(), "ada@example.com")
+	_ = e.svc.RequestPasswordReset(t.Context(), "ada@example.com", session.Client{})
 	first := e.resetToken(t)
 	e.clock.Advance(time.Minute)
-	_ = e.svc.RequestPasswordReset(t.Context(), "ada@example.com")
+	_ = e.svc.RequestPasswordReset(t.Context(), "ada@example.com", session.Client{})
 	second := e.resetToken(t)
 	if err := e.svc.ResetPassword(t.Context(), first, "a fresh long passphrase"); !errors.Is(err, identity.ErrInvalidResetToken) {
 		t.Fatalf("a replaced token worked: %v", err)
@@ -77,7 +77,7 @@ func TestPasswordReset_NewerRequestAndExpiryInvalidate_LG07(t *testing.T) {
 func TestPasswordReset_PasswordChangeInvalidates_LG07(t *testing.T) {
 	e := newEnv(t)
 	a := e.register(t, "ada@example.com", "ada")
-	_ = e.svc.RequestPasswordReset(t.Context(), "ada@example.com")
+	_ = e.svc.RequestPasswordReset(t.Context(), "ada@example.com", session.Client{})
 	tok := e.resetToken(t)
 	claims, _ := e.svc.Verify(t.Context(), a.AccessToken)
 	if err := e.svc.ChangePassword(t.Context(), claims, goodPassword, "a changed long passphrase"); err != nil {
@@ -91,7 +91,7 @@ func TestPasswordReset_PasswordChangeInvalidates_LG07(t *testing.T) {
 func TestPasswordReset_UnknownAddressSendsNothing_LG01(t *testing.T) {
 	e := newEnv(t)
 	for _, addr := range []string{"nobody@example.com", "not an address", "a@b.co\r\nBcc: evil@x.io"} {
-		if err := e.svc.RequestPasswordReset(t.Context(), addr); err != nil {
+		if err := e.svc.RequestPasswordReset(t.Context(), addr, session.Client{}); err != nil {
 			t.Errorf("%q: %v, want the same nil as for an account", addr, err)
 		}
 	}

@@ -83,7 +83,7 @@ func TestRegister_SpendsTheAddressMailBudget_LG09(t *testing.T) {
 	}
 	e2 := newEnv(t, verificationRequired)
 	for range 5 {
-		_ = e2.svc.ResendVerification(t.Context(), "new@example.com")
+		_ = e2.svc.ResendVerification(t.Context(), "new@example.com", session.Client{})
 	}
 	if _, err := e2.svc.Register(t.Context(), identity.RegisterInput{Email: "new@example.com", Username: "new", Password: goodPassword}); !errors.Is(err, identity.ErrTooManyAttempts) {
 		t.Errorf("an address whose budget resends spent: %v", err)

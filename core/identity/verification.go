@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/usermgmt/usermgmt/core/errs"
+	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/user"
 	"github.com/usermgmt/usermgmt/ports"
 )
@@ -30,10 +31,16 @@ func (s *Service) sendVerification(ctx context.Context, u user.User) error {
 	return s.d.Mailer.SendEmailVerification(ctx, u.Email(), link, expires)
 }
 
-// ResendVerification mails a new verification link to the account with
-// email, if it exists and is unverified; like RequestPasswordReset, the
-// caller answers the same whatever happens (LG-01).
-func (s *Service) ResendVerification(ctx context.Context, email string) error {
+// ResendVerification asks for a new verification link for the account
+// with email; like RequestPasswordReset it answers the same, at once, for
+// every address, and the work happens in the background (LG-01).
+func (s *Service) ResendVerification(ctx context.Context, email string, c session.Client) error {
+	return s.detached(ctx, c, "verification mail", func(ctx context.Context) error { return s.mailVerificationLink(ctx, email) })
+}
+
+// mailVerificationLink mails a new verification link to the account with
+// email, if it exists and is unverified.
+func (s *Service) mailVerificationLink(ctx context.Context, email string) error {
 	u, ok, err := s.mailRecipient(ctx, "verify", email)
 	if err != nil {
 		return fmt.Errorf("resend verification: %w", err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/identity"
+	"github.com/usermgmt/usermgmt/core/session"
 )
 
 func (e *env) verifyToken(t *testing.T) string {
@@ -72,10 +73,10 @@ func TestEmailVerification_RequiredBlocksLogin(t *testing.T) {
 		t.Fatal("the unverified state showed before the password was proven")
 	}
 	before := len(e.mailbox.Messages())
-	if err := e.svc.ResendVerification(t.Context(), "ada@example.com"); err != nil {
+	if err := e.svc.ResendVerification(t.Context(), "ada@example.com", session.Client{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.svc.ResendVerification(t.Context(), "nobody@example.com"); err != nil {
+	if err := e.svc.ResendVerification(t.Context(), "nobody@example.com", session.Client{}); err != nil {
 		t.Fatalf("resend for an unknown address: %v (the same nil as for an account)", err)
 	}
 	if len(e.mailbox.Messages()) != before+1 {

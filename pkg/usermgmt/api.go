@@ -135,10 +135,12 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	return s.id.ChangePassword(ctx, p.claims, current, next)
 }
 
-// RequestPasswordReset mails a reset link to the account with email, if
-// there is one; it answers the same either way.
-func (s *Service) RequestPasswordReset(ctx context.Context, email string) error {
-	return s.id.RequestPasswordReset(ctx, email)
+// RequestPasswordReset asks for a reset link for the account with email.
+// It answers the same, at once, whether or not there is one: it spends the
+// client's budget of mailed-link requests, and the mail goes out in the
+// background (Close waits for it).
+func (s *Service) RequestPasswordReset(ctx context.Context, email string, c Client) error {
+	return s.id.RequestPasswordReset(ctx, email, session.Client(c))
 }
 
 // ResetPassword sets a new password with the token from a reset link;
@@ -152,10 +154,10 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) error {
 	return s.id.VerifyEmail(ctx, token)
 }
 
-// ResendVerification mails a new verification link, if the address has an
-// unverified account; it answers the same either way.
-func (s *Service) ResendVerification(ctx context.Context, email string) error {
-	return s.id.ResendVerification(ctx, email)
+// ResendVerification asks for a new verification link for the address;
+// like RequestPasswordReset it answers the same, at once, either way.
+func (s *Service) ResendVerification(ctx context.Context, email string, c Client) error {
+	return s.id.ResendVerification(ctx, email, session.Client(c))
 }
 
 // JWKS returns the JSON Web Key Set that verifies access tokens.
@@ -168,6 +170,7 @@ func IsConflict(err error) bool        { return errs.KindOf(err) == errs.Conflic
 func IsUnauthenticated(err error) bool { return errs.KindOf(err) == errs.Unauthenticated }
 func IsForbidden(err error) bool       { return errs.KindOf(err) == errs.Forbidden }
 func IsUnavailable(err error) bool     { return errs.KindOf(err) == errs.Unavailable }
+func IsRateLimited(err error) bool     { return errs.KindOf(err) == errs.RateLimited }
 
 // FieldErrors returns the invalid fields named by err, field to message.
 func FieldErrors(err error) map[string]string {

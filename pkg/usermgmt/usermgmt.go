@@ -478,6 +478,14 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 			return bg.Close(ctx)
 		})
 	}
+	// Mailed-link requests are answered before their work runs (LG-01);
+	// Close drains what was accepted before the stores close.
+	background := system.NewBackground(backgroundWorkers, backgroundQueue, 30*time.Second, o.log)
+	closers = append([]func() error{func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return background.Close(ctx)
+	}}, closers...)
 	texts, err := smsSender(cfg, o)
 	if err != nil {
 		return fail(err)
@@ -487,7 +495,7 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 		Hasher: hasher, Blocklist: blocklist.New(), Signer: signer, Verifier: verifier,
 		Revoked: revoked, Limiter: lim.limiter, Failures: lim.failures, Tokens: st.tokens, Mailer: mailer, Clock: clock, IDs: ids,
 		Factors: st.factors, BackupCodes: st.backupCodes, Challenges: st.challenges, OTP: crypto.NewOTP(), Secrets: st.secrets,
-		SMS: texts, Keys: ring,
+		SMS: texts, Keys: ring, Background: background,
 	}, identity.Config{Issuer: cfg.issuer(), Audience: audience, AccessTTL: cfg.AccessTokenTTL, TOTPIssuer: cfg.MFAIssuer,
 		Limits: identity.Limits{Disabled: !cfg.RateLimit}, PublicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
 		RequireVerifiedEmail: cfg.RequireEmailVerification,
@@ -535,6 +543,14 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 	return &Service{cfg: cfg, log: o.log, id: id, api: api, relay: rl, ring: ring, ready: ready, metrics: metrics,
 		closers: append(closers, st.close)}, nil
 }
+
+// The background queue: a few workers suffice, since its work waits on
+// the mail server, not the CPU; past the queue, requests are refused with
+// 503 rather than piling up.
+const (
+	backgroundWorkers = 4
+	backgroundQueue   = 1024
+)
 
 // readiness is ready when every check that is configured passes: the
 // database and, when limits live there, Valkey (sign-in fails closed

@@ -259,3 +259,62 @@ func (m *linkMailer) token(t *testing.T) string {
 	}
 	return tok
 }
+
+// slowMailer holds every reset mail until released.
+type slowMailer struct {
+	linkMailer
+	release chan struct{}
+	sent    chan string
+}
+
+func (m *slowMailer) SendPasswordReset(_ context.Context, to, _ string, _ time.Time) error {
+	<-m.release
+	m.sent <- to
+	return nil
+}
+
+// TestEmbedded_MailedLinksAreProtected_LG01_LG03: a host that calls the
+// facade gets what the HTTP API gets: the answer comes before the mail
+// (so it cannot tell an account by timing), the client's budget of
+// mailed-link requests holds, and Close waits for mail it accepted.
+func TestEmbedded_MailedLinksAreProtected_LG01_LG03(t *testing.T) {
+	mail := &slowMailer{release: make(chan struct{}), sent: make(chan string, 1)}
+	svc, err := usermgmt.NewInMemory(usermgmt.DefaultConfig(), usermgmt.WithMailer(mail))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if _, _, err := svc.Register(ctx, "ada@example.com", "ada", pw, "", usermgmt.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	client := usermgmt.Client{IP: "198.51.100.7"}
+	// The mailer blocks, yet the request returns: the work is detached.
+	if err := svc.RequestPasswordReset(ctx, "ada@example.com", client); err != nil {
+		t.Fatal(err)
+	}
+	for range 19 {
+		if err := svc.RequestPasswordReset(ctx, "nobody@example.com", client); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := svc.ResendVerification(ctx, "nobody@example.com", client); !usermgmt.IsRateLimited(err) {
+		t.Fatalf("the 21st mailed-link request from one address: %v", err)
+	}
+	if err := svc.RequestPasswordReset(ctx, "nobody@example.com", usermgmt.Client{IP: "198.51.100.8"}); err != nil {
+		t.Fatalf("another client: %v", err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- svc.Close() }()
+	close(mail.release)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case to := <-mail.sent:
+		if to != "ada@example.com" {
+			t.Fatalf("reset mail to %s", to)
+		}
+	default:
+		t.Fatal("Close returned before the accepted reset mail was sent")
+	}
+}
