@@ -71,10 +71,10 @@ type Config struct {
 
 // Service runs the identity use cases.
 type Service struct {
-	d       Deps
-	cfg     Config
-	spacing []time.Duration // cfg.Limits.spacing(), built once
-	log     *slog.Logger
+	d        Deps
+	cfg      Config
+	throttle *throttle
+	log      *slog.Logger
 }
 
 // Option configures a Service.
@@ -107,7 +107,7 @@ func New(d Deps, cfg Config, opts ...Option) (*Service, error) {
 	if cfg.TOTPIssuer == "" {
 		cfg.TOTPIssuer = "usermgmt"
 	}
-	s := &Service{d: d, cfg: cfg, spacing: cfg.Limits.spacing(), log: slog.New(slog.DiscardHandler)}
+	s := &Service{d: d, cfg: cfg, throttle: newThrottle(d.Limiter, d.Failures, cfg.Limits), log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(s)
 	}

@@ -34,10 +34,10 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Auth, error) {
 	// over budget costs neither a hash nor an answer (LG-03, LG-04). The
 	// account's budget per address is kept per identifier, like the delay
 	// (LG-10); the account's hard cap bounds both.
-	if err := s.take(ctx, "login:ip:"+ipBudgetKey(in.Client.IP), s.cfg.Limits.LoginPerIP, time.Minute); err != nil {
+	if err := s.throttle.take(ctx, "login:ip:"+ipBudgetKey(in.Client.IP), s.throttle.limits.LoginPerIP, time.Minute); err != nil {
 		return Auth{}, err
 	}
-	if err := s.take(ctx, "login:account-ip:"+identifierKey(in.Identifier)+"|"+ipBudgetKey(in.Client.IP), s.cfg.Limits.LoginPerAccountIP, time.Minute); err != nil {
+	if err := s.throttle.take(ctx, "login:account-ip:"+identifierKey(in.Identifier)+"|"+ipBudgetKey(in.Client.IP), s.throttle.limits.LoginPerAccountIP, time.Minute); err != nil {
 		return Auth{}, err
 	}
 	attempt, rehash, err := s.verifyPassword(ctx, u, in.Identifier, in.Password, hash, in.Client)

@@ -140,7 +140,7 @@ func (s *Service) ConfirmFactor(ctx context.Context, p token.Claims, m mfa.Metho
 	if !u.EmailVerified() {
 		return Enabled{}, ErrEmailNotVerifiedForMFA
 	}
-	if err := s.take(ctx, "mfa-confirm:"+string(uid), 10, 15*time.Minute); err != nil {
+	if err := s.throttle.take(ctx, "mfa-confirm:"+string(uid), 10, 15*time.Minute); err != nil {
 		return Enabled{}, err
 	}
 	now := s.d.Clock.Now()

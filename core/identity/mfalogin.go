@@ -164,7 +164,7 @@ func (s *Service) LoginMFA(ctx context.Context, in LoginMFAInput) (Auth, error) 
 		}
 		method = m
 	}
-	if err := s.take(ctx, "mfa:ip:"+ipBudgetKey(in.Client.IP), s.cfg.Limits.LoginPerIP, time.Minute); err != nil {
+	if err := s.throttle.take(ctx, "mfa:ip:"+ipBudgetKey(in.Client.IP), s.throttle.limits.LoginPerIP, time.Minute); err != nil {
 		return Auth{}, err
 	}
 	h := session.Hash(in.Token)
@@ -178,10 +178,10 @@ func (s *Service) LoginMFA(ctx context.Context, in LoginMFAInput) (Auth, error) 
 		return Auth{}, fmt.Errorf("login mfa: %w", err)
 	}
 	account := accountKey(u, "")
-	if err := s.refuseLocked(ctx, "login:"+account); err != nil {
+	if err := s.throttle.refuseLocked(ctx, "login:"+account); err != nil {
 		return Auth{}, err
 	}
-	attempt, err := s.reserveAttempt(ctx, "mfa:"+account, "mfa:"+account)
+	attempt, err := s.throttle.reserveAttempt(ctx, "mfa:"+account, "mfa:"+account)
 	if err != nil {
 		return Auth{}, err
 	}
@@ -233,7 +233,7 @@ func (s *Service) LoginMFA(ctx context.Context, in LoginMFAInput) (Auth, error) 
 	case err != nil:
 		return Auth{}, fmt.Errorf("login mfa: %w", err)
 	}
-	if err := s.succeeded(ctx, "mfa:"+account); err != nil {
+	if err := s.throttle.succeeded(ctx, "mfa:"+account); err != nil {
 		return Auth{}, err
 	}
 	s.signedIn(ctx, u, sess, max(ch.PriorFailures, attempt-1))

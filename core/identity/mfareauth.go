@@ -37,7 +37,7 @@ func (s *Service) reauthenticate(ctx context.Context, u user.User, in Reauth) er
 		return errCodeRequired
 	}
 	account := "mfa:" + accountKey(u, "")
-	attempt, err := s.reserveAttempt(ctx, account, account)
+	attempt, err := s.throttle.reserveAttempt(ctx, account, account)
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func (s *Service) reauthenticate(ctx context.Context, u user.User, in Reauth) er
 		}
 		return errWrongCode
 	}
-	return s.succeeded(ctx, account)
+	return s.throttle.succeeded(ctx, account)
 }
 
 var errWrongPassword = errs.ErrValidation.WithFields(errs.FieldError{Field: "password", Message: "is incorrect"})
@@ -121,7 +121,7 @@ type SentCode struct {
 // the number's) sending budget, so nobody floods a mailbox or runs up a
 // text-message bill through us.
 func (s *Service) sendCode(ctx context.Context, u user.User, m mfa.Method, phone, code string, expires time.Time) (SentCode, error) {
-	if err := s.take(ctx, "mfa-send:"+m.String()+":"+string(u.ID()), s.cfg.Limits.CodeSends, 15*time.Minute); err != nil {
+	if err := s.throttle.take(ctx, "mfa-send:"+m.String()+":"+string(u.ID()), s.throttle.limits.CodeSends, 15*time.Minute); err != nil {
 		return SentCode{}, err
 	}
 	switch m {
@@ -129,7 +129,7 @@ func (s *Service) sendCode(ctx context.Context, u user.User, m mfa.Method, phone
 		if s.d.SMS == nil {
 			return SentCode{}, mfa.ErrUnavailable
 		}
-		if err := s.take(ctx, "mfa-send:phone:"+phone, s.cfg.Limits.CodeSends, time.Hour); err != nil {
+		if err := s.throttle.take(ctx, "mfa-send:phone:"+phone, s.throttle.limits.CodeSends, time.Hour); err != nil {
 			return SentCode{}, err
 		}
 		text := fmt.Sprintf("%s code: %s. It expires in %d minutes. Never share it.", s.cfg.TOTPIssuer, code, int(mfa.CodeTTL.Minutes()))

@@ -77,7 +77,7 @@ func (s *Service) verifyPassword(ctx context.Context, u user.User, identifier, p
 	if identifier != "" {
 		paced = "login:" + identifierKey(identifier)
 	}
-	if attempt, err = s.reserveAttempt(ctx, account, paced); err != nil {
+	if attempt, err = s.throttle.reserveAttempt(ctx, account, paced); err != nil {
 		return 0, false, err
 	}
 	ok := false
@@ -134,7 +134,7 @@ func (s *Service) replacePassword(ctx context.Context, uid user.ID, hash credent
 // passwordProven clears u's password lockout and the delays of its email
 // and username, whichever was typed.
 func (s *Service) passwordProven(ctx context.Context, u user.User) error {
-	return s.succeeded(ctx, "login:"+accountKey(u, ""), "login:"+identifierKey(u.Email()), "login:"+identifierKey(u.Username()))
+	return s.throttle.succeeded(ctx, "login:"+accountKey(u, ""), "login:"+identifierKey(u.Email()), "login:"+identifierKey(u.Username()))
 }
 
 // checkPassword applies the password policy: shape, context words, blocklist.

@@ -39,7 +39,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string, c sess
 // detached spends the client's mailed-link budget and runs work in the
 // background; the caller answers the same whatever work finds.
 func (s *Service) detached(ctx context.Context, c session.Client, name string, work func(context.Context) error) error {
-	if err := s.take(ctx, "mail:ip:"+ipBudgetKey(c.Normalized().IP), mailRequestsPerIP, time.Hour); err != nil {
+	if err := s.throttle.take(ctx, "mail:ip:"+ipBudgetKey(c.Normalized().IP), mailRequestsPerIP, time.Hour); err != nil {
 		return err
 	}
 	return s.d.Background.Run(name, work)
@@ -71,7 +71,7 @@ func (s *Service) mailRecipient(ctx context.Context, kind, email string) (user.U
 	if err != nil {
 		return user.User{}, false, nil
 	}
-	if err := s.take(ctx, kind+":email:"+e, mailsPerAddress, time.Hour); err != nil {
+	if err := s.throttle.take(ctx, kind+":email:"+e, mailsPerAddress, time.Hour); err != nil {
 		return user.User{}, false, err
 	}
 	u, err := s.d.Users.ByEmail(ctx, e)

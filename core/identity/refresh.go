@@ -39,7 +39,7 @@ func (s *Service) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) 
 	if r := in.ReceivedAt.UTC().Truncate(time.Microsecond); r.Before(now) && now.Sub(r) < maxRequestAge {
 		started = r
 	}
-	if err := s.take(ctx, "refresh:ip:"+ipBudgetKey(in.Client.IP), s.cfg.Limits.RefreshPerIP, time.Minute); err != nil {
+	if err := s.throttle.take(ctx, "refresh:ip:"+ipBudgetKey(in.Client.IP), s.throttle.limits.RefreshPerIP, time.Minute); err != nil {
 		return Tokens{}, err
 	}
 	if !session.WellFormed(in.Token) {

@@ -23,7 +23,7 @@ type RegisterInput struct {
 // Register creates an account with a password and signs it in.
 func (s *Service) Register(ctx context.Context, in RegisterInput) (Auth, error) {
 	in.Client = in.Client.Normalized()
-	if err := s.take(ctx, "register:ip:"+ipBudgetKey(in.Client.IP), s.cfg.Limits.RegisterPerIP, time.Hour); err != nil {
+	if err := s.throttle.take(ctx, "register:ip:"+ipBudgetKey(in.Client.IP), s.throttle.limits.RegisterPerIP, time.Hour); err != nil {
 		return Auth{}, err
 	}
 	now := s.d.Clock.Now()
@@ -40,7 +40,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Auth, error) 
 	}
 	// Registration mails the address, so it spends the address's mail
 	// budget like a resend does: nobody floods a mailbox through it (LG-09).
-	if err := s.take(ctx, "verify:email:"+u.Email(), mailsPerAddress, time.Hour); err != nil {
+	if err := s.throttle.take(ctx, "verify:email:"+u.Email(), mailsPerAddress, time.Hour); err != nil {
 		return Auth{}, err
 	}
 	// A cheap look-up first spares an argon2 hash for an obvious duplicate;

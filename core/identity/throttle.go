@@ -105,13 +105,27 @@ func identifierKey(identifier string) string {
 	return "id:" + strings.ToLower(strings.TrimSpace(identifier))
 }
 
+// throttle spends the budgets that bound credential guessing. It holds
+// the two limiter ports and the limits, so the use cases share one set of
+// rules (LG-02, LG-03, LG-04, LG-10).
+type throttle struct {
+	limiter  ports.RateLimiter
+	failures ports.FailureCounter
+	limits   Limits
+	spacing  []time.Duration // limits.spacing(), built once
+}
+
+func newThrottle(limiter ports.RateLimiter, failures ports.FailureCounter, l Limits) *throttle {
+	return &throttle{limiter: limiter, failures: failures, limits: l, spacing: l.spacing()}
+}
+
 // take spends one attempt of key's budget, or refuses with when to retry.
 // A limiter that cannot answer refuses too: throttling fails closed (LO-06).
-func (s *Service) take(ctx context.Context, key string, limit int, window time.Duration) error {
-	if s.cfg.Limits.Disabled {
+func (t *throttle) take(ctx context.Context, key string, limit int, window time.Duration) error {
+	if t.limits.Disabled {
 		return nil
 	}
-	ok, retry, err := s.d.Limiter.Take(ctx, key, limit, window)
+	ok, retry, err := t.limiter.Take(ctx, key, limit, window)
 	if err != nil {
 		return errLimiterDown.Wrap(err)
 	}
@@ -135,13 +149,13 @@ var errLimiterDown = errs.New(errs.Unavailable, "auth.limiter_unavailable", "sig
 // attempts are not counted, so the lock lifts a window after the last
 // counted failure instead of lasting while an attacker keeps knocking. A
 // success resets it all.
-func (s *Service) reserveAttempt(ctx context.Context, account, identifier string) (int, error) {
-	if s.cfg.Limits.Disabled {
+func (t *throttle) reserveAttempt(ctx context.Context, account, identifier string) (int, error) {
+	if t.limits.Disabled {
 		return 0, nil
 	}
-	l := s.cfg.Limits
-	n, retry, err := s.d.Failures.Attempt(ctx, ports.Attempt{Account: account, Max: l.MaxFailures,
-		Identifier: identifier, Spacing: s.spacing, TTL: l.FailureWindow})
+	l := t.limits
+	n, retry, err := t.failures.Attempt(ctx, ports.Attempt{Account: account, Max: l.MaxFailures,
+		Identifier: identifier, Spacing: t.spacing, TTL: l.FailureWindow})
 	if err != nil {
 		return 0, errLimiterDown.Wrap(err)
 	}
@@ -165,15 +179,15 @@ func (l Limits) spacing() []time.Duration {
 
 // refuseLocked refuses while key has reached MaxFailures, without counting
 // an attempt: a locked password also locks the steps that follow it (LG-05).
-func (s *Service) refuseLocked(ctx context.Context, key string) error {
-	if s.cfg.Limits.Disabled {
+func (t *throttle) refuseLocked(ctx context.Context, key string) error {
+	if t.limits.Disabled {
 		return nil
 	}
-	n, ttl, err := s.d.Failures.Failures(ctx, key)
+	n, ttl, err := t.failures.Failures(ctx, key)
 	if err != nil {
 		return errLimiterDown.Wrap(err)
 	}
-	if n >= s.cfg.Limits.MaxFailures {
+	if n >= t.limits.MaxFailures {
 		return ErrTooManyAttempts.WithRetryAfter(ttl)
 	}
 	return nil
@@ -182,7 +196,7 @@ func (s *Service) refuseLocked(ctx context.Context, key string) error {
 // reportLimit reports the failed attempt that reached the limit, the
 // attempt-th in a row, as a brute-force violation of factor.
 func (s *Service) reportLimit(ctx context.Context, u user.User, attempt int, c session.Client, factor string) error {
-	if attempt != s.cfg.Limits.MaxFailures || u.ID() == "" {
+	if attempt != s.throttle.limits.MaxFailures || u.ID() == "" {
 		return nil
 	}
 	now := s.d.Clock.Now()
@@ -196,12 +210,12 @@ func (s *Service) reportLimit(ctx context.Context, u user.User, attempt int, c s
 }
 
 // succeeded clears failure counters after a proven credential.
-func (s *Service) succeeded(ctx context.Context, keys ...string) error {
-	if s.cfg.Limits.Disabled {
+func (t *throttle) succeeded(ctx context.Context, keys ...string) error {
+	if t.limits.Disabled {
 		return nil
 	}
 	for _, k := range keys {
-		if err := s.d.Failures.Reset(ctx, k); err != nil {
+		if err := t.failures.Reset(ctx, k); err != nil {
 			return errLimiterDown.Wrap(err)
 		}
 	}
