@@ -15,6 +15,7 @@ run: build
 build:
 	$(GO) build -o bin/server ./apps/server
 	$(GO) build -o bin/worker ./apps/worker
+	$(GO) build -o bin/consumer ./apps/consumer
 
 ## test: vet, lint, the module builds without go.work, and every test with -race
 test: vet lint gowork-off test-race

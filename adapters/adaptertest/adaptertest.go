@@ -1,5 +1,5 @@
-// Package adaptertest holds one contract suite per storage port (STYLE.md
-// G15). Every implementation (adapters/memory, adapters/sqlstore on SQLite
+// Package adaptertest holds one contract suite per storage port. Every
+// implementation (adapters/memory, adapters/sqlstore on SQLite
 // and Postgres) runs the same suites, which is what makes the in-memory
 // adapter a trustworthy stand-in for the databases:
 //

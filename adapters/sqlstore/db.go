@@ -4,7 +4,7 @@
 // ports.Sessions, ports.Outbox, ports.OutboxRelay and ports.SigningKeys, and
 // owns the versioned schema migrations of both dialects.
 //
-// Transactions travel in the context (STYLE.md G8): Transactor.WithinTx puts
+// Transactions travel in the context: Transactor.WithinTx puts
 // the Bun transaction under a key private to this package, and every
 // repository called with that context joins it. A context that carries a
 // transaction of another *DB is ignored, never joined.

@@ -8,7 +8,7 @@ import (
 )
 
 // failure classifies a driver error so repositories can translate it into a
-// domain error (STYLE.md G6). Classification uses the driver's error type and
+// domain error. Classification uses the driver's error type and
 // code, never the text of the message; only the constraint name of a SQLite
 // unique violation, which SQLite reports nowhere else, is read from it.
 type failure int

@@ -6,7 +6,7 @@ import (
 	"github.com/usermgmt/usermgmt/ports"
 )
 
-// Transactor is the ports.Transactor of a database (STYLE.md G8).
+// Transactor is the ports.Transactor of a database.
 type Transactor struct{ db *DB }
 
 var _ ports.Transactor = (*Transactor)(nil)

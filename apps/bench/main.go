@@ -9,7 +9,7 @@
 //
 // The machines it runs on are small and shared, so absolute figures move
 // from run to run; the ratios are what the goals are stated in (see
-// BENCHMARKING.md). The report goes to stdout, progress to stderr.
+// docs/benchmarking.md). The report goes to stdout, progress to stderr.
 //
 // It builds nothing: pass the server binary with -server. It exits non-zero
 // only when the harness itself fails; a FAIL line is a finding, not an error.

@@ -1,5 +1,5 @@
-// Package sqlstoretest gives tests fresh, migrated sqlstore databases
-// (STYLE.md G16): a SQLite file in t.TempDir(), or a new database on the
+// Package sqlstoretest gives tests fresh, migrated sqlstore databases, so
+// no test sees another's rows: a SQLite file in t.TempDir(), or a new database on the
 // Postgres server at USERMGMT_TEST_POSTGRES_URL (default
 // postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable), created per
 // test and dropped by t.Cleanup.
