@@ -1,6 +1,22 @@
-// Package core holds the domain of usermgmt: entities and rules in leaf packages
-// (user, credential, session, token, event, errs) and the use cases that drive
-// them through ports (identity).
+// Package core holds the domain of usermgmt.
+//
+// Leaf packages hold entities and their rules, with no I/O:
+//
+//	user        the user aggregate: profile, status, roles
+//	credential  the password policy and the stored hash type
+//	session     sign-in sessions and their rotating refresh tokens
+//	token       access-token claims and signing keys
+//	mfa         second factors, backup codes, sign-in challenges
+//	activity    what other services report about a user
+//	event       the published events and their envelope
+//	errs        the one error vocabulary, mapped to HTTP in one place
+//
+// Use-case packages drive the leaves through ports:
+//
+//	identity    registration, sign-in (password and second factor),
+//	            refresh, sessions, recovery, verification, MFA management
+//	inbox       consumed events from other services, applied once each
+//	relay       the transactional outbox, published at least once
 //
 // Dependency contract: packages under core import only the standard library,
 // other core packages and ports. TestCoreImports in this package enforces it
