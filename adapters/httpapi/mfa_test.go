@@ -109,3 +109,26 @@ func TestMFA_OverHTTP_MF05_MF06_MF08(t *testing.T) {
 		t.Errorf("login after disabling MFA: %s", r.body)
 	}
 }
+
+// TestMFA_MethodNames: a method the domain does not know is a 400 naming
+// the field; one it knows but the route does not take is the use case's
+// refusal, never a 500.
+func TestMFA_MethodNames(t *testing.T) {
+	s := newServer(t)
+	at := s.register(t, "ada@example.com", "ada")["accessToken"].(string)
+	tok := strings.Repeat("A", 43)
+	for _, r := range []response{
+		s.do(t, "POST", "/v1/auth/login/mfa/send", map[string]string{"mfaToken": tok, "method": "carrier-pigeon"}),
+		s.do(t, "POST", "/v1/auth/login/mfa", map[string]string{"mfaToken": tok, "code": "123456", "method": "TOTP"}),
+		s.do(t, "POST", "/v1/users/me/mfa/reauth-code", map[string]string{"method": "fax"}, "Authorization", "Bearer "+at),
+	} {
+		wantProblem(t, r, 400, "validation_failed")
+		if !strings.Contains(string(r.body), `"field":"method"`) {
+			t.Errorf("the problem does not name the method: %s", r.body)
+		}
+	}
+	r := s.do(t, "POST", "/v1/users/me/mfa/reauth-code", map[string]string{"method": "totp"}, "Authorization", "Bearer "+at)
+	if r.status < 400 || r.status >= 500 {
+		t.Fatalf("a reauth code by TOTP: %d %s", r.status, r.body)
+	}
+}

@@ -141,7 +141,7 @@ func (s *Service) SendChallengeCode(ctx context.Context, challengeToken string, 
 type LoginMFAInput struct {
 	Token  string
 	Code   string
-	Method string
+	Method mfa.Method // the zero Method: any the code fits
 	Client session.Client
 }
 
@@ -156,14 +156,7 @@ func (s *Service) LoginMFA(ctx context.Context, in LoginMFAInput) (Auth, error) 
 	if !session.WellFormed(in.Token) {
 		return Auth{}, mfa.ErrInvalidChallenge
 	}
-	var method mfa.Method
-	if in.Method != "" {
-		m, err := mfa.ParseMethod(in.Method)
-		if err != nil {
-			return Auth{}, err
-		}
-		method = m
-	}
+	method := in.Method
 	if err := s.throttle.take(ctx, "mfa:ip:"+ipBudgetKey(in.Client.IP), s.throttle.limits.LoginPerIP, time.Minute); err != nil {
 		return Auth{}, err
 	}
