@@ -10,11 +10,11 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/usermgmt/usermgmt/core/errs"
+	"github.com/usermgmt/usermgmt/core/text"
 )
 
 // Headers a dead-lettered record carries besides the original ones, so a
@@ -384,7 +384,7 @@ func dlqHeaders(r *kgo.Record, eventID string, cause error, attempts int, firstF
 		{Key: HeaderOrigPartition, Value: []byte(strconv.FormatInt(int64(r.Partition), 10))},
 		{Key: HeaderOrigOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
 		{Key: HeaderEventID, Value: []byte(eventID)},
-		{Key: HeaderError, Value: []byte(truncate(cause.Error(), maxErrorHeader))},
+		{Key: HeaderError, Value: []byte(text.Truncate(cause.Error(), maxErrorHeader))},
 		{Key: HeaderAttempts, Value: []byte(strconv.Itoa(attempts))},
 		{Key: HeaderFirstFailedAt, Value: []byte(firstFailed.UTC().Format(time.RFC3339))},
 	}
@@ -523,15 +523,4 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"slices"
 	"time"
-	"unicode/utf8"
 
 	"github.com/uptrace/bun"
 
 	"github.com/usermgmt/usermgmt/core/event"
+	"github.com/usermgmt/usermgmt/core/text"
 	"github.com/usermgmt/usermgmt/ports"
 )
 
@@ -179,7 +179,7 @@ func (o *Outbox) MarkPublished(ctx context.Context, ids []string, when time.Time
 func (o *Outbox) MarkFailed(ctx context.Context, id, reason string, park bool) error {
 	q := o.db.conn(ctx).NewUpdate().Model((*outboxRow)(nil)).
 		Set("attempts = o.attempts + 1").
-		Set("last_error = ?", truncate(reason, maxLastError)).
+		Set("last_error = ?", text.Truncate(reason, maxLastError)).
 		Set("lease_until = NULL").
 		Where("o.id = ?", id)
 	if park {
@@ -205,15 +205,4 @@ func (o *Outbox) Prune(ctx context.Context, before time.Time) (int, error) {
 		return 0, fmt.Errorf("sqlstore: prune outbox: %w", err)
 	}
 	return int(n), nil
-}
-
-// truncate cuts s to at most n bytes on a rune boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

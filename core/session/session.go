@@ -14,9 +14,9 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/usermgmt/usermgmt/core/errs"
+	"github.com/usermgmt/usermgmt/core/text"
 	"github.com/usermgmt/usermgmt/core/user"
 )
 
@@ -87,12 +87,7 @@ func (c Client) Normalized() Client {
 	} else {
 		c.IP = ip.WithZone("").String()
 	}
-	ua := strings.ToValidUTF8(c.UserAgent, "")
-	for len(ua) > MaxUserAgent {
-		_, size := utf8.DecodeLastRuneInString(ua)
-		ua = ua[:len(ua)-size]
-	}
-	c.UserAgent = ua
+	c.UserAgent = text.Truncate(strings.ToValidUTF8(c.UserAgent, ""), MaxUserAgent)
 	return c
 }
 
