@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/failsafe-go/failsafe-go"
+	"github.com/failsafe-go/failsafe-go/retrypolicy"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/usermgmt/usermgmt/core/errs"
@@ -300,35 +302,40 @@ func (c *Consumer) endRun() {
 // offset may be committed); false means ctx ended first.
 func (c *Consumer) process(ctx context.Context, r *kgo.Record) bool {
 	m := toMessage(r)
+	var attempts int
 	var firstFailed time.Time
-	for attempt := 1; ; attempt++ {
+	// Transient failures are retried with a doubling delay; a permanent
+	// one, or the last allowed attempt, goes to the dead-letter topic.
+	retry := retrypolicy.NewBuilder[any]().
+		AbortIf(func(_ any, err error) bool { return IsPermanent(err) }).
+		WithMaxAttempts(c.cfg.MaxAttempts).
+		WithBackoff(c.cfg.Backoff, maxBackoff).
+		ReturnLastFailure().
+		OnRetryScheduled(func(e failsafe.ExecutionScheduledEvent[any]) {
+			c.log.Warn("kafka: handler failed; retrying",
+				"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "event_id", m.EventID,
+				"attempt", e.Attempts(), "retry_in", e.Delay, "err", e.LastError())
+		}).
+		Build()
+	err := failsafe.With[any](retry).WithContext(ctx).RunWithExecution(func(e failsafe.Execution[any]) error {
+		attempts = e.Attempts()
 		err := c.call(ctx, m)
-		if err == nil {
-			return true
-		}
-		if ctx.Err() != nil {
-			// The error is likely the cancellation itself; either way the
-			// effect may not have happened, so leave it for redelivery.
-			c.log.Info("kafka: stopped while handling; the record will be redelivered",
-				"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "event_id", m.EventID)
-			return false
-		}
-		if firstFailed.IsZero() {
+		if err != nil && firstFailed.IsZero() {
 			firstFailed = time.Now()
 		}
-		if IsPermanent(err) || attempt >= c.cfg.MaxAttempts {
-			return c.deadLetter(ctx, r, m.EventID, err, attempt, firstFailed)
-		}
-		delay := backoff(c.cfg.Backoff, attempt)
-		c.log.Warn("kafka: handler failed; retrying",
-			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "event_id", m.EventID,
-			"attempt", attempt, "retry_in", delay, "err", err)
-		if !sleep(ctx, delay) {
-			c.log.Info("kafka: stopped while retrying; the record will be redelivered",
-				"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "event_id", m.EventID)
-			return false
-		}
+		return err
+	})
+	if err == nil {
+		return true
 	}
+	if ctx.Err() != nil {
+		// The error is likely the cancellation itself; either way the
+		// effect may not have happened, so leave it for redelivery.
+		c.log.Info("kafka: stopped while handling; the record will be redelivered",
+			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "event_id", m.EventID)
+		return false
+	}
+	return c.deadLetter(ctx, r, m.EventID, err, attempts, firstFailed)
 }
 
 // call runs the handler, turning a panic into a permanent error: a message
@@ -351,28 +358,28 @@ func (c *Consumer) call(ctx context.Context, m Message) (err error) {
 func (c *Consumer) deadLetter(ctx context.Context, r *kgo.Record, eventID string, cause error, attempts int, firstFailed time.Time) bool {
 	dlq := r.Topic + c.cfg.DLQSuffix
 	headers := dlqHeaders(r, eventID, cause, attempts, firstFailed)
-	for try := 1; ; try++ {
+	forever := retrypolicy.NewBuilder[any]().
+		WithMaxRetries(-1).
+		WithBackoff(c.cfg.Backoff, maxBackoff).
+		OnRetryScheduled(func(e failsafe.ExecutionScheduledEvent[any]) {
+			c.log.Error("kafka: dead-letter write failed; retrying", "topic", r.Topic, "partition", r.Partition,
+				"offset", r.Offset, "dlq", dlq, "retry_in", e.Delay, "err", e.LastError())
+		}).
+		Build()
+	err := failsafe.With[any](forever).WithContext(ctx).Run(func() error {
 		// A fresh record per try: the client stamps fields on a record it
 		// produces, so a failed one is not reused.
 		out := &kgo.Record{Topic: dlq, Key: r.Key, Value: r.Value, Headers: headers}
-		err := c.cl.ProduceSync(ctx, out).FirstErr()
-		if err == nil {
-			c.log.Error("kafka: message dead-lettered", "topic", r.Topic, "partition", r.Partition,
-				"offset", r.Offset, "event_id", eventID, "dlq", dlq, "attempts", attempts, "err", cause)
-			return true
-		}
-		if ctx.Err() != nil {
-			c.log.Info("kafka: stopped while dead-lettering; the record will be redelivered",
-				"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "event_id", eventID)
-			return false
-		}
-		delay := backoff(c.cfg.Backoff, try)
-		c.log.Error("kafka: dead-letter write failed; retrying", "topic", r.Topic, "partition", r.Partition,
-			"offset", r.Offset, "dlq", dlq, "retry_in", delay, "err", err)
-		if !sleep(ctx, delay) {
-			return false
-		}
+		return c.cl.ProduceSync(ctx, out).FirstErr()
+	})
+	if err != nil { // only the end of ctx stops the retries
+		c.log.Info("kafka: stopped while dead-lettering; the record will be redelivered",
+			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "event_id", eventID)
+		return false
 	}
+	c.log.Error("kafka: message dead-lettered", "topic", r.Topic, "partition", r.Partition,
+		"offset", r.Offset, "event_id", eventID, "dlq", dlq, "attempts", attempts, "err", cause)
+	return true
 }
 
 // dlqHeaders returns the original headers, minus any stale x- headers of an
@@ -502,25 +509,4 @@ func toMessage(r *kgo.Record) Message {
 		}
 	}
 	return m
-}
-
-// backoff returns base doubled per earlier attempt, capped at maxBackoff.
-func backoff(base time.Duration, attempt int) time.Duration {
-	d := base
-	for i := 1; i < attempt && d < maxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, maxBackoff)
-}
-
-// sleep waits d, or returns false as soon as ctx ends.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
