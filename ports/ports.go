@@ -72,11 +72,27 @@ type Credentials interface {
 	Recovered(ctx context.Context, id user.ID) (time.Time, error)
 }
 
-// Sessions persists sessions and rotates their refresh tokens.
+// Sessions persists sessions. It is the sum of the parts its callers use:
+// sign-in opens sessions, refresh rotates them, the owner and
+// administrators end them, and background sweeps end them in batches and
+// replay the revocations. A use case that needs one part asks for it.
 type Sessions interface {
+	SessionOpener
+	RefreshRotator
+	SessionEnder
+	SessionSweeper
+}
+
+// SessionOpener opens sessions at sign-in.
+type SessionOpener interface {
 	Create(ctx context.Context, s session.Session) error
-	// ByID returns session.ErrNotFound when there is no such session.
-	ByID(ctx context.Context, id session.ID) (session.Session, error)
+	// Known reports whether a session of uid other than except, live or
+	// ended, came from the same IP address and user agent as c.
+	Known(ctx context.Context, uid user.ID, c session.Client, except session.ID) (bool, error)
+}
+
+// RefreshRotator rotates refresh tokens: the refresh hot path.
+type RefreshRotator interface {
 	// ByRefreshHash finds the session whose live or previous refresh token
 	// has hash h or, until the session ends, that rotated out any earlier
 	// token of hash h (so a replay of any generation is caught, SE-11); or
@@ -90,20 +106,25 @@ type Sessions interface {
 	// reads them in the same round trip, as this is the refresh hot path).
 	// It returns session.ErrNotRotated when no live session holds r.Presented.
 	Rotate(ctx context.Context, r session.Rotation) (session.Session, user.User, error)
+}
+
+// SessionEnder lists and ends one user's sessions.
+type SessionEnder interface {
+	// ByID returns session.ErrNotFound when there is no such session.
+	ByID(ctx context.Context, id session.ID) (session.Session, error)
+	// Live lists the user's sessions that are not revoked and whose
+	// absolute lifetime has not ended at now, newest first.
+	Live(ctx context.Context, uid user.ID, now time.Time) ([]session.Session, error)
 	// Revoke ends a live session and reports whether it did (false when it
 	// was already ended or does not exist).
 	Revoke(ctx context.Context, id session.ID, reason session.RevokeReason, at time.Time) (bool, error)
 	// RevokeUser ends every live session of the user except keep (which may
 	// be empty) and returns the ones it ended.
 	RevokeUser(ctx context.Context, uid user.ID, keep session.ID, reason session.RevokeReason, at time.Time) ([]session.ID, error)
-	// Live lists the user's sessions that are not revoked and whose
-	// absolute lifetime has not ended at now, newest first.
-	Live(ctx context.Context, uid user.ID, now time.Time) ([]session.Session, error)
-	// RevokedSince lists sessions revoked at or after t, oldest first.
-	RevokedSince(ctx context.Context, t time.Time) ([]session.Revocation, error)
-	// Known reports whether a session of uid other than except, live or
-	// ended, came from the same IP address and user agent as c.
-	Known(ctx context.Context, uid user.ID, c session.Client, except session.ID) (bool, error)
+}
+
+// SessionSweeper ends sessions in batches and replays what ended.
+type SessionSweeper interface {
 	// EndExpired ends, with reason timeout, up to limit sessions that are
 	// not revoked and whose absolute lifetime ended by now or that were
 	// last seen before idleCutoff, and returns them. Concurrent callers
@@ -111,6 +132,8 @@ type Sessions interface {
 	EndExpired(ctx context.Context, now, idleCutoff time.Time, limit int) ([]session.Revocation, error)
 	// EndAll ends up to limit live sessions of every user and returns them.
 	EndAll(ctx context.Context, reason session.RevokeReason, at time.Time, limit int) ([]session.Revocation, error)
+	// RevokedSince lists sessions revoked at or after t, oldest first.
+	RevokedSince(ctx context.Context, t time.Time) ([]session.Revocation, error)
 }
 
 // RevokedSessions answers, on the token-check hot path, whether a session
