@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -41,8 +42,10 @@ func run(ctx context.Context, getenv func(string) string) error {
 	jobs := make(chan error, 1)
 	go func() { jobs <- svc.Run(ctx) }()
 
-	if cfg.MetricsAddr != "off" {
-		defer serveInternal(ctx, "metrics", cfg.MetricsAddr, metricsMux(svc.MetricsHandler()), log)()
+	// The listeners only this binary has are configured here, not in the
+	// library's Config: a host that embeds the library serves its own.
+	if addr := cmp.Or(getenv("USERMGMT_METRICS_ADDR"), defaultMetricsAddr); addr != "off" {
+		defer serveInternal(ctx, "metrics", addr, metricsMux(svc.MetricsHandler()), log)()
 	}
 	if addr := getenv("USERMGMT_PPROF_ADDR"); addr != "" {
 		// Profiling lives on its own listener, never the public one (IV-04).
@@ -71,6 +74,10 @@ func run(ctx context.Context, getenv func(string) string) error {
 	}
 	return <-jobs
 }
+
+// defaultMetricsAddr keeps /metrics on loopback, off the public port
+// (IV-04); "off" disables it.
+const defaultMetricsAddr = "127.0.0.1:9311"
 
 func storeName(cfg usermgmt.Config) string {
 	if cfg.DatabaseURL != "" {

@@ -83,10 +83,6 @@ type Config struct {
 	AdminEmail    string // USERMGMT_ADMIN_EMAIL
 	AdminPassword string // USERMGMT_ADMIN_PASSWORD
 
-	// MetricsAddr is where apps/server serves /metrics: an internal
-	// listener, never the public one (IV-04). "off" disables it.
-	MetricsAddr string // USERMGMT_METRICS_ADDR
-
 	LogLevel  slog.Level // USERMGMT_LOG_LEVEL
 	LogFormat string     // USERMGMT_LOG_FORMAT: text or json
 }
@@ -99,7 +95,7 @@ func DefaultConfig() Config {
 		AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 720 * time.Hour,
 		SessionIdle: 168 * time.Hour, RefreshConcurrentWindow: 50 * time.Millisecond, KeyRotation: 30 * 24 * time.Hour,
 		Argon2MemoryKiB: 19456, Argon2Iterations: 2, Argon2Parallelism: 1,
-		RateLimit: true, PublicURL: "http://localhost:3011", KafkaTopic: "user-events", MetricsAddr: "127.0.0.1:9311", ValkeyPrefix: "usermgmt:",
+		RateLimit: true, PublicURL: "http://localhost:3011", KafkaTopic: "user-events", ValkeyPrefix: "usermgmt:",
 		MailFrom: "usermgmt <no-reply@localhost>", MFAIssuer: "usermgmt",
 		ConsumerTopics: []string{"account-events", "campaign-events", "subscription-events", "compliance-events"},
 		ConsumerGroup:  "usermgmt", PlanRoles: map[string][]string{}, LogLevel: slog.LevelInfo, LogFormat: "text",
@@ -222,7 +218,6 @@ func fromEnv(getenv func(string) string, nofile int) (Config, error) {
 			errs = append(errs, fmt.Errorf(`USERMGMT_PLAN_ROLES: not a JSON object of plan to roles, such as {"pro":["pro"]}: %w`, err))
 		}
 	}
-	str("USERMGMT_METRICS_ADDR", &c.MetricsAddr)
 	str("USERMGMT_ADMIN_EMAIL", &c.AdminEmail)
 	c.AdminPassword = getenv("USERMGMT_ADMIN_PASSWORD")
 	str("USERMGMT_LOG_FORMAT", &c.LogFormat)

@@ -42,7 +42,7 @@ func backends(t *testing.T, fn func(t *testing.T, b backend)) {
 	}
 	t.Run("sqlite", func(t *testing.T) {
 		cfg := usermgmt.DefaultConfig()
-		cfg.DataDir, cfg.EncryptionKey, cfg.MetricsAddr = t.TempDir(), testEncryptionKey, "off"
+		cfg.DataDir, cfg.EncryptionKey = t.TempDir(), testEncryptionKey
 		fn(t, backend{cfg: cfg, raw: func(t *testing.T) *sql.DB {
 			db, err := sql.Open(sqliteshim.ShimName, filepath.Join(cfg.DataDir, "usermgmt.db"))
 			return open(t, "sqlite", db, err)
@@ -50,7 +50,7 @@ func backends(t *testing.T, fn func(t *testing.T, b backend)) {
 	})
 	t.Run("postgres", func(t *testing.T) {
 		cfg := usermgmt.DefaultConfig()
-		cfg.DataDir, cfg.EncryptionKey, cfg.MetricsAddr = t.TempDir(), testEncryptionKey, "off"
+		cfg.DataDir, cfg.EncryptionKey = t.TempDir(), testEncryptionKey
 		cfg.DatabaseURL, cfg.AutoMigrate = sqlstoretest.PostgresURL(t), true
 		fn(t, backend{cfg: cfg, raw: func(*testing.T) *sql.DB {
 			return open(t, "postgres", sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(cfg.DatabaseURL))), nil)
