@@ -893,4 +893,11 @@ func TestBackgroundNotices_LG06(t *testing.T) {
 	if n := len(slow.sent); n < 2 || n > 3 {
 		t.Errorf("%d notices sent, want the in-flight and the queued ones (2-3)", n)
 	}
+	// A notice after Close is dropped, not a panic (a send on the closed queue).
+	if err := b.SendSecurityNotice(t.Context(), "a@b.co", ports.SecurityNotice{Kind: ports.NoticeNewDevice}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(t.Context()); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
 }
