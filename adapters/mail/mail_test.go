@@ -28,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usermgmt/usermgmt/adapters/adaptertest"
 	"github.com/usermgmt/usermgmt/ports"
 )
 
@@ -900,4 +901,63 @@ func TestBackgroundNotices_LG06(t *testing.T) {
 	if err := b.Close(t.Context()); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
+}
+
+// delivered reads rendered messages back for the Mailer contract, checking
+// each is well formed on the way.
+func delivered(t *testing.T, raws [][]byte) []adaptertest.Delivered {
+	t.Helper()
+	var out []adaptertest.Delivered
+	for _, raw := range raws {
+		p := parse(t, raw)
+		to, err := p.header.AddressList("To")
+		if err != nil || len(to) != 1 {
+			t.Fatalf("To %q: %v", p.header.Get("To"), err)
+		}
+		out = append(out, adaptertest.Delivered{To: to[0].Address, Text: p.text + "\n" + p.html})
+	}
+	return out
+}
+
+func TestFilesMailerContract(t *testing.T) {
+	adaptertest.Mailer(t, func(t *testing.T) adaptertest.MailerUnderTest {
+		dir := t.TempDir()
+		f, err := NewFiles(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return adaptertest.MailerUnderTest{Mailer: f, Delivered: func(t *testing.T) []adaptertest.Delivered {
+			names, err := filepath.Glob(filepath.Join(dir, "*.eml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var raws [][]byte
+			for _, name := range names {
+				raw, err := os.ReadFile(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				raws = append(raws, raw)
+			}
+			return delivered(t, raws)
+		}}
+	})
+}
+
+// TestSMTPMailerContract runs the contract against a server taken for
+// remote: STARTTLS is required and the password goes only over TLS.
+func TestSMTPMailerContract(t *testing.T) {
+	adaptertest.Mailer(t, func(t *testing.T) adaptertest.MailerUnderTest {
+		srv := startSMTP(t, func(s *smtpServer) { s.startTLS = true })
+		m := srv.mailer(t, "smtp://bob:s3cret@HOST")
+		asIfRemote(m)
+		return adaptertest.MailerUnderTest{Mailer: m, Delivered: func(t *testing.T) []adaptertest.Delivered {
+			_, _, msgs := srv.snapshot()
+			var raws [][]byte
+			for _, msg := range msgs {
+				raws = append(raws, msg.raw)
+			}
+			return delivered(t, raws)
+		}}
+	})
 }
