@@ -4,9 +4,19 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"html"
 	"io"
+	"math/big"
 	"mime"
 	"mime/multipart"
 	"net"
@@ -18,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usermgmt/usermgmt/adapters/adaptertest"
 	"github.com/usermgmt/usermgmt/ports"
 )
 
@@ -184,30 +195,60 @@ func TestRenderRejectsRecipients(t *testing.T) {
 	}
 }
 
-// smtpServer is just enough of an SMTP server: no STARTTLS, AUTH PLAIN
-// accepted, every message captured.
+// The credentials the test server accepts.
+const (
+	testUser = "bob"
+	testPass = "s3cret"
+)
+
+// smtpServer is just enough of an SMTP server: STARTTLS or implicit TLS
+// with a certificate for 127.0.0.1, localhost and mail.example.com; AUTH
+// PLAIN, LOGIN and CRAM-MD5 checked against testUser and testPass, any
+// other mechanism recorded and refused; every message captured.
 type smtpServer struct {
-	ln         net.Listener
-	rejectRcpt bool
-	rejectData string // when set, the reply to the end of DATA, as a 554
-	wg         sync.WaitGroup
+	ln          net.Listener
+	tls         *tls.Config
+	roots       *x509.CertPool // what a client must trust
+	implicitTLS bool
+	startTLS    bool   // offer STARTTLS
+	mechs       string // offered in EHLO; default "PLAIN LOGIN"
+	rejectAuth  bool   // refuse every AUTH, echoing what the client sent
+	rejectRcpt  bool
+	rejectData  string // when set, the reply to the end of DATA, as a 554
+	wg          sync.WaitGroup
 
 	mu    sync.Mutex
 	conns int
-	auths []string
-	msgs  [][]byte
+	auths []authAttempt
+	msgs  []received
+}
+
+type authAttempt struct {
+	mech    string
+	overTLS bool
+	ok      bool
+}
+
+type received struct {
+	raw     []byte
+	overTLS bool
 }
 
 func startSMTP(t *testing.T, configure func(*smtpServer)) *smtpServer {
 	t.Helper()
+	s := &smtpServer{mechs: "PLAIN LOGIN"}
+	s.tls, s.roots = testTLS(t)
+	if configure != nil {
+		configure(s)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &smtpServer{ln: ln}
-	if configure != nil {
-		configure(s)
+	if s.implicitTLS {
+		ln = tls.NewListener(ln, s.tls)
 	}
+	s.ln = ln
 	s.wg.Go(func() {
 		for {
 			conn, err := ln.Accept()
@@ -224,33 +265,110 @@ func startSMTP(t *testing.T, configure func(*smtpServer)) *smtpServer {
 	return s
 }
 
+// testTLS returns a server configuration with a fresh self-signed
+// certificate, and the pool that trusts it.
+func testTLS(t *testing.T) (*tls.Config, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		DNSNames:     []string{"localhost", "mail.example.com"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(cert)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, roots
+}
+
 func (s *smtpServer) port() string {
-	return s.ln.Addr().(*net.TCPAddr).AddrPort().String()[len("127.0.0.1:"):]
+	_, port, _ := net.SplitHostPort(s.ln.Addr().String())
+	return port
+}
+
+// mailer returns an SMTP mailer for this server that trusts its
+// certificate; rawURL's host and port are the server's.
+func (s *smtpServer) mailer(t *testing.T, rawURL string) *SMTP {
+	t.Helper()
+	m, err := NewSMTP(strings.Replace(rawURL, "HOST", "127.0.0.1:"+s.port(), 1), testFrom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.tls.RootCAs = s.roots
+	return m
+}
+
+// asIfRemote makes m treat the server as the remote host name (in the
+// test certificate); it still dials the test server.
+func asIfRemote(m *SMTP) {
+	m.host, m.loopback, m.tls.ServerName = "mail.example.com", false, "mail.example.com"
 }
 
 func (s *smtpServer) handle(conn net.Conn) {
 	defer func() { _ = conn.Close() }()
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	_, overTLS := conn.(*tls.Conn)
 	r := bufio.NewReader(conn)
 	reply := func(lines string) { _, _ = io.WriteString(conn, lines) }
+	readLine := func() (string, bool) {
+		line, err := r.ReadString('\n')
+		return strings.TrimRight(line, "\r\n"), err == nil
+	}
 	reply("220 test ESMTP\r\n")
 	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
+		line, ok := readLine()
+		if !ok {
 			return
 		}
-		line = strings.TrimRight(line, "\r\n")
 		verb, arg, _ := strings.Cut(line, " ")
 		switch strings.ToUpper(verb) {
 		case "EHLO":
-			reply("250-test\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n")
+			ext := "250-test\r\n"
+			if s.startTLS && !overTLS {
+				ext += "250-STARTTLS\r\n"
+			}
+			if s.mechs != "" {
+				ext += "250-AUTH " + s.mechs + "\r\n"
+			}
+			reply(ext + "250 8BITMIME\r\n")
+		case "STARTTLS":
+			reply("220 go ahead\r\n")
+			tc := tls.Server(conn, s.tls)
+			if err := tc.Handshake(); err != nil {
+				return
+			}
+			conn, r, overTLS = tc, bufio.NewReader(tc), true
 		case "HELO", "MAIL", "RSET", "NOOP":
 			reply("250 ok\r\n")
 		case "AUTH":
+			mech, initial, _ := strings.Cut(arg, " ")
+			mech = strings.ToUpper(mech)
+			sent, ok := s.authenticate(mech, initial, reply, readLine)
 			s.mu.Lock()
-			s.auths = append(s.auths, arg)
+			s.auths = append(s.auths, authAttempt{mech: mech, overTLS: overTLS, ok: ok})
 			s.mu.Unlock()
-			reply("235 2.7.0 ok\r\n")
+			switch {
+			case s.rejectAuth:
+				reply("535 5.7.8 refused: " + strings.Join(sent, " ") + "\r\n")
+			case ok:
+				reply("235 2.7.0 ok\r\n")
+			default:
+				reply("535 5.7.8 bad credentials\r\n")
+			}
 		case "RCPT":
 			if s.rejectRcpt {
 				reply("550 5.1.1 " + arg + ": no such user\r\n")
@@ -275,7 +393,7 @@ func (s *smtpServer) handle(conn net.Conn) {
 				continue
 			}
 			s.mu.Lock()
-			s.msgs = append(s.msgs, msg)
+			s.msgs = append(s.msgs, received{raw: msg, overTLS: overTLS})
 			s.mu.Unlock()
 			reply("250 queued\r\n")
 		case "QUIT":
@@ -287,18 +405,46 @@ func (s *smtpServer) handle(conn net.Conn) {
 	}
 }
 
-func (s *smtpServer) snapshot() (conns int, auths []string, msgs [][]byte) {
+// authenticate runs the exchange of mech and reports what the client sent
+// and whether it proved testUser's password.
+func (s *smtpServer) authenticate(mech, initial string, reply func(string), readLine func() (string, bool)) (sent []string, ok bool) {
+	decode := func(b64 string) string {
+		b, _ := base64.StdEncoding.DecodeString(b64)
+		return string(b)
+	}
+	ask := func(challenge string) string {
+		reply("334 " + base64.StdEncoding.EncodeToString([]byte(challenge)) + "\r\n")
+		line, _ := readLine()
+		sent = append(sent, line)
+		return decode(line)
+	}
+	switch mech {
+	case "PLAIN":
+		if initial == "" {
+			return sent, ask("") == "\x00"+testUser+"\x00"+testPass
+		}
+		return append(sent, initial), decode(initial) == "\x00"+testUser+"\x00"+testPass
+	case "LOGIN":
+		user := ask("Username:")
+		return sent, user == testUser && ask("Password:") == testPass
+	case "CRAM-MD5":
+		challenge := "<1896.697170952@test>"
+		mac := hmac.New(md5.New, []byte(testPass))
+		mac.Write([]byte(challenge))
+		return sent, ask(challenge) == fmt.Sprintf("%s %x", testUser, mac.Sum(nil))
+	}
+	return sent, false
+}
+
+func (s *smtpServer) snapshot() (conns int, auths []authAttempt, msgs []received) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.conns, append([]string(nil), s.auths...), append([][]byte(nil), s.msgs...)
+	return s.conns, append([]authAttempt(nil), s.auths...), append([]received(nil), s.msgs...)
 }
 
 func TestSMTPSendsPasswordReset(t *testing.T) {
 	srv := startSMTP(t, nil)
-	m, err := NewSMTP("smtp://127.0.0.1:"+srv.port()+"?tls=off", testFrom)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := srv.mailer(t, "smtp://HOST?tls=off")
 	if err := m.SendPasswordReset(t.Context(), "alice@example.org", testLink, testExpires); err != nil {
 		t.Fatal(err)
 	}
@@ -306,33 +452,141 @@ func TestSMTPSendsPasswordReset(t *testing.T) {
 	if len(msgs) != 1 || len(auths) != 0 {
 		t.Fatalf("server got %d messages, %d AUTHs", len(msgs), len(auths))
 	}
-	checkMessage(t, parse(t, msgs[0]), "Reset your password", "alice@example.org", testLink)
+	checkMessage(t, parse(t, msgs[0].raw), "Reset your password", "alice@example.org", testLink)
 }
 
 func TestSMTPAuthOnLoopbackWithoutTLS(t *testing.T) {
 	srv := startSMTP(t, nil)
 	// No tls=off: plain is allowed because the host is a loopback address.
-	m, err := NewSMTP("smtp://bob:s3cret@127.0.0.1:"+srv.port(), testFrom)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := srv.mailer(t, "smtp://bob:s3cret@HOST")
 	if err := m.SendEmailVerification(t.Context(), "alice@example.org", testLink, testExpires); err != nil {
 		t.Fatal(err)
 	}
 	_, auths, msgs := srv.snapshot()
-	if len(msgs) != 1 || len(auths) != 1 || !strings.HasPrefix(auths[0], "PLAIN ") {
-		t.Fatalf("server got %d messages, AUTHs %q", len(msgs), auths)
+	if len(msgs) != 1 || len(auths) != 1 || auths[0] != (authAttempt{mech: "PLAIN", ok: true}) {
+		t.Fatalf("server got %d messages, AUTHs %+v", len(msgs), auths)
 	}
-	checkMessage(t, parse(t, msgs[0]), "Confirm your email address", "alice@example.org", testLink)
+	checkMessage(t, parse(t, msgs[0].raw), "Confirm your email address", "alice@example.org", testLink)
+}
+
+// TestSMTPTLS: STARTTLS is used whenever offered, smtps:// is TLS from the
+// first byte, and the credentials go only over the encrypted connection.
+func TestSMTPTLS(t *testing.T) {
+	for name, tc := range map[string]struct {
+		configure func(*smtpServer)
+		url       string
+		remote    bool
+	}{
+		"STARTTLS to loopback":   {func(s *smtpServer) { s.startTLS = true }, "smtp://bob:s3cret@HOST", false},
+		"STARTTLS to remote":     {func(s *smtpServer) { s.startTLS = true }, "smtp://bob:s3cret@HOST", true},
+		"implicit TLS":           {func(s *smtpServer) { s.implicitTLS = true }, "smtps://bob:s3cret@HOST", true},
+		"implicit TLS, loopback": {func(s *smtpServer) { s.implicitTLS = true }, "smtps://bob:s3cret@HOST", false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := startSMTP(t, tc.configure)
+			m := srv.mailer(t, tc.url)
+			if tc.remote {
+				asIfRemote(m)
+			}
+			if err := m.SendSignInCode(t.Context(), "alice@example.org", "123456", testExpires); err != nil {
+				t.Fatal(err)
+			}
+			_, auths, msgs := srv.snapshot()
+			if len(auths) != 1 || auths[0] != (authAttempt{mech: "PLAIN", overTLS: true, ok: true}) {
+				t.Fatalf("AUTHs %+v, want one PLAIN over TLS", auths)
+			}
+			if len(msgs) != 1 || !msgs[0].overTLS {
+				t.Fatalf("server got %d messages (over TLS: %v)", len(msgs), len(msgs) == 1 && msgs[0].overTLS)
+			}
+		})
+	}
+}
+
+// TestSMTPRefusesWeakTLS: a server below TLS 1.2, or with a certificate
+// the mailer does not trust, gets nothing.
+func TestSMTPRefusesWeakTLS(t *testing.T) {
+	for name, configure := range map[string]func(*smtpServer){
+		"TLS 1.1": func(s *smtpServer) {
+			s.startTLS = true
+			s.tls.MinVersion, s.tls.MaxVersion = tls.VersionTLS10, tls.VersionTLS11
+		},
+		"untrusted certificate": func(s *smtpServer) { s.startTLS = true },
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := startSMTP(t, configure)
+			m := srv.mailer(t, "smtp://bob:s3cret@HOST")
+			if name == "untrusted certificate" {
+				m.tls.RootCAs = x509.NewCertPool()
+			}
+			err := m.SendPasswordReset(t.Context(), "alice@example.org", testLink, testExpires)
+			if err == nil || !strings.Contains(err.Error(), "STARTTLS") {
+				t.Fatalf("err = %v, want a failed STARTTLS", err)
+			}
+			if _, auths, msgs := srv.snapshot(); len(auths) != 0 || len(msgs) != 0 {
+				t.Fatalf("server got %d AUTHs, %d messages", len(auths), len(msgs))
+			}
+		})
+	}
+}
+
+// TestSMTPAuthMechanism: the strongest mechanism offered is used, and one
+// that sends the password itself (PLAIN, LOGIN) never goes in clear to a
+// remote host.
+func TestSMTPAuthMechanism(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		offered string
+		tls     bool
+		want    string // the mechanism used; "" when the send is refused before AUTH
+	}{
+		{"SCRAM-SHA-256 first", "LOGIN PLAIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256", true, "SCRAM-SHA-256"},
+		{"then SCRAM-SHA-1", "PLAIN SCRAM-SHA-1", true, "SCRAM-SHA-1"},
+		{"then CRAM-MD5", "LOGIN PLAIN CRAM-MD5", true, "CRAM-MD5"},
+		{"then PLAIN", "LOGIN PLAIN", true, "PLAIN"},
+		{"LOGIN over TLS", "LOGIN", true, "LOGIN"},
+		{"lower case", "login", true, "LOGIN"},
+		{"CRAM-MD5 in clear", "PLAIN LOGIN CRAM-MD5", false, "CRAM-MD5"},
+		{"no PLAIN in clear", "PLAIN", false, ""},
+		{"no LOGIN in clear", "LOGIN PLAIN", false, ""},
+		{"nothing known", "XOAUTH2 GSSAPI", true, ""},
+		{"no AUTH", "", true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startSMTP(t, func(s *smtpServer) { s.mechs, s.startTLS = tc.offered, tc.tls })
+			url := "smtp://bob:s3cret@HOST"
+			if !tc.tls {
+				url += "?tls=off"
+			}
+			m := srv.mailer(t, url)
+			asIfRemote(m)
+			err := m.SendPasswordReset(t.Context(), "alice@example.org", testLink, testExpires)
+			_, auths, msgs := srv.snapshot()
+			switch {
+			case tc.want == "":
+				if err == nil || len(auths) != 0 || len(msgs) != 0 {
+					t.Fatalf("err %v, AUTHs %+v, %d messages: want a refusal before AUTH", err, auths, len(msgs))
+				}
+			case len(auths) != 1 || auths[0].mech != tc.want || auths[0].overTLS != tc.tls:
+				t.Fatalf("AUTHs %+v, want one %s (TLS %v)", auths, tc.want, tc.tls)
+			case strings.HasPrefix(tc.want, "SCRAM"):
+				// The test server speaks no SCRAM: it refuses, and nothing is sent.
+				if err == nil || len(msgs) != 0 {
+					t.Fatalf("err %v, %d messages after a refused AUTH", err, len(msgs))
+				}
+			case err != nil || !auths[0].ok || len(msgs) != 1:
+				t.Fatalf("err %v, AUTH %+v, %d messages", err, auths[0], len(msgs))
+			}
+			if err != nil && strings.Contains(err.Error(), testPass) {
+				t.Fatalf("error quotes the password: %v", err)
+			}
+		})
+	}
 }
 
 func TestSMTPRejectsHeaderInjection(t *testing.T) {
 	srv := startSMTP(t, nil)
-	m, err := NewSMTP("smtp://127.0.0.1:"+srv.port()+"?tls=off", testFrom)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = m.SendPasswordReset(t.Context(), "a@b.co\r\nBcc: evil@x.io", testLink, testExpires)
+	m := srv.mailer(t, "smtp://HOST?tls=off")
+	err := m.SendPasswordReset(t.Context(), "a@b.co\r\nBcc: evil@x.io", testLink, testExpires)
 	if !errors.Is(err, errRecipient) {
 		t.Fatalf("err = %v, want errRecipient", err)
 	}
@@ -345,23 +599,31 @@ func TestSMTPErrorsHideSecrets(t *testing.T) {
 	for name, configure := range map[string]func(*smtpServer){
 		"rcpt rejected": func(s *smtpServer) { s.rejectRcpt = true },
 		// A server that echoes what it got must not get the link into the error.
-		"data rejected, link echoed": func(s *smtpServer) { s.rejectData = "spam: " + testLink + " s3cret" },
+		"data rejected, link echoed": func(s *smtpServer) { s.rejectData = "spam: " + testLink + " " + testPass },
+		// Nor the password, as AUTH PLAIN or LOGIN sent it.
+		"PLAIN echoed": func(s *smtpServer) { s.mechs, s.rejectAuth = "PLAIN", true },
+		"LOGIN echoed": func(s *smtpServer) { s.mechs, s.rejectAuth = "LOGIN", true },
 	} {
 		t.Run(name, func(t *testing.T) {
 			srv := startSMTP(t, configure)
-			m, err := NewSMTP("smtp://bob:s3cret@127.0.0.1:"+srv.port()+"?tls=off", testFrom)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = m.SendPasswordReset(t.Context(), "alice@example.org", testLink, testExpires)
+			m := srv.mailer(t, "smtp://bob:s3cret@HOST?tls=off")
+			err := m.SendPasswordReset(t.Context(), "alice@example.org", testLink, testExpires)
 			if err == nil {
 				t.Fatal("send succeeded")
 			}
 			msg := err.Error()
-			if !strings.HasPrefix(msg, "mail: ") || strings.Contains(msg, testLink) || strings.Contains(msg, "token=") || strings.Contains(msg, "s3cret") {
-				t.Fatalf("error leaks a secret or lacks the prefix: %q", msg)
+			if !strings.HasPrefix(msg, "mail: ") || strings.Contains(msg, testLink) || strings.Contains(msg, "token=") {
+				t.Fatalf("error leaks the link or lacks the prefix: %q", msg)
+			}
+			for _, form := range m.passwordForms() {
+				if strings.Contains(msg, form) {
+					t.Fatalf("error leaks the password as %q: %q", form, msg)
+				}
 			}
 			if srv.rejectData != "" && !strings.Contains(msg, "554") {
+				t.Errorf("error lost the server's reply: %q", msg)
+			}
+			if srv.rejectAuth && !strings.Contains(msg, "535") {
 				t.Errorf("error lost the server's reply: %q", msg)
 			}
 			if _, _, msgs := srv.snapshot(); len(msgs) != 0 {
@@ -373,12 +635,9 @@ func TestSMTPErrorsHideSecrets(t *testing.T) {
 
 func TestSMTPRefusesCleartextToRemoteHost(t *testing.T) {
 	srv := startSMTP(t, nil)
-	m, err := NewSMTP("smtp://127.0.0.1:"+srv.port(), testFrom)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.host = "mail.example.com" // as if remote; the dial address stays the test server
-	err = m.SendPasswordReset(t.Context(), "alice@example.org", testLink, testExpires)
+	m := srv.mailer(t, "smtp://HOST")
+	asIfRemote(m)
+	err := m.SendPasswordReset(t.Context(), "alice@example.org", testLink, testExpires)
 	if err == nil || !strings.Contains(err.Error(), "STARTTLS") {
 		t.Fatalf("err = %v, want a refusal to send without STARTTLS", err)
 	}
@@ -570,10 +829,7 @@ func TestRenderSecurityNotice_LG06(t *testing.T) {
 
 func TestSMTPSendsSignInCodeAndNotice(t *testing.T) {
 	srv := startSMTP(t, nil)
-	m, err := NewSMTP("smtp://127.0.0.1:"+srv.port()+"?tls=off", testFrom)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := srv.mailer(t, "smtp://HOST?tls=off")
 	if err := m.SendSignInCode(t.Context(), "alice@example.org", "123456", testExpires); err != nil {
 		t.Fatal(err)
 	}
@@ -584,10 +840,10 @@ func TestSMTPSendsSignInCodeAndNotice(t *testing.T) {
 	if len(msgs) != 2 {
 		t.Fatalf("server got %d messages", len(msgs))
 	}
-	if p := parse(t, msgs[0]); !strings.Contains(p.text, "123456") {
+	if p := parse(t, msgs[0].raw); !strings.Contains(p.text, "123456") {
 		t.Errorf("code message:\n%s", p.text)
 	}
-	if p := parse(t, msgs[1]); p.header.Get("Subject") != "Two-step verification was turned on" {
+	if p := parse(t, msgs[1].raw); p.header.Get("Subject") != "Two-step verification was turned on" {
 		t.Errorf("notice subject %q", p.header.Get("Subject"))
 	}
 }
@@ -638,4 +894,70 @@ func TestBackgroundNotices_LG06(t *testing.T) {
 	if n := len(slow.sent); n < 2 || n > 3 {
 		t.Errorf("%d notices sent, want the in-flight and the queued ones (2-3)", n)
 	}
+	// A notice after Close is dropped, not a panic (a send on the closed queue).
+	if err := b.SendSecurityNotice(t.Context(), "a@b.co", ports.SecurityNotice{Kind: ports.NoticeNewDevice}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(t.Context()); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// delivered reads rendered messages back for the Mailer contract, checking
+// each is well formed on the way.
+func delivered(t *testing.T, raws [][]byte) []adaptertest.Delivered {
+	t.Helper()
+	var out []adaptertest.Delivered
+	for _, raw := range raws {
+		p := parse(t, raw)
+		to, err := p.header.AddressList("To")
+		if err != nil || len(to) != 1 {
+			t.Fatalf("To %q: %v", p.header.Get("To"), err)
+		}
+		out = append(out, adaptertest.Delivered{To: to[0].Address, Text: p.text + "\n" + p.html})
+	}
+	return out
+}
+
+func TestFilesMailerContract(t *testing.T) {
+	adaptertest.Mailer(t, func(t *testing.T) adaptertest.MailerUnderTest {
+		dir := t.TempDir()
+		f, err := NewFiles(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return adaptertest.MailerUnderTest{Mailer: f, Delivered: func(t *testing.T) []adaptertest.Delivered {
+			names, err := filepath.Glob(filepath.Join(dir, "*.eml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var raws [][]byte
+			for _, name := range names {
+				raw, err := os.ReadFile(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				raws = append(raws, raw)
+			}
+			return delivered(t, raws)
+		}}
+	})
+}
+
+// TestSMTPMailerContract runs the contract against a server taken for
+// remote: STARTTLS is required and the password goes only over TLS.
+func TestSMTPMailerContract(t *testing.T) {
+	adaptertest.Mailer(t, func(t *testing.T) adaptertest.MailerUnderTest {
+		srv := startSMTP(t, func(s *smtpServer) { s.startTLS = true })
+		m := srv.mailer(t, "smtp://bob:s3cret@HOST")
+		asIfRemote(m)
+		return adaptertest.MailerUnderTest{Mailer: m, Delivered: func(t *testing.T) []adaptertest.Delivered {
+			_, _, msgs := srv.snapshot()
+			var raws [][]byte
+			for _, msg := range msgs {
+				raws = append(raws, msg.raw)
+			}
+			return delivered(t, raws)
+		}}
+	})
 }

@@ -16,10 +16,14 @@ import (
 // queue full is dropped and logged; notices are best effort (LG-06).
 type BackgroundNotices struct {
 	ports.Mailer
-	queue chan notice
-	log   *slog.Logger
-	done  chan struct{}
-	once  sync.Once
+	log  *slog.Logger
+	done chan struct{}
+
+	// mu keeps a notice from being queued while Close closes the queue:
+	// a send on a closed channel panics.
+	mu     sync.RWMutex
+	queue  chan notice
+	closed bool
 }
 
 type notice struct {
@@ -51,8 +55,16 @@ func (b *BackgroundNotices) run() {
 	}
 }
 
-// SendSecurityNotice queues the notice and returns at once.
+// SendSecurityNotice queues the notice and returns at once. The caller's
+// ctx does not bind the sending: a client that hangs up cannot stop its
+// notice.
 func (b *BackgroundNotices) SendSecurityNotice(_ context.Context, to string, n ports.SecurityNotice) error {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		b.log.Warn("security notice dropped: the sender is closed", "kind", n.Kind)
+		return nil
+	}
 	select {
 	case b.queue <- notice{to, n}:
 	default:
@@ -64,7 +76,12 @@ func (b *BackgroundNotices) SendSecurityNotice(_ context.Context, to string, n p
 // Close sends what is queued, waiting at most until ctx ends, and stops.
 // Notices queued after Close are lost.
 func (b *BackgroundNotices) Close(ctx context.Context) error {
-	b.once.Do(func() { close(b.queue) })
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.queue)
+	}
+	b.mu.Unlock()
 	select {
 	case <-b.done:
 		return nil

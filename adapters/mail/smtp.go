@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/smtp"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/wneessen/go-mail/smtp"
 
 	"github.com/usermgmt/usermgmt/ports"
 )
@@ -22,7 +24,10 @@ const (
 )
 
 // SMTP sends messages through an SMTP server, one connection per message. It
-// is safe for concurrent use.
+// is safe for concurrent use. The protocol is go-mail's smtp package, the
+// maintained successor of the frozen net/smtp; the flow (dial, TLS, AUTH,
+// one message) stays here so that the caller's ctx bounds all of it and the
+// bytes sent are the composer's, the same as Files writes.
 //
 // Transport security depends on the URL:
 //   - smtps://host[:465]: implicit TLS from the first byte.
@@ -31,14 +36,20 @@ const (
 //     address ("localhost", 127.0.0.0/8, ::1).
 //   - smtp://host?tls=off: never TLS, for a relay on a trusted network.
 //
-// Credentials (smtp://user:pass@host) are sent with AUTH PLAIN, which
-// net/smtp refuses over an unencrypted connection except to localhost.
+// TLS is 1.2 or later, with the server's certificate checked against host.
+// Credentials (smtp://user:pass@host) are sent with the strongest mechanism
+// the server offers of SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN and
+// LOGIN. PLAIN and LOGIN carry the password itself, so they are used only
+// over TLS or to a loopback host: a remote server in clear that offers
+// nothing else is refused.
 type SMTP struct {
 	messages
 	addr        string // host:port
 	host        string
+	loopback    bool // host is a loopback address: cleartext is as safe as the machine
 	implicitTLS bool
 	tlsOff      bool
+	tls         *tls.Config
 	user, pass  string
 	helo        string
 	compose     composer
@@ -80,6 +91,8 @@ func NewSMTP(rawURL, from string, opts ...Option) (*SMTP, error) {
 	if s.host == "" {
 		return nil, errors.New("mail: SMTP URL has no host")
 	}
+	s.loopback = isLoopback(s.host)
+	s.tls = &tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12}
 	if p := u.Port(); p != "" {
 		port = p
 	}
@@ -110,7 +123,7 @@ func (s *SMTP) send(ctx context.Context, kind, to string, ct content) error {
 		return err
 	}
 	if err := s.deliver(ctx, m); err != nil {
-		return scrub(err, ct.secret(), s.pass, s.authBlob())
+		return scrub(err, append(s.passwordForms(), ct.secret())...)
 	}
 	return nil
 }
@@ -128,7 +141,8 @@ func (s *SMTP) deliver(ctx context.Context, m message) error {
 		_ = conn.Close()
 		return fmt.Errorf("mail: %w", err)
 	}
-	// A cancelled ctx interrupts whatever read or write is in progress.
+	// A cancelled ctx interrupts whatever read or write is in progress, on
+	// the TLS layer too: it reads and writes through conn.
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
 	defer stop()
 
@@ -144,19 +158,16 @@ func (s *SMTP) deliver(ctx context.Context, m message) error {
 	}
 	if !s.implicitTLS && !s.tlsOff {
 		if ok, _ := c.Extension("STARTTLS"); ok {
-			if err := c.StartTLS(&tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12}); err != nil {
+			if err := c.StartTLS(s.tls); err != nil {
 				return fmt.Errorf("mail: STARTTLS: %w", err)
 			}
-		} else if !isLoopback(s.host) {
+		} else if !s.loopback {
 			return fmt.Errorf("mail: %s does not offer STARTTLS (add ?tls=off to the URL to send in clear)", s.addr)
 		}
 	}
 	if s.user != "" {
-		if ok, _ := c.Extension("AUTH"); !ok {
-			return fmt.Errorf("mail: %s does not offer AUTH", s.addr)
-		}
-		if err := c.Auth(smtp.PlainAuth("", s.user, s.pass, s.host)); err != nil {
-			return fmt.Errorf("mail: AUTH: %w", err)
+		if err := s.auth(c); err != nil {
+			return err
 		}
 	}
 	if err := c.Mail(m.from); err != nil {
@@ -184,18 +195,61 @@ func (s *SMTP) deliver(ctx context.Context, m message) error {
 func (s *SMTP) dial(ctx context.Context) (net.Conn, error) {
 	d := &net.Dialer{Timeout: dialTimeout}
 	if s.implicitTLS {
-		td := &tls.Dialer{NetDialer: d, Config: &tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12}}
+		td := &tls.Dialer{NetDialer: d, Config: s.tls}
 		return td.DialContext(ctx, "tcp", s.addr)
 	}
 	return d.DialContext(ctx, "tcp", s.addr)
 }
 
-// authBlob is the AUTH PLAIN response as sent on the wire.
-func (s *SMTP) authBlob() string {
-	if s.pass == "" {
-		return ""
+// mechanisms are the SASL mechanisms used, strongest first (the order of
+// go-mail's own discovery). The SCRAM ones and CRAM-MD5 never send the
+// password; PLAIN and LOGIN do, so they are cleartext.
+var mechanisms = []struct {
+	name      string
+	cleartext bool
+	auth      func(s *SMTP) smtp.Auth
+}{
+	{"SCRAM-SHA-256", false, func(s *SMTP) smtp.Auth { return smtp.ScramSHA256Auth(s.user, s.pass) }},
+	{"SCRAM-SHA-1", false, func(s *SMTP) smtp.Auth { return smtp.ScramSHA1Auth(s.user, s.pass) }},
+	{"CRAM-MD5", false, func(s *SMTP) smtp.Auth { return smtp.CRAMMD5Auth(s.user, s.pass) }},
+	// go-mail checks again that the connection is TLS or the host loopback;
+	// its list of loopback names is shorter than isLoopback's, hence the flag.
+	{"PLAIN", true, func(s *SMTP) smtp.Auth { return smtp.PlainAuth("", s.user, s.pass, s.host, s.loopback) }},
+	{"LOGIN", true, func(s *SMTP) smtp.Auth { return smtp.LoginAuth(s.user, s.pass, s.host, s.loopback) }},
+}
+
+// auth authenticates with the first of mechanisms that the server offers
+// and that the connection allows.
+func (s *SMTP) auth(c *smtp.Client) error {
+	ok, offered := c.Extension("AUTH")
+	if !ok {
+		return fmt.Errorf("mail: %s does not offer AUTH", s.addr)
 	}
-	return base64.StdEncoding.EncodeToString([]byte("\x00" + s.user + "\x00" + s.pass))
+	_, encrypted := c.TLSConnectionState()
+	names := strings.Fields(strings.ToUpper(offered))
+	for _, m := range mechanisms {
+		if !slices.Contains(names, m.name) || (m.cleartext && !encrypted && !s.loopback) {
+			continue
+		}
+		if err := c.Auth(m.auth(s)); err != nil {
+			return fmt.Errorf("mail: AUTH %s: %w", m.name, err)
+		}
+		return nil
+	}
+	if !encrypted {
+		return fmt.Errorf("mail: %s offers no AUTH mechanism that keeps the password safe without TLS (it offers %q)", s.addr, offered)
+	}
+	return fmt.Errorf("mail: %s offers no AUTH mechanism this mailer has (it offers %q)", s.addr, offered)
+}
+
+// passwordForms are the password and the forms AUTH PLAIN and LOGIN send it
+// in, any of which a server may echo in an error.
+func (s *SMTP) passwordForms() []string {
+	if s.pass == "" {
+		return nil
+	}
+	b64 := base64.StdEncoding.EncodeToString
+	return []string{s.pass, b64([]byte("\x00" + s.user + "\x00" + s.pass)), b64([]byte(s.pass))}
 }
 
 func isLoopback(host string) bool {

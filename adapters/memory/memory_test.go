@@ -26,3 +26,10 @@ func TestLimitsContract(t *testing.T) {
 		return adaptertest.LimitStores{Limiter: l, Failures: l}
 	})
 }
+
+func TestMailerContract(t *testing.T) {
+	adaptertest.Mailer(t, func(*testing.T) adaptertest.MailerUnderTest {
+		b := &memory.Mailbox{}
+		return adaptertest.MailerUnderTest{Mailer: b, Delivered: func(*testing.T) []adaptertest.Delivered { return adaptertest.FromMailbox(b) }}
+	})
+}

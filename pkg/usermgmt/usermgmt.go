@@ -262,6 +262,25 @@ func newMailer(cfg Config, o options) (ports.Mailer, error) {
 	return m, nil
 }
 
+// serviceMailer is the use cases' mailer: newMailer's, and with
+// background set (a database-backed service) its security notices go out
+// from a queue, so a slow mail server must not slow a sign-in; codes and
+// links are sent while the caller waits. closeMailer sends what is queued.
+func serviceMailer(cfg Config, o options, background bool) (m ports.Mailer, closeMailer func() error, err error) {
+	if m, err = newMailer(cfg, o); err != nil {
+		return nil, nil, err
+	}
+	if !background {
+		return m, func() error { return nil }, nil
+	}
+	bg := mail.NewBackgroundNotices(m, 1024, o.log)
+	return bg, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return bg.Close(ctx)
+	}, nil
+}
+
 // limitStore keeps rate limits and failure counts.
 type limitStore struct {
 	limiter  ports.RateLimiter
@@ -463,21 +482,11 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 		}
 		return nil, err
 	}
-	var mailer ports.Mailer
-	if mailer, err = newMailer(cfg, o); err != nil {
+	mailer, closeMailer, err := serviceMailer(cfg, o, st.db != nil)
+	if err != nil {
 		return fail(err)
 	}
-	if st.db != nil {
-		// Notices go out in the background: a slow mail server must not
-		// slow a sign-in. Codes and links are sent while the caller waits.
-		bg := mail.NewBackgroundNotices(mailer, 1024, o.log)
-		mailer = bg
-		closers = append(closers, func() error {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			return bg.Close(ctx)
-		})
-	}
+	closers = append(closers, closeMailer)
 	// Mailed-link requests are answered before their work runs (LG-01);
 	// Close drains what was accepted before the stores close.
 	background := system.NewBackground(backgroundWorkers, backgroundQueue, 30*time.Second, o.log)
