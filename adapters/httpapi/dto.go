@@ -116,8 +116,7 @@ type endedResponse struct {
 }
 
 type healthResponse struct {
-	Status string            `json:"status"`
-	Checks map[string]string `json:"checks,omitempty"`
+	Status string `json:"status"`
 }
 
 func toUserResponse(u user.User) userResponse {

@@ -26,6 +26,9 @@ var statusOf = map[errs.Kind]int{
 	errs.Unavailable:     fiber.StatusServiceUnavailable,
 }
 
+// mimeProblem is the media type of every error answer (RFC 9457).
+const mimeProblem = "application/problem+json"
+
 // ProblemTypeBase prefixes the type URI of every problem; the rest is the
 // error's stable code, so clients switch on type, never on title or detail.
 const ProblemTypeBase = "urn:usermgmt:problem:"
@@ -55,6 +58,7 @@ var (
 	errBodyTooLarge     = errs.New(errs.Invalid, "http.body_too_large", "request body is too large")
 	errMalformedJSON    = errs.New(errs.Invalid, "http.malformed_json", "request body is not valid JSON for this endpoint")
 	errUnauthenticated  = errs.New(errs.Unauthenticated, "auth.unauthenticated", "authentication required")
+	errNotReady         = errs.New(errs.Unavailable, "server.not_ready", "a dependency is unreachable")
 	errInternal         = errs.New(errs.Internal, "internal", "internal server error")
 )
 
@@ -136,7 +140,7 @@ func errorHandler(log *slog.Logger, allow func(path string) string) fiber.ErrorH
 			}
 		}
 		setSecurityHeaders(c)
-		c.Set(fiber.HeaderContentType, "application/problem+json")
+		c.Set(fiber.HeaderContentType, mimeProblem)
 		return c.Status(p.Status).Send(body)
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/usermgmt/usermgmt/core/errs"
 	"github.com/usermgmt/usermgmt/core/identity"
 	"github.com/usermgmt/usermgmt/core/mfa"
 	"github.com/usermgmt/usermgmt/core/session"
@@ -26,79 +27,93 @@ type route struct {
 	status       int // success status
 	resp         any // success body, nil for none
 	altResp      any // another success body of the same status (documented as oneOf)
-	rawResp      string
-	public       fiber.Handler
-	authed       func(*fiber.Ctx, token.Claims) error
+	rawResp      rawBody
+	// fails are the error kinds the use case answers, beyond those every
+	// route of its shape can (see errorStatuses): each is a documented
+	// problem status.
+	fails  []errs.Kind
+	public fiber.Handler
+	authed func(*fiber.Ctx, token.Claims) error
 }
+
+// rawBody is a success body served as bytes from elsewhere: its media type
+// (the handler sets the same) and what it is.
+type rawBody struct{ mediaType, description string }
+
+// Media types of the raw bodies.
+const (
+	mimeJWKSet = "application/jwk-set+json"
+	mimeSchema = "application/schema+json"
+)
 
 func (a *API) routeTable() []route {
 	return []route{
 		{method: fiber.MethodPost, path: "/v1/auth/register", summary: "Register an account with a password and sign in", tag: "auth",
-			body: registerRequest{}, status: fiber.StatusCreated, resp: authResponse{}, public: a.registerAccount},
+			body: registerRequest{}, status: fiber.StatusCreated, resp: authResponse{}, fails: []errs.Kind{errs.Conflict, errs.RateLimited, errs.Unavailable}, public: a.registerAccount},
 		{method: fiber.MethodPost, path: "/v1/auth/login", summary: "Sign in with email or username and password; an account with a second factor gets a challenge instead of tokens", tag: "auth",
-			body: loginRequest{}, status: fiber.StatusOK, resp: authResponse{}, altResp: challengeResponse{}, public: a.login},
+			body: loginRequest{}, status: fiber.StatusOK, resp: authResponse{}, altResp: challengeResponse{}, fails: []errs.Kind{errs.Unauthenticated, errs.Forbidden, errs.RateLimited, errs.Unavailable}, public: a.login},
 		{method: fiber.MethodPost, path: "/v1/auth/login/mfa", summary: "Answer a sign-in challenge with a TOTP, emailed, texted or backup code", tag: "auth",
-			body: loginMFARequest{}, status: fiber.StatusOK, resp: authResponse{}, public: a.loginMFA},
+			body: loginMFARequest{}, status: fiber.StatusOK, resp: authResponse{}, fails: []errs.Kind{errs.Unauthenticated, errs.Forbidden, errs.RateLimited, errs.Unavailable}, public: a.loginMFA},
 		{method: fiber.MethodPost, path: "/v1/auth/login/mfa/send", summary: "Send a code for a sign-in challenge by email or SMS", tag: "auth",
-			body: sendCodeRequest{}, status: fiber.StatusAccepted, resp: sentCodeResponse{}, public: a.sendChallengeCode},
+			body: sendCodeRequest{}, status: fiber.StatusAccepted, resp: sentCodeResponse{}, fails: []errs.Kind{errs.Unauthenticated, errs.Precondition, errs.RateLimited, errs.Unavailable}, public: a.sendChallengeCode},
 		{method: fiber.MethodPost, path: "/v1/auth/refresh", summary: "Rotate a refresh token for a new token pair", tag: "auth",
-			body: refreshRequest{}, status: fiber.StatusOK, resp: tokenResponse{}, public: a.refresh},
+			body: refreshRequest{}, status: fiber.StatusOK, resp: tokenResponse{}, fails: []errs.Kind{errs.Unauthenticated, errs.Forbidden, errs.RateLimited, errs.Unavailable}, public: a.refresh},
 		{method: fiber.MethodPost, path: "/v1/auth/logout", summary: "End the current session (and the one of the given refresh token)", tag: "auth",
 			body: logoutRequest{}, bodyOptional: true, status: fiber.StatusNoContent, authed: a.logout},
 		{method: fiber.MethodPost, path: "/v1/auth/password/change", summary: "Change the password; other sessions end", tag: "auth",
-			body: changePasswordRequest{}, status: fiber.StatusNoContent, authed: a.changePassword},
+			body: changePasswordRequest{}, status: fiber.StatusNoContent, fails: []errs.Kind{errs.Forbidden, errs.RateLimited, errs.Unavailable}, authed: a.changePassword},
 		{method: fiber.MethodPost, path: "/v1/auth/password/forgot", summary: "Mail a password-reset link; 202 for any address", tag: "auth",
-			body: forgotPasswordRequest{}, status: fiber.StatusAccepted, resp: acceptedResponse{}, public: a.forgotPassword},
+			body: forgotPasswordRequest{}, status: fiber.StatusAccepted, resp: acceptedResponse{}, fails: []errs.Kind{errs.RateLimited, errs.Unavailable}, public: a.forgotPassword},
 		{method: fiber.MethodPost, path: "/v1/auth/password/reset", summary: "Set a new password with a reset token; every session ends", tag: "auth",
-			body: resetPasswordRequest{}, status: fiber.StatusNoContent, public: a.resetPassword},
+			body: resetPasswordRequest{}, status: fiber.StatusNoContent, fails: []errs.Kind{errs.Unavailable}, public: a.resetPassword},
 		{method: fiber.MethodPost, path: "/v1/auth/email/verify", summary: "Confirm the email address with the token from the mailed link", tag: "auth",
 			body: verifyEmailRequest{}, status: fiber.StatusNoContent, public: a.verifyEmail},
 		{method: fiber.MethodPost, path: "/v1/auth/email/resend", summary: "Mail a new verification link; 202 for any address", tag: "auth",
-			body: forgotPasswordRequest{}, status: fiber.StatusAccepted, resp: acceptedResponse{}, public: a.resendVerification},
+			body: forgotPasswordRequest{}, status: fiber.StatusAccepted, resp: acceptedResponse{}, fails: []errs.Kind{errs.RateLimited, errs.Unavailable}, public: a.resendVerification},
 		{method: fiber.MethodGet, path: "/v1/auth/verify", summary: "Forward-auth: check an access token; X-User-Id, X-User-Roles and X-User-Aal on success", tag: "auth",
 			status: fiber.StatusOK, resp: verifyResponse{}, authed: a.verify},
 		{method: fiber.MethodGet, path: "/v1/users/me", summary: "The caller's account", tag: "users",
-			status: fiber.StatusOK, resp: userResponse{}, authed: a.me},
+			status: fiber.StatusOK, resp: userResponse{}, fails: []errs.Kind{errs.Forbidden}, authed: a.me},
 		{method: fiber.MethodPatch, path: "/v1/users/me", summary: "Update the caller's profile and preferences", tag: "users",
-			body: updateMeRequest{}, status: fiber.StatusOK, resp: userResponse{}, authed: a.updateMe},
+			body: updateMeRequest{}, status: fiber.StatusOK, resp: userResponse{}, fails: []errs.Kind{errs.Forbidden}, authed: a.updateMe},
 		{method: fiber.MethodGet, path: "/v1/users/me/sessions", summary: "The caller's live sessions, newest first", tag: "users",
-			status: fiber.StatusOK, resp: sessionsResponse{}, authed: a.mySessions},
+			status: fiber.StatusOK, resp: sessionsResponse{}, fails: []errs.Kind{errs.Forbidden}, authed: a.mySessions},
 		{method: fiber.MethodDelete, path: "/v1/users/me/sessions", summary: "End every session of the caller but the current one", tag: "users",
-			status: fiber.StatusOK, resp: endedResponse{}, authed: a.endOtherSessions},
+			status: fiber.StatusOK, resp: endedResponse{}, fails: []errs.Kind{errs.Forbidden}, authed: a.endOtherSessions},
 		{method: fiber.MethodDelete, path: "/v1/users/me/sessions/:id", summary: "End one of the caller's sessions", tag: "users",
-			status: fiber.StatusNoContent, authed: a.endMySession},
+			status: fiber.StatusNoContent, fails: []errs.Kind{errs.Forbidden}, authed: a.endMySession},
 		{method: fiber.MethodGet, path: "/v1/users/me/mfa", summary: "The caller's second factors and remaining backup codes", tag: "mfa",
-			status: fiber.StatusOK, resp: mfaStatusResponse{}, authed: a.myMFA},
+			status: fiber.StatusOK, resp: mfaStatusResponse{}, fails: []errs.Kind{errs.Forbidden}, authed: a.myMFA},
 		{method: fiber.MethodPost, path: "/v1/users/me/mfa/totp", summary: "Start enrolling an authenticator app (password, and a current factor's code when MFA is on)", tag: "mfa",
-			body: reauthRequest{}, status: fiber.StatusOK, resp: totpSetupResponse{}, authed: a.beginTOTP},
+			body: reauthRequest{}, status: fiber.StatusOK, resp: totpSetupResponse{}, fails: []errs.Kind{errs.Forbidden, errs.Conflict, errs.Precondition, errs.RateLimited, errs.Unavailable}, authed: a.beginTOTP},
 		{method: fiber.MethodPost, path: "/v1/users/me/mfa/email", summary: "Start enrolling the verified email address: a code is mailed", tag: "mfa",
-			body: reauthRequest{}, status: fiber.StatusAccepted, resp: sentCodeResponse{}, authed: a.beginEmailFactor},
+			body: reauthRequest{}, status: fiber.StatusAccepted, resp: sentCodeResponse{}, fails: []errs.Kind{errs.Forbidden, errs.Conflict, errs.Precondition, errs.RateLimited, errs.Unavailable}, authed: a.beginEmailFactor},
 		{method: fiber.MethodPost, path: "/v1/users/me/mfa/sms", summary: "Start enrolling a phone number: a code is texted", tag: "mfa",
-			body: smsFactorRequest{}, status: fiber.StatusAccepted, resp: sentCodeResponse{}, authed: a.beginSMSFactor},
+			body: smsFactorRequest{}, status: fiber.StatusAccepted, resp: sentCodeResponse{}, fails: []errs.Kind{errs.Forbidden, errs.Conflict, errs.Precondition, errs.RateLimited, errs.Unavailable}, authed: a.beginSMSFactor},
 		{method: fiber.MethodPost, path: "/v1/users/me/mfa/:method/confirm", summary: "Enable a factor with a code from it; other sessions end", tag: "mfa",
-			body: confirmFactorRequest{}, status: fiber.StatusOK, resp: enabledResponse{}, authed: a.confirmFactor},
+			body: confirmFactorRequest{}, status: fiber.StatusOK, resp: enabledResponse{}, fails: []errs.Kind{errs.Forbidden, errs.Conflict, errs.RateLimited, errs.Unavailable}, authed: a.confirmFactor},
 		{method: fiber.MethodPost, path: "/v1/users/me/mfa/:method/disable", summary: "Remove a factor (password and a current factor's code); other sessions end", tag: "mfa",
-			body: reauthRequest{}, status: fiber.StatusNoContent, authed: a.disableFactor},
+			body: reauthRequest{}, status: fiber.StatusNoContent, fails: []errs.Kind{errs.Forbidden, errs.Precondition, errs.RateLimited, errs.Unavailable}, authed: a.disableFactor},
 		{method: fiber.MethodPost, path: "/v1/users/me/mfa/backup-codes", summary: "Replace the backup codes (password and a current factor's code)", tag: "mfa",
-			body: reauthRequest{}, status: fiber.StatusOK, resp: backupCodesResponse{}, authed: a.regenerateBackupCodes},
+			body: reauthRequest{}, status: fiber.StatusOK, resp: backupCodesResponse{}, fails: []errs.Kind{errs.Forbidden, errs.Precondition, errs.RateLimited, errs.Unavailable}, authed: a.regenerateBackupCodes},
 		{method: fiber.MethodPost, path: "/v1/users/me/mfa/reauth-code", summary: "Send a code by an email or SMS factor, to re-authenticate a factor change", tag: "mfa",
-			body: reauthCodeRequest{}, status: fiber.StatusAccepted, resp: sentCodeResponse{}, authed: a.requestReauthCode},
+			body: reauthCodeRequest{}, status: fiber.StatusAccepted, resp: sentCodeResponse{}, fails: []errs.Kind{errs.Forbidden, errs.Precondition, errs.RateLimited, errs.Unavailable}, authed: a.requestReauthCode},
 		{method: fiber.MethodDelete, path: "/v1/admin/users/:id/sessions", summary: "Administrators: end every session of a user (logoutType forced)", tag: "admin",
-			status: fiber.StatusOK, resp: endedResponse{}, authed: a.endUserSessions},
+			status: fiber.StatusOK, resp: endedResponse{}, fails: []errs.Kind{errs.Forbidden}, authed: a.endUserSessions},
 		{method: fiber.MethodPost, path: "/v1/admin/users/:id/mfa/reset", summary: "Administrators: remove every second factor of a user who lost them; their sessions end", tag: "admin",
-			status: fiber.StatusNoContent, authed: a.resetUserMFA},
+			status: fiber.StatusNoContent, fails: []errs.Kind{errs.Forbidden}, authed: a.resetUserMFA},
 		{method: fiber.MethodDelete, path: "/v1/admin/sessions", summary: "Administrators: end every session of every user (logoutType forced)", tag: "admin",
-			status: fiber.StatusOK, resp: endedResponse{}, authed: a.endAllSessions},
+			status: fiber.StatusOK, resp: endedResponse{}, fails: []errs.Kind{errs.Forbidden}, authed: a.endAllSessions},
 		{method: fiber.MethodGet, path: "/healthz", summary: "Liveness", tag: "operations",
 			status: fiber.StatusOK, resp: healthResponse{}, public: a.healthz},
 		{method: fiber.MethodGet, path: "/readyz", summary: "Readiness: dependencies reachable", tag: "operations",
-			status: fiber.StatusOK, resp: healthResponse{}, public: a.readyz},
+			status: fiber.StatusOK, resp: healthResponse{}, fails: []errs.Kind{errs.Unavailable}, public: a.readyz},
 		{method: fiber.MethodGet, path: "/.well-known/jwks.json", summary: "Public keys that verify access tokens (RFC 7517)", tag: "operations",
-			status: fiber.StatusOK, rawResp: "JWK Set", public: a.jwks},
+			status: fiber.StatusOK, rawResp: rawBody{mimeJWKSet, "JWK Set"}, public: a.jwks},
 		{method: fiber.MethodGet, path: "/schemas/events/:name", summary: "JSON Schema of an event type (the dataschema of published events)", tag: "operations",
-			status: fiber.StatusOK, rawResp: "JSON Schema", public: a.eventSchema},
+			status: fiber.StatusOK, rawResp: rawBody{mimeSchema, "JSON Schema"}, public: a.eventSchema},
 		{method: fiber.MethodGet, path: "/openapi.json", summary: "This document (OpenAPI 3.1)", tag: "operations",
-			status: fiber.StatusOK, rawResp: "OpenAPI document", public: a.openAPI},
+			status: fiber.StatusOK, rawResp: rawBody{fiber.MIMEApplicationJSON, "OpenAPI document"}, public: a.openAPI},
 	}
 }
 
@@ -322,14 +337,14 @@ func (a *API) readyz(c *fiber.Ctx) error {
 	if a.opt.Ready != nil {
 		if err := a.opt.Ready(c.UserContext()); err != nil {
 			a.opt.Logger.WarnContext(c.UserContext(), "not ready", "err", err)
-			return c.Status(fiber.StatusServiceUnavailable).JSON(healthResponse{Status: "unavailable", Checks: map[string]string{"dependencies": "failing"}})
+			return errNotReady
 		}
 	}
 	return c.JSON(healthResponse{Status: "ok"})
 }
 
 func (a *API) jwks(c *fiber.Ctx) error {
-	c.Set(fiber.HeaderContentType, "application/jwk-set+json")
+	c.Set(fiber.HeaderContentType, mimeJWKSet)
 	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
 	return c.Send(a.opt.JWKS())
 }
@@ -343,7 +358,7 @@ func (a *API) eventSchema(c *fiber.Ctx) error {
 	if !ok {
 		return errNotFound
 	}
-	c.Set(fiber.HeaderContentType, "application/schema+json")
+	c.Set(fiber.HeaderContentType, mimeSchema)
 	c.Set(fiber.HeaderCacheControl, "public, max-age=3600")
 	return c.Send(doc)
 }

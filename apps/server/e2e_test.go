@@ -61,6 +61,7 @@ type proc struct {
 	metrics string
 	dataDir string // where the embedded default keeps its files and mail
 	logs    *syncBuffer
+	audit   *audit // every answer, checked against /openapi.json
 }
 
 // syncBuffer collects the server's output while tests read it.
@@ -115,10 +116,11 @@ func startCmd(t *testing.T, cmd *exec.Cmd, env ...string) *proc {
 		"USERMGMT_METRICS_ADDR=" + metrics, "USERMGMT_DATA_DIR=" + dataDir}, env...)
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
+	a := audited(t, addr)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, base: "http://" + addr, metrics: "http://" + metrics + "/metrics", dataDir: dataDir, logs: logs}
+	p := &proc{cmd: cmd, base: "http://" + addr, metrics: "http://" + metrics + "/metrics", dataDir: dataDir, logs: logs, audit: a}
 	t.Cleanup(func() { p.stop(t) })
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -126,6 +128,7 @@ func startCmd(t *testing.T, cmd *exec.Cmd, env ...string) *proc {
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
+				p.loadContract(t)
 				return p
 			}
 		}
@@ -139,6 +142,7 @@ func (p *proc) stop(t *testing.T) {
 	if p.cmd.ProcessState != nil {
 		return
 	}
+	recorder.forget(strings.TrimPrefix(p.base, "http://"))
 	// Pooled connections that never carried a request would hold the
 	// graceful shutdown until the server's read timeout.
 	client.CloseIdleConnections()
@@ -156,7 +160,10 @@ func (p *proc) stop(t *testing.T) {
 	}
 }
 
-var client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+// recorder records every answer of the servers under test for their audit.
+var recorder = &recordingTransport{next: &http.Transport{MaxIdleConnsPerHost: 64}, audits: map[string]*audit{}}
+
+var client = &http.Client{Timeout: 30 * time.Second, Transport: recorder}
 
 type reply struct {
 	status int
@@ -262,6 +269,9 @@ func TestE2E_AccountLifecycle(t *testing.T) {
 		}
 		if r := s.call(t, "GET", "/schemas/events/user.created.json", "", nil); r.status != 200 || r.body["$id"] == nil {
 			t.Fatalf("event schema: %d %s", r.status, r.raw)
+		}
+		if r := s.call(t, "GET", "/.well-known/jwks.json", "", nil); r.status != 200 || r.body["keys"] == nil {
+			t.Fatalf("jwks: %d %s", r.status, r.raw)
 		}
 		if r := s.call(t, "GET", "/metrics", "", nil); r.status != 404 {
 			t.Fatalf("metrics on the public listener: %d (IV-04)", r.status)
