@@ -42,6 +42,21 @@ func (s *Service) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) 
 	if err := s.throttle.take(ctx, "refresh:ip:"+ipBudgetKey(in.Client.IP), s.throttle.limits.RefreshPerIP, time.Minute); err != nil {
 		return Tokens{}, err
 	}
+	t, err := s.rotate(ctx, in, started)
+	// Every answer, a new pair or a refusal, leaves no sooner than the
+	// concurrent window after arrival: no client can hold the successor
+	// and replay the parent inside it, and a refusal takes as long whether
+	// or not it has just ended a stolen family (SE-11).
+	if werr := s.waitUntil(ctx, started.Add(s.cfg.Sessions.ConcurrentWindow)); werr != nil {
+		return Tokens{}, werr
+	}
+	return t, err
+}
+
+// rotate is Refresh past the client's budget: rotate the token, or judge
+// why it could not be rotated.
+func (s *Service) rotate(ctx context.Context, in RefreshInput, started time.Time) (Tokens, error) {
+	now := s.d.Clock.Now()
 	if !session.WellFormed(in.Token) {
 		return Tokens{}, session.ErrInvalidRefreshToken
 	}
@@ -51,11 +66,6 @@ func (s *Service) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) 
 		a, err := s.tokensFor(ctx, u, sess, next, now)
 		if err != nil {
 			return Tokens{}, fmt.Errorf("refresh: %w", err)
-		}
-		// Answer no sooner than the concurrent window after arrival, so no
-		// client can hold the successor and replay the parent inside it.
-		if err := s.waitUntil(ctx, started.Add(s.cfg.Sessions.ConcurrentWindow)); err != nil {
-			return Tokens{}, err
 		}
 		return a, nil
 	}

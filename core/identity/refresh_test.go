@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -161,4 +162,42 @@ func TestRefresh_ReuseAnswersLikeUnknown_SE11(t *testing.T) {
 	}
 	// Answering alike must not cost the detection.
 	wantReuseEnded(t, e, chain)
+}
+
+// TestRefresh_GraceOnlyForTheWinnersClient_SE11: the opt-in grace gives
+// the successor again to the client that won the rotation (another tab),
+// never to a copy of the parent elsewhere: that is theft.
+func TestRefresh_GraceOnlyForTheWinnersClient_SE11(t *testing.T) {
+	e := newEnv(t, func(c *identity.Config) { c.Sessions.ReuseGrace = 10 * time.Second })
+	a := e.register(t, "ada@example.com", "ada")
+	e.clock.Advance(time.Second)
+	b, err := e.svc.Refresh(t.Context(), identity.RefreshInput{Token: a.RefreshToken, Client: ownerClient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(200 * time.Millisecond)
+	if _, err := e.svc.Refresh(t.Context(), identity.RefreshInput{Token: a.RefreshToken, Client: thiefClient}); !errors.Is(err, session.ErrInvalidRefreshToken) {
+		t.Fatalf("a thief's replay inside the grace: %v", err)
+	}
+	if _, err := e.svc.Verify(t.Context(), b.AccessToken); !errors.Is(err, session.ErrRevoked) {
+		t.Fatalf("the session outlived a replay from another client: %v", err)
+	}
+}
+
+// TestRefresh_RefusalsTakeTheWindow_SE11: a refusal leaves no sooner than
+// the concurrent window, like a success, so the time of an answer does not
+// tell a thief whether it ended a family or met an unknown token.
+func TestRefresh_RefusalsTakeTheWindow_SE11(t *testing.T) {
+	const window = 30 * time.Millisecond
+	e := newEnv(t, func(c *identity.Config) { c.Sessions.ConcurrentWindow = window })
+	for _, tok := range []string{"not-even-well-formed", strings.Repeat("A", 43)} {
+		start := time.Now()
+		if _, err := e.svc.Refresh(t.Context(), identity.RefreshInput{Token: tok}); !errors.Is(err, session.ErrInvalidRefreshToken) {
+			t.Fatalf("refresh %q: %v", tok, err)
+		}
+		// A lower bound on when the answer leaves, not a speed assertion.
+		if waited := time.Since(start); waited < window {
+			t.Fatalf("refused after %v, before the %v window", waited, window)
+		}
+	}
 }

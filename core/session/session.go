@@ -227,7 +227,9 @@ func Judge(s Session, presented TokenHash, c Client, p Policy, started, now time
 			return Reuse
 		}
 		return LostRace
-	case p.ReuseGrace > 0 && now.Sub(s.RotatedAt) <= p.ReuseGrace && s.Live(p, now):
+	case p.ReuseGrace > 0 && c == s.Client && now.Sub(s.RotatedAt) <= p.ReuseGrace && s.Live(p, now):
+		// Only the winner's own client (another tab) gets the successor
+		// again; a copy of the parent elsewhere is theft (SE-11).
 		return Grace
 	default:
 		return Reuse
