@@ -48,7 +48,7 @@ func (s *Service) detached(ctx context.Context, c session.Client, name string, w
 // mailResetLink mails a reset link to the account with email, when there
 // is an active one.
 func (s *Service) mailResetLink(ctx context.Context, email string) error {
-	u, ok, err := s.mailRecipient(ctx, "forgot", email)
+	u, ok, err := s.mailRecipient(ctx, email)
 	if err != nil || !ok {
 		return err
 	}
@@ -63,15 +63,15 @@ func (s *Service) mailResetLink(ctx context.Context, email string) error {
 }
 
 // mailRecipient finds the active account a mailed link may go to. It
-// spends the address's budget of kind (mailsPerAddress, so nobody floods
-// one mailbox from many IPs) and answers ok=false, with no error, for anything
-// that gets no mail: the caller says the same either way (LG-01).
-func (s *Service) mailRecipient(ctx context.Context, kind, email string) (user.User, bool, error) {
+// spends the address's mail budget (spendMail) and answers ok=false, with
+// no error, for anything that gets no mail: the caller says the same
+// either way (LG-01).
+func (s *Service) mailRecipient(ctx context.Context, email string) (user.User, bool, error) {
 	e, err := user.NormalizeEmail(email)
 	if err != nil {
 		return user.User{}, false, nil
 	}
-	if err := s.throttle.take(ctx, kind+":email:"+e, mailsPerAddress, time.Hour); err != nil {
+	if err := s.spendMail(ctx, e); err != nil {
 		return user.User{}, false, err
 	}
 	u, err := s.d.Users.ByEmail(ctx, e)
@@ -82,6 +82,13 @@ func (s *Service) mailRecipient(ctx context.Context, kind, email string) (user.U
 		return user.User{}, false, err
 	}
 	return u, u.CanSignIn(), nil
+}
+
+// spendMail spends one of the mails that requests about the normalised
+// address e may cause in an hour: registrations, resends and resets
+// together, from any number of clients, so nobody floods a mailbox (LG-09).
+func (s *Service) spendMail(ctx context.Context, e string) error {
+	return s.throttle.take(ctx, "mail:address:"+e, mailsPerAddress, time.Hour)
 }
 
 // issueLink stores a fresh 256-bit one-time token of purpose for u, valid

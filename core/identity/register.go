@@ -40,7 +40,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Auth, error) 
 	}
 	// Registration mails the address, so it spends the address's mail
 	// budget like a resend does: nobody floods a mailbox through it (LG-09).
-	if err := s.throttle.take(ctx, "verify:email:"+u.Email(), mailsPerAddress, time.Hour); err != nil {
+	if err := s.spendMail(ctx, u.Email()); err != nil {
 		return Auth{}, err
 	}
 	// A cheap look-up first spares an argon2 hash for an obvious duplicate;

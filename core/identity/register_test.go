@@ -89,3 +89,23 @@ func TestRegister_SpendsTheAddressMailBudget_LG09(t *testing.T) {
 		t.Errorf("an address whose budget resends spent: %v", err)
 	}
 }
+
+// TestMailBudget_OneForEveryKindOfMail_LG09: registration, resend and
+// reset requests about one address share its five mails an hour.
+func TestMailBudget_OneForEveryKindOfMail_LG09(t *testing.T) {
+	e := newEnv(t)
+	e.register(t, "ada@example.com", "ada") // one: the verification link
+	for range 6 {
+		_ = e.svc.RequestPasswordReset(t.Context(), "ADA@example.com", session.Client{})
+		_ = e.svc.ResendVerification(t.Context(), "ada@example.com", session.Client{})
+	}
+	mails := 0
+	for _, m := range e.mailbox.Messages() {
+		if m.To == "ada@example.com" {
+			mails++
+		}
+	}
+	if mails != 5 {
+		t.Fatalf("%d mails to one address in an hour, want 5", mails)
+	}
+}

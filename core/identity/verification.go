@@ -41,7 +41,7 @@ func (s *Service) ResendVerification(ctx context.Context, email string, c sessio
 // mailVerificationLink mails a new verification link to the account with
 // email, if it exists and is unverified.
 func (s *Service) mailVerificationLink(ctx context.Context, email string) error {
-	u, ok, err := s.mailRecipient(ctx, "verify", email)
+	u, ok, err := s.mailRecipient(ctx, email)
 	if err != nil {
 		return fmt.Errorf("resend verification: %w", err)
 	}
