@@ -251,8 +251,8 @@ func (a *API) clientIP(c *fiber.Ctx) string {
 	}
 	hops := forwardedFor(c)
 	for i := len(hops) - 1; i >= 0; i-- {
-		ip, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
+		ip, ok := parseHop(hops[i])
+		if !ok {
 			break
 		}
 		if !a.trusted(ip) {
@@ -260,6 +260,22 @@ func (a *API) clientIP(c *fiber.Ctx) string {
 		}
 	}
 	return peer.String()
+}
+
+// parseHop reads one X-Forwarded-For hop. Proxies write an address, or
+// one with a port ("192.0.2.7:5678", "[2001:db8::7]:443"), or a bracketed
+// IPv6 address: each is the client's address, and a port must not turn it
+// into garbage that leaves every such client in the proxy's budget (IV-08).
+func parseHop(hop string) (netip.Addr, bool) {
+	hop = strings.TrimSpace(hop)
+	if ap, err := netip.ParseAddrPort(hop); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(hop, "["), "]"))
+	if err != nil || ip.Zone() != "" {
+		return netip.Addr{}, false
+	}
+	return ip.Unmap(), true
 }
 
 // forwardedFor lists the X-Forwarded-For hops of every header line in

@@ -26,7 +26,7 @@ func TestE2E_ForwardedForEveryLine_IV08(t *testing.T) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	// The client forged the first line; the proxy appended the second.
-	req.Header["X-Forwarded-For"] = []string{"198.51.100.66", "203.0.113.7"}
+	req.Header["X-Forwarded-For"] = []string{"198.51.100.66", "203.0.113.7:41234"} // HAProxy may add the port
 	res, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
