@@ -238,6 +238,12 @@ func problems(err error, prefix string) []Problem {
 			for _, p := range k.Properties {
 				ps = append(ps, Problem{at + "/" + escape(p), "not allowed (additionalProperties false)"})
 			}
+		// The library's text quotes the value, and a value here is often
+		// personal data (an address): errors reach logs, so name the rule only.
+		case *kind.Format:
+			ps = append(ps, Problem{at, "is not a valid " + k.Want})
+		case *kind.Pattern:
+			ps = append(ps, Problem{at, "does not match pattern " + k.Want})
 		default:
 			ps = append(ps, Problem{at, msg})
 		}

@@ -66,7 +66,7 @@ const (
 
 // Errors of the user rules.
 var (
-	ErrInvalidEmail       = errs.New(errs.Invalid, "user.invalid_email", "must be a valid email address")
+	ErrInvalidEmail       = errs.New(errs.Invalid, "user.invalid_email", "must be a valid email address in ASCII (an international domain in its xn-- form)")
 	ErrInvalidUsername    = errs.New(errs.Invalid, "user.invalid_username", fmt.Sprintf("must be %d to %d characters: letters, digits, '.', '_' or '-', starting and ending with a letter or digit", MinUsernameLength, MaxUsernameLength))
 	ErrInvalidDisplayName = errs.New(errs.Invalid, "user.invalid_display_name", fmt.Sprintf("must be at most %d printable characters", MaxDisplayNameLength))
 	ErrInvalidPreferences = errs.New(errs.Invalid, "user.invalid_preferences", fmt.Sprintf("must be a JSON object of at most %d keys and %d bytes", MaxPreferenceKeys, MaxPreferencesBytes))
@@ -295,7 +295,7 @@ func validRole(r string) bool { return roleRE.MatchString(r) }
 // 254 bytes) and lower-cases it, so uniqueness is case-insensitive.
 func NormalizeEmail(s string) (string, error) {
 	s = strings.TrimSpace(s)
-	if s == "" || len(s) > MaxEmailLength || strings.ContainsAny(s, "\r\n\t\x00<>,; ") {
+	if s == "" || len(s) > MaxEmailLength || strings.ContainsAny(s, "\r\n\t\x00<>,; ") || !printableASCII(s) {
 		return "", ErrInvalidEmail
 	}
 	a, err := mail.ParseAddress(s)
@@ -308,6 +308,21 @@ func NormalizeEmail(s string) (string, error) {
 		return "", ErrInvalidEmail
 	}
 	return strings.ToLower(s), nil
+}
+
+// printableASCII reports whether s is printable ASCII. Addresses are kept
+// to it: a Unicode local part needs SMTPUTF8, which few mail servers
+// relay, lower-casing Unicode folds distinct addresses together (the
+// Kelvin sign becomes k), and look-alike characters would let two
+// accounts' addresses read the same. International domains are written
+// in their xn-- form, which is ASCII.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // NormalizeUsername validates and lower-cases a username.
