@@ -48,7 +48,16 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Auth, error) {
 		return Auth{}, user.ErrDisabled
 	}
 	if s.cfg.RequireVerifiedEmail && !u.EmailVerified() {
-		return Auth{}, ErrEmailNotVerified
+		// Answered like a wrong password: a distinct answer would tell
+		// whoever just registered an address, with a password of their
+		// own, that it was new (LG-09). The owner, who knows the password,
+		// gets a fresh confirmation link instead.
+		if err := s.d.Background.Run("verification mail", func(ctx context.Context) error {
+			return s.mailVerificationLink(ctx, u.Email())
+		}); err != nil {
+			s.log.WarnContext(ctx, "verification mail not queued", "user", u.ID(), "err", err)
+		}
+		return Auth{}, credential.ErrInvalidCredentials
 	}
 	now := s.d.Clock.Now()
 	var newHash credential.PasswordHash

@@ -15,12 +15,10 @@ import (
 // VerifyTTL is how long an email-verification link works (LG-07: ≤ 1h).
 const VerifyTTL = time.Hour
 
-// Errors of email verification.
-var (
-	ErrInvalidVerifyToken = errs.New(errs.Invalid, "auth.invalid_verification_token", "verification link is invalid or expired").
-				WithFields(errs.FieldError{Field: "token", Message: "is invalid or expired"})
-	ErrEmailNotVerified = errs.New(errs.Forbidden, "auth.email_not_verified", "confirm your email address before signing in")
-)
+// ErrInvalidVerifyToken answers a verification link that is unknown,
+// used or expired.
+var ErrInvalidVerifyToken = errs.New(errs.Invalid, "auth.invalid_verification_token", "verification link is invalid or expired").
+	WithFields(errs.FieldError{Field: "token", Message: "is invalid or expired"})
 
 // sendVerification mails u a link that proves control of the address.
 func (s *Service) sendVerification(ctx context.Context, u user.User) error {

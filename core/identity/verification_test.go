@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/usermgmt/usermgmt/core/credential"
 	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/identity"
 	"github.com/usermgmt/usermgmt/core/session"
@@ -60,17 +61,24 @@ func TestEmailVerification_OnRegistration(t *testing.T) {
 	}
 }
 
-func TestEmailVerification_RequiredBlocksLogin(t *testing.T) {
+func TestEmailVerification_RequiredBlocksLogin_LG09(t *testing.T) {
 	e := newEnv(t, func(c *identity.Config) { c.RequireVerifiedEmail = true })
 	a := e.register(t, "ada@example.com", "ada")
 	if a.AccessToken != "" || a.RefreshToken != "" {
 		t.Fatal("registration opened a session before verification")
 	}
-	if _, err := e.svc.Login(t.Context(), identity.LoginInput{Identifier: "ada", Password: goodPassword}); !errors.Is(err, identity.ErrEmailNotVerified) {
+	// The right password of an unconfirmed account answers as a wrong one
+	// does, so whoever registered the address learns nothing (LG-09), and
+	// the owner is sent a fresh link.
+	links := len(e.mailbox.Messages())
+	if _, err := e.svc.Login(t.Context(), identity.LoginInput{Identifier: "ada", Password: goodPassword}); !errors.Is(err, credential.ErrInvalidCredentials) {
 		t.Fatalf("login before verification: %v", err)
 	}
-	if _, err := e.svc.Login(t.Context(), identity.LoginInput{Identifier: "ada", Password: "wrong password"}); errors.Is(err, identity.ErrEmailNotVerified) {
-		t.Fatal("the unverified state showed before the password was proven")
+	if len(e.mailbox.Messages()) != links+1 {
+		t.Fatal("no fresh link for the owner who signed in before confirming")
+	}
+	if _, err := e.svc.Login(t.Context(), identity.LoginInput{Identifier: "ada", Password: "wrong password"}); !errors.Is(err, credential.ErrInvalidCredentials) {
+		t.Fatalf("wrong password: %v", err)
 	}
 	before := len(e.mailbox.Messages())
 	if err := e.svc.ResendVerification(t.Context(), "ada@example.com", session.Client{}); err != nil {
