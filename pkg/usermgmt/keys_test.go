@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -212,4 +213,29 @@ func TestEndAllSessions_ForgedTokensDie_SE12(t *testing.T) {
 			t.Fatalf("a token signed after the rotation: %v", err)
 		}
 	})
+}
+
+// TestDataDirIsTheOwners_SE12: an existing data directory that others can
+// read is taken back to its owner, like the files in it.
+func TestDataDirIsTheOwners_SE12(t *testing.T) {
+	cfg := usermgmt.DefaultConfig()
+	cfg.DataDir, cfg.EncryptionKey = filepath.Join(t.TempDir(), "data"), testEncryptionKey
+	if err := os.Mkdir(cfg.DataDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(cfg.DataDir, 0o755); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	svc, err := usermgmt.New(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	fi, err := os.Stat(cfg.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o700 {
+		t.Fatalf("data directory mode %o, want 700", perm)
+	}
 }

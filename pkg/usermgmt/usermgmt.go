@@ -373,10 +373,27 @@ func openStores(ctx context.Context, cfg Config, o options) (stores, error) {
 	return openSQL(ctx, cfg, o.log, enc)
 }
 
+// ownerOnlyDir creates dir 0700, or takes the group's and others' access
+// away from an existing one: it holds the database, the encryption key and
+// mailed links (SE-12), whatever mode an operator created it with.
+func ownerOnlyDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	return os.Chmod(dir, fi.Mode().Perm()&0o700)
+}
+
 func openSQL(ctx context.Context, cfg Config, log *slog.Logger, enc event.Encoder) (stores, error) {
 	sc := sqlstore.Config{URL: cfg.DatabaseURL, Logger: log}
 	if cfg.DatabaseURL == "" {
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		if err := ownerOnlyDir(cfg.DataDir); err != nil {
 			return stores{}, fmt.Errorf("USERMGMT_DATA_DIR: %w", err)
 		}
 		sc.SQLitePath = filepath.Join(cfg.DataDir, "usermgmt.db")
