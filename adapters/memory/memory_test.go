@@ -26,3 +26,16 @@ func TestLimitsContract(t *testing.T) {
 		return adaptertest.LimitStores{Limiter: l, Failures: l}
 	})
 }
+
+func TestSMSContract(t *testing.T) {
+	adaptertest.SMSSender(t, func(*testing.T) adaptertest.SMSRig {
+		box := &memory.SMSBox{}
+		return adaptertest.SMSRig{Sender: box, Sent: func() []adaptertest.SMS {
+			var out []adaptertest.SMS
+			for _, m := range box.Messages() {
+				out = append(out, adaptertest.SMS{To: m.To, Text: m.Text})
+			}
+			return out
+		}}
+	})
+}
