@@ -84,7 +84,11 @@ type SecretBox interface {
 }
 
 // SMSSender delivers text messages (sign-in codes). The text carries a
-// secret: implementations never log it.
+// secret: implementations never log it, nor put it in an error.
 type SMSSender interface {
+	// SendSMS returns nil once the message is accepted for delivery. to
+	// must be an E.164 number as mfa.NormalizePhone returns it (the form
+	// the core stores); anything else is mfa.ErrInvalidPhone, and nothing
+	// is sent.
 	SendSMS(ctx context.Context, to, text string) error
 }

@@ -1,17 +1,22 @@
-// Package adaptertest holds one contract suite per port. Every
-// implementation of a storage port (adapters/memory, adapters/sqlstore on
-// SQLite and Postgres) runs the same suites, which is what makes the
-// in-memory adapter a trustworthy stand-in for the databases:
+// Package adaptertest holds one contract suite per port that has several
+// implementations. Every storage implementation (adapters/memory,
+// adapters/sqlstore on SQLite and Postgres) runs the same suites, which is
+// what makes the in-memory adapter a trustworthy stand-in for the
+// databases:
 //
 //	func TestContract(t *testing.T) { adaptertest.All(t, setup) }
 //
 // A Setup returns fresh, empty stores that share one transaction scope; it
 // must build the Outbox with Encoder(), whose bytes the suite compares.
-// Subtests call t.Parallel, so a Setup must be safe to call concurrently.
 //
-// Mailer is the suite of ports.Mailer, run by adapters/mail (files and
-// SMTP), adapters/memory and pkg/usermgmt (a host's mailer as the service
-// wraps it); its setups add a reader of what was delivered.
+// The other suites take the implementation and a way to observe what it
+// did: Mailer runs against adapters/mail (files and SMTP), adapters/memory
+// and pkg/usermgmt (a host's mailer as the service wraps it);
+// EventPublisher against Kafka, the log and a host's sink; TokenVerifier
+// against the verifier and the caching verifier; SMSSender against the
+// webhook and the in-memory box.
+//
+// Subtests call t.Parallel, so a setup must be safe to call concurrently.
 package adaptertest
 
 import (

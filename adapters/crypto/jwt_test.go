@@ -1,8 +1,6 @@
 package crypto
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -16,7 +14,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/usermgmt/usermgmt/core/errs"
 	"github.com/usermgmt/usermgmt/core/token"
 )
 
@@ -99,18 +96,11 @@ func craft(t testing.TB, method jwt.SigningMethod, header map[string]any, claims
 	return raw
 }
 
-func TestVerifier_AcceptsGoodToken_SE02(t *testing.T) {
+// TestSigner_TokenShape: the header carries alg, typ and kid only, and the
+// payload an empty roles array and no org when there are none (the
+// contract suite checks the round trip).
+func TestSigner_TokenShape(t *testing.T) {
 	e := newJWTEnv(t, KeyRingConfig{})
-	want := e.claims()
-	got, err := e.verifier.Verify(t.Context(), e.sign(t, want))
-	if err != nil {
-		t.Fatalf("Verify(good token): %v", err)
-	}
-	trunc := func(tm time.Time) time.Time { return tm.Truncate(time.Second) }
-	want.IssuedAt, want.NotBefore, want.ExpiresAt = trunc(want.IssuedAt), trunc(want.NotBefore), trunc(want.ExpiresAt)
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("claims round trip:\n got %+v\nwant %+v", got, want)
-	}
 	// Minimal claims: no org, no roles.
 	c := e.claims()
 	c.Org, c.Roles, c.ID = "", nil, ""
@@ -132,173 +122,21 @@ func TestVerifier_AcceptsGoodToken_SE02(t *testing.T) {
 	}
 }
 
-// TestVerifier_RejectsCraftedTokens_SE01_SE02 is the RFC 8725 corpus: every
-// token is refused with token.ErrInvalid.
-func TestVerifier_RejectsCraftedTokens_SE01_SE02(t *testing.T) {
+// TestVerifier_KidIndexesMemoryOnly_SE01: a token's kid, good or not,
+// never reaches the key store (RFC 8725 3.10); the contract suite holds
+// the corpus of forgeries.
+func TestVerifier_KidIndexesMemoryOnly_SE01(t *testing.T) {
 	e := newJWTEnv(t, KeyRingConfig{})
 	k := e.currentKey(t)
-	good := e.sign(t, e.claims())
-	hdr := func(extra map[string]any) map[string]any {
-		h := map[string]any{"alg": "EdDSA", "typ": "at+jwt", "kid": k.kid}
-		for n, v := range extra {
-			if v == nil {
-				delete(h, n)
-			} else {
-				h[n] = v
-			}
-		}
-		return h
-	}
-	with := func(edit func(jwt.MapClaims)) jwt.MapClaims {
-		c := e.mapClaims()
-		edit(c)
-		return c
-	}
-	ours := func(extra map[string]any, c jwt.MapClaims) string {
-		return craft(t, jwt.SigningMethodEdDSA, hdr(extra), c, k.priv.key)
-	}
-	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
-	now := e.clock.Now().Unix()
-	parts := strings.Split(good, ".")
-	forgedPayload := base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"` + testIssuer + `","aud":"` + testAudience + `","sub":"admin","sid":"sess-1","exp":` + fmt.Sprint(now+900) + `}`))
-	sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
-	sig[0] ^= 1
-
-	corpus := map[string]string{
-		"alg none":                               craft(t, jwt.SigningMethodNone, map[string]any{"alg": "none", "typ": "at+jwt", "kid": k.kid}, e.mapClaims(), jwt.UnsafeAllowNoneSignatureType),
-		"alg none, no signature part":            strings.Join(parts[:2], ".") + ".",
-		"HS256 with the public key as secret":    craft(t, jwt.SigningMethodHS256, hdr(map[string]any{"alg": "HS256"}), e.mapClaims(), []byte(k.pub)),
-		"HS256 with the public key as JWK JSON":  craft(t, jwt.SigningMethodHS256, hdr(map[string]any{"alg": "HS256"}), e.mapClaims(), e.ring.JWKS()),
-		"ES256 header on an EdDSA signature":     strings.Replace(good, parts[0], base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"ES256","kid":"`+k.kid+`","typ":"at+jwt"}`)), 1),
-		"Ed25519 alg spelled differently":        strings.Replace(good, parts[0], base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"Ed25519","kid":"`+k.kid+`","typ":"at+jwt"}`)), 1),
-		"unknown kid":                            ours(map[string]any{"kid": "no-such-key"}, e.mapClaims()),
-		"kid path traversal":                     ours(map[string]any{"kid": "../../etc/passwd"}, e.mapClaims()),
-		"kid SQL injection":                      ours(map[string]any{"kid": "' OR 1=1 --"}, e.mapClaims()),
-		"kid not a string":                       ours(map[string]any{"kid": 7}, e.mapClaims()),
-		"missing kid":                            ours(map[string]any{"kid": nil}, e.mapClaims()),
-		"jku header":                             ours(map[string]any{"jku": "https://evil.example/jwks.json"}, e.mapClaims()),
-		"jwk header":                             ours(map[string]any{"jwk": map[string]any{"kty": "OKP", "crv": "Ed25519", "x": b64url(k.pub)}}, e.mapClaims()),
-		"x5u header":                             ours(map[string]any{"x5u": "https://evil.example/cert.pem"}, e.mapClaims()),
-		"x5c header":                             ours(map[string]any{"x5c": []string{"MIIB"}}, e.mapClaims()),
-		"crit header":                            ours(map[string]any{"crit": []string{"exp"}}, e.mapClaims()),
-		"typ JWT":                                ours(map[string]any{"typ": "JWT"}, e.mapClaims()),
-		"typ AT+JWT":                             ours(map[string]any{"typ": "AT+JWT"}, e.mapClaims()),
-		"typ application/at+jwt":                 ours(map[string]any{"typ": "application/at+jwt"}, e.mapClaims()),
-		"typ missing":                            ours(map[string]any{"typ": nil}, e.mapClaims()),
-		"refresh token typ":                      ours(map[string]any{"typ": "refresh+jwt"}, e.mapClaims()),
-		"wrong iss":                              ours(nil, with(func(c jwt.MapClaims) { c["iss"] = "https://evil.example" })),
-		"iss missing":                            ours(nil, with(func(c jwt.MapClaims) { delete(c, "iss") })),
-		"wrong aud":                              ours(nil, with(func(c jwt.MapClaims) { c["aud"] = "another-api" })),
-		"aud missing":                            ours(nil, with(func(c jwt.MapClaims) { delete(c, "aud") })),
-		"aud prefix":                             ours(nil, with(func(c jwt.MapClaims) { c["aud"] = testAudience + "-admin" })),
-		"expired":                                ours(nil, with(func(c jwt.MapClaims) { c["exp"] = now - 31 })),
-		"exp missing":                            ours(nil, with(func(c jwt.MapClaims) { delete(c, "exp") })),
-		"exp not a number":                       ours(nil, with(func(c jwt.MapClaims) { c["exp"] = "tomorrow" })),
-		"nbf in the future beyond leeway":        ours(nil, with(func(c jwt.MapClaims) { c["nbf"] = now + 31 })),
-		"iat in the future beyond leeway":        ours(nil, with(func(c jwt.MapClaims) { c["iat"] = now + 31 })),
-		"sub missing":                            ours(nil, with(func(c jwt.MapClaims) { delete(c, "sub") })),
-		"sid missing":                            ours(nil, with(func(c jwt.MapClaims) { delete(c, "sid") })),
-		"tampered payload":                       parts[0] + "." + forgedPayload + "." + parts[2],
-		"flipped signature bit":                  parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString(sig),
-		"signature stripped":                     parts[0] + "." + parts[1] + ".",
-		"signed by another key with a known kid": craft(t, jwt.SigningMethodEdDSA, hdr(nil), e.mapClaims(), otherKey),
-		"line break in signature":                parts[0] + "." + parts[1] + "." + parts[2][:10] + "\n" + parts[2][10:],
-		"padded signature":                       good + "==",
-		"trailing space":                         good + " ",
-		"four segments":                          good + ".e30",
-		"JWE-shaped":                             "eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d",
-		"empty":                                  "",
-		"not base64":                             "!!!.???.***",
-		"huge":                                   parts[0] + "." + strings.Repeat("A", MaxTokenBytes) + "." + parts[2],
-	}
-	// Non-canonical base64: change the last signature character's unused
-	// low bits; without strict decoding this decodes to the same bytes.
-	last := parts[2][len(parts[2])-1]
-	alphabet := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-	idx := strings.IndexByte(alphabet, last)
-	corpus["non-canonical signature encoding"] = parts[0] + "." + parts[1] + "." + parts[2][:len(parts[2])-1] + string(alphabet[idx^1])
-
 	reads := e.store.reads.Load()
-	for _, name := range slices.Sorted(maps.Keys(corpus)) {
-		raw := corpus[name]
-		t.Run(name, func(t *testing.T) {
-			c, err := e.verifier.Verify(t.Context(), raw)
-			if !errors.Is(err, token.ErrInvalid) {
-				t.Fatalf("Verify = %+v, %v; want token.ErrInvalid", c, err)
-			}
-			if errs.KindOf(err) != errs.Unauthenticated {
-				t.Fatalf("kind %v, want Unauthenticated (401)", errs.KindOf(err))
-			}
-			if c.Subject != "" {
-				t.Fatalf("claims returned with an error: %+v", c)
-			}
-			t.Log(err)
-		})
+	for _, kid := range []string{k.kid, "no-such-key", "../../etc/passwd", "' OR 1=1 --"} {
+		raw := craft(t, jwt.SigningMethodEdDSA, map[string]any{"alg": "EdDSA", "typ": "at+jwt", "kid": kid}, e.mapClaims(), k.priv.key)
+		if _, err := e.verifier.Verify(t.Context(), raw); (err == nil) != (kid == k.kid) {
+			t.Errorf("kid %q: %v", kid, err)
+		}
 	}
 	if n := e.store.reads.Load() - reads; n != 0 {
-		t.Fatalf("verification read the key store %d times; kid must only index memory (RFC 8725 3.10)", n)
-	}
-	// The good token still passes, within leeway too.
-	e.clock.Advance(15*time.Minute + 29*time.Second)
-	if _, err := e.verifier.Verify(t.Context(), good); err != nil {
-		t.Fatalf("good token within leeway: %v", err)
-	}
-}
-
-// TestVerifier_Leeway_SE02: nbf and exp are honoured with 30s of leeway, no more.
-func TestVerifier_Leeway_SE02(t *testing.T) {
-	e := newJWTEnv(t, KeyRingConfig{})
-	c := e.claims()
-	c.NotBefore = e.clock.Now().Add(20 * time.Second)
-	if _, err := e.verifier.Verify(t.Context(), e.sign(t, c)); err != nil {
-		t.Fatalf("nbf 20s ahead: %v", err)
-	}
-	c = e.claims()
-	raw := e.sign(t, c)
-	e.clock.Advance(15*time.Minute + 31*time.Second)
-	if _, err := e.verifier.Verify(t.Context(), raw); !errors.Is(err, token.ErrInvalid) {
-		t.Fatalf("31s past exp: %v, want ErrInvalid", err)
-	}
-}
-
-// TestVerify_RefusesLifetimeBeyondTTL_SE12: a token signed by the real key
-// but claiming a longer life than the configured TTL (plus leeway) is
-// refused, as is one without iat, whose lifetime cannot be told. Whoever
-// holds a seed must not mint tokens that outlive the next rotation.
-func TestVerify_RefusesLifetimeBeyondTTL_SE12(t *testing.T) {
-	e := newJWTEnv(t, KeyRingConfig{})
-	k := e.currentKey(t)
-	now := e.clock.Now().Unix()
-	signed := func(edit func(jwt.MapClaims)) string {
-		c := e.mapClaims()
-		edit(c)
-		return craft(t, jwt.SigningMethodEdDSA, map[string]any{"alg": "EdDSA", "typ": "at+jwt", "kid": k.kid}, c, k.priv.key)
-	}
-	ttl := int64(testTTL / time.Second)
-	leeway := int64(Leeway / time.Second)
-	for name, tc := range map[string]struct {
-		raw string
-		ok  bool
-	}{
-		"exactly the TTL":         {signed(func(c jwt.MapClaims) { c["exp"] = now + ttl }), true},
-		"the TTL plus the leeway": {signed(func(c jwt.MapClaims) { c["exp"] = now + ttl + leeway }), true},
-		"one second more":         {signed(func(c jwt.MapClaims) { c["exp"] = now + ttl + leeway + 1 }), false},
-		"a day":                   {signed(func(c jwt.MapClaims) { c["exp"] = now + 24*3600 }), false},
-		"ten years":               {signed(func(c jwt.MapClaims) { c["exp"] = now + 10*365*24*3600 }), false},
-		"iat missing":             {signed(func(c jwt.MapClaims) { delete(c, "iat") }), false},
-		"iat back-dated an hour":  {signed(func(c jwt.MapClaims) { c["iat"] = now - 3600; c["nbf"] = now - 3600 }), false},
-		"iat not a number":        {signed(func(c jwt.MapClaims) { c["iat"] = "yesterday" }), false},
-		"exp before iat":          {signed(func(c jwt.MapClaims) { c["exp"] = now - 1; c["iat"] = now }), false},
-	} {
-		t.Run(name, func(t *testing.T) {
-			_, err := e.verifier.Verify(t.Context(), tc.raw)
-			if tc.ok && err != nil {
-				t.Fatalf("Verify: %v, want success", err)
-			}
-			if !tc.ok && !errors.Is(err, token.ErrInvalid) {
-				t.Fatalf("Verify: %v, want token.ErrInvalid", err)
-			}
-		})
+		t.Fatalf("verification read the key store %d times", n)
 	}
 }
 

@@ -20,8 +20,12 @@ func New(log *slog.Logger) *Publisher { return &Publisher{log: log} }
 
 var _ ports.EventPublisher = (*Publisher)(nil)
 
-// Publish logs every record; a log write is its acknowledgement.
+// Publish logs every record; a log write is its acknowledgement. With ctx
+// ended it logs nothing and says so, as a bus would: the caller gave up.
 func (p *Publisher) Publish(ctx context.Context, recs []ports.OutboxRecord) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	debug := p.log.Enabled(ctx, slog.LevelDebug)
 	for _, r := range recs {
 		if debug {

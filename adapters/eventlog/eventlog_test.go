@@ -2,10 +2,12 @@ package eventlog_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"testing"
 
+	"github.com/usermgmt/usermgmt/adapters/adaptertest"
 	"github.com/usermgmt/usermgmt/adapters/eventlog"
 	"github.com/usermgmt/usermgmt/ports"
 )
@@ -29,4 +31,31 @@ func TestPayloadsOnlyAtDebug_LO07(t *testing.T) {
 			t.Errorf("%v: payload logged = %v, want %v: %s", level, !wantPayload, wantPayload, got)
 		}
 	}
+}
+
+// TestPublisherContract runs the publisher suite at debug, the level at
+// which the log holds the whole event, envelope included; the reader parses
+// the JSON lines back into records.
+func TestPublisherContract(t *testing.T) {
+	adaptertest.EventPublisher(t, func(*testing.T) adaptertest.PublisherRig {
+		var out bytes.Buffer
+		log := slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		return adaptertest.PublisherRig{
+			Publisher: eventlog.New(log),
+			Delivered: func(t *testing.T, _ int) []ports.OutboxRecord {
+				var recs []ports.OutboxRecord
+				for line := range bytes.Lines(out.Bytes()) {
+					var e struct {
+						ID, Type, Key string
+						Envelope      json.RawMessage
+					}
+					if err := json.Unmarshal(line, &e); err != nil {
+						t.Fatalf("log line %s: %v", line, err)
+					}
+					recs = append(recs, ports.OutboxRecord{ID: e.ID, Type: e.Type, Key: e.Key, Payload: e.Envelope})
+				}
+				return recs
+			},
+		}
+	})
 }

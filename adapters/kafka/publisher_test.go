@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/usermgmt/usermgmt/adapters/adaptertest"
 	"github.com/usermgmt/usermgmt/adapters/kafka"
 	"github.com/usermgmt/usermgmt/ports"
 )
@@ -80,39 +81,45 @@ func header(r *kgo.Record, key string) string {
 	return ""
 }
 
-func TestPublish_KeyHeadersAndPerUserOrder(t *testing.T) {
-	c := cluster(t)
-	p := publisher(t, c.ListenAddrs(), 5*time.Second)
-	recs := records(30, "user-a", "user-b", "user-c")
-	if err := p.Publish(t.Context(), recs); err != nil {
-		t.Fatal(err)
-	}
-	got := consume(t, c.ListenAddrs(), len(recs))
-	last := map[string]int{}
-	for _, r := range got {
-		id := header(r, kafka.HeaderID)
-		if header(r, kafka.HeaderType) != "user.login" || id == "" {
-			t.Fatalf("headers: %v", r.Headers)
+// TestPublisherContract runs the publisher suite against an in-process
+// cluster; the reader decodes what a consumer sees (ce_id and ce_type
+// headers, key, value) back into outbox records.
+func TestPublisherContract(t *testing.T) {
+	adaptertest.EventPublisher(t, func(t *testing.T) adaptertest.PublisherRig {
+		brokers := cluster(t).ListenAddrs()
+		return adaptertest.PublisherRig{
+			Publisher: publisher(t, brokers, 5*time.Second),
+			Delivered: func(t *testing.T, n int) []ports.OutboxRecord {
+				var out []ports.OutboxRecord
+				for _, r := range consume(t, brokers, n) {
+					out = append(out, ports.OutboxRecord{ID: header(r, kafka.HeaderID), Type: header(r, kafka.HeaderType),
+						Key: string(r.Key), Payload: r.Value})
+				}
+				return out
+			},
+			Refusing: func(t *testing.T) ports.EventPublisher {
+				addr, _ := deadBroker(t)
+				return publisher(t, []string{addr}, time.Second)
+			},
 		}
-		n, _ := strconv.Atoi(id[len("evt-"):])
-		if string(r.Key) != recs[n].Key || string(r.Value) != string(recs[n].Payload) {
-			t.Fatalf("record %s: key %q value %s", id, r.Key, r.Value)
-		}
-		if prev, ok := last[string(r.Key)]; ok && prev > n {
-			t.Fatalf("user %s: %d after %d", r.Key, n, prev)
-		}
-		last[string(r.Key)] = n
-	}
+	})
 }
 
-func TestPublish_BrokerDownThenUp(t *testing.T) {
+// deadBroker returns a loopback address nothing listens on, and its port:
+// a broker that is down.
+func deadBroker(t *testing.T) (string, int) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close() // nothing listens: the broker is down
-	addr := "127.0.0.1:" + strconv.Itoa(port)
+	ln.Close()
+	return "127.0.0.1:" + strconv.Itoa(port), port
+}
+
+func TestPublish_BrokerDownThenUp(t *testing.T) {
+	addr, port := deadBroker(t)
 	p := publisher(t, []string{addr}, time.Second)
 	recs := records(5, "user-a")
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)

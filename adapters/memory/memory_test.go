@@ -33,3 +33,16 @@ func TestMailerContract(t *testing.T) {
 		return adaptertest.MailerUnderTest{Mailer: b, Delivered: func(*testing.T) []adaptertest.Delivered { return adaptertest.FromMailbox(b) }}
 	})
 }
+
+func TestSMSContract(t *testing.T) {
+	adaptertest.SMSSender(t, func(*testing.T) adaptertest.SMSRig {
+		box := &memory.SMSBox{}
+		return adaptertest.SMSRig{Sender: box, Sent: func() []adaptertest.SMS {
+			var out []adaptertest.SMS
+			for _, m := range box.Messages() {
+				out = append(out, adaptertest.SMS{To: m.To, Text: m.Text})
+			}
+			return out
+		}}
+	})
+}

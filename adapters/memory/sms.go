@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/usermgmt/usermgmt/core/mfa"
 	"github.com/usermgmt/usermgmt/ports"
 )
 
@@ -22,7 +23,13 @@ type SMSBox struct {
 var _ ports.SMSSender = (*SMSBox)(nil)
 
 // SendSMS keeps the message.
-func (b *SMSBox) SendSMS(_ context.Context, to, text string) error {
+func (b *SMSBox) SendSMS(ctx context.Context, to, text string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if p, err := mfa.NormalizePhone(to); err != nil || p != to {
+		return mfa.ErrInvalidPhone
+	}
 	b.mu.Lock()
 	b.sms = append(b.sms, SMS{To: to, Text: text})
 	b.mu.Unlock()

@@ -42,6 +42,7 @@ import (
 	"github.com/failsafe-go/failsafe-go/failsafehttp"
 	"github.com/failsafe-go/failsafe-go/timeout"
 
+	"github.com/usermgmt/usermgmt/core/mfa"
 	"github.com/usermgmt/usermgmt/ports"
 )
 
@@ -131,6 +132,9 @@ var ErrCircuitOpen = errors.New("sms: webhook is failing; sending paused")
 
 // SendSMS posts the message and returns once the webhook accepted it.
 func (w *Webhook) SendSMS(ctx context.Context, to, text string) error {
+	if p, err := mfa.NormalizePhone(to); err != nil || p != to {
+		return mfa.ErrInvalidPhone
+	}
 	id := make([]byte, 16)
 	if _, err := rand.Read(id); err != nil {
 		return fmt.Errorf("sms: message id: %w", err)

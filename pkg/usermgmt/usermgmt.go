@@ -142,9 +142,20 @@ func WithEventSink(s EventSink) Option {
 	return func(o *options) { o.publisher = sinkPublisher{s} }
 }
 
+// sinkPublisher is the ports.EventPublisher over a host's EventSink. It
+// keeps the port's contract whatever the host makes of ctx or of an empty
+// call: an empty batch never reaches the host, and no batch does once ctx
+// has ended (the caller has given up on it; a host that ignores ctx would
+// take it anyway and report success).
 type sinkPublisher struct{ sink EventSink }
 
 func (p sinkPublisher) Publish(ctx context.Context, recs []ports.OutboxRecord) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(recs) == 0 {
+		return nil
+	}
 	evs := make([]Event, len(recs))
 	for i, r := range recs {
 		evs[i] = Event{ID: r.ID, Type: r.Type, Key: r.Key, Envelope: r.Payload}
