@@ -25,8 +25,18 @@ import (
 
 // Reserve is the least number of descriptors the default cap keeps free of
 // connections: the database pool, Valkey, Kafka, SQLite and mail files and
-// the internal listeners need them while the public listener is full.
+// the internal listeners need them while the public listener is full. The
+// internal listeners (metrics, and pprof when enabled) take at most
+// InternalMaxConns connections each, plus their listening sockets: 18 of
+// the 64, which leaves the rest to a database pool of 8 to 16 (two to
+// four cores), Valkey, Kafka and the files.
 const Reserve = 64
+
+// InternalMaxConns caps the connections of each internal listener: a
+// scraper or a profiler needs one or two, and without a cap a flood of
+// them would take the descriptors the public listener and the database
+// need (IV-05).
+const InternalMaxConns = 8
 
 // DefaultIdleGrace is how long a kept-alive connection must have been idle
 // before a new connection may take its place: a client's next request may

@@ -148,6 +148,52 @@ func TestE2E_IdleKeptAliveConnectionsMakeRoom_IV05(t *testing.T) {
 	}
 }
 
+// TestE2E_MetricsFloodSparesThePublicListener_IV05: under an open-file
+// limit of 256, 240 connections to the metrics listener that each asked
+// for /metrics once and stayed open used to take every descriptor: the
+// public /healthz went unanswered for 30 s while accept failed with
+// EMFILE. The internal listeners now hold few connections and close idle
+// ones, so the public listener keeps answering, and a new scrape gets in.
+func TestE2E_MetricsFloodSparesThePublicListener_IV05(t *testing.T) {
+	s := startLimited(t)
+	host := strings.TrimSuffix(strings.TrimPrefix(s.metrics, "http://"), "/metrics")
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	for range 240 {
+		c, err := d.DialContext(t.Context(), "tcp", host)
+		if err != nil {
+			t.Fatalf("dial the metrics listener: %v", err)
+		}
+		conns = append(conns, c)
+	}
+	askOnce(conns, host, "/metrics")
+
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/healthz", nil)
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("/healthz with the metrics listener flooded: %v\n%s", err, s.logs)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz with the metrics listener flooded: %d", res.StatusCode)
+	}
+	time.Sleep(netguard.DefaultIdleGrace + 500*time.Millisecond)
+	if _, err := shedCount(s); err != nil {
+		t.Fatalf("a scrape with the metrics listener full of idle connections: %v", err)
+	}
+	if strings.Contains(s.logs.String(), "too many open files") {
+		t.Fatalf("the process ran out of descriptors:\n%s", s.logs)
+	}
+}
+
 // startLimited starts the server under an open-file limit of serverNofile,
 // skipping the test when this process may not open enough sockets to
 // exceed it.
