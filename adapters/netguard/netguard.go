@@ -195,12 +195,13 @@ func (l *Listener) Open() int {
 }
 
 // Accept returns the next connection within the caps. A connection over a
-// cap takes the place of the idlest kept-alive connection within that cap,
-// or, with none idle, is closed here and never reaches the server. An accept that fails
-// for want of descriptors is retried after a pause that doubles from 5 ms
-// to 1 s, as net/http's Server does: the HTTP server would otherwise take
-// it for a permanent error and stop serving. Meanwhile new connections wait
-// in the kernel's backlog, holding no descriptor of ours.
+// cap takes the place of the idlest kept-alive connection within that cap
+// or, with none idle, is closed here and never reaches the server. An
+// accept that fails for want of descriptors is retried after a pause that
+// doubles from 5 ms to 1 s, as net/http's Server does: the HTTP server
+// would otherwise take it for a permanent error and stop serving.
+// Meanwhile new connections wait in the kernel's backlog, holding no
+// descriptor of ours.
 func (l *Listener) Accept() (net.Conn, error) {
 	var delay time.Duration
 	for {
@@ -261,7 +262,7 @@ func (l *Listener) admit(c net.Conn) net.Conn {
 		reason = ShedMaxConnsPerIP
 	}
 	// At the address's cap only one of its own connections makes room.
-	idle := (*conn)(nil)
+	var idle *conn
 	if reason != "" {
 		if idle = l.idlest(key, addressFull); idle != nil {
 			l.forget(idle)
@@ -278,7 +279,7 @@ func (l *Listener) admit(c net.Conn) net.Conn {
 	l.mu.Unlock()
 	if idle != nil {
 		_ = idle.Conn.Close() // its slot is gc's already
-		l.shed(ShedIdle, "idle kept-alive connection closed to admit a new one at a cap", "client", idle.key)
+		l.shed(ShedIdle, "idle kept-alive connection closed to admit a new one at a cap")
 	}
 	switch reason {
 	case "":
