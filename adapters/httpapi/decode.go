@@ -265,9 +265,18 @@ func jsonKind(t reflect.Type) string {
 	}
 }
 
+// isJSON reports whether ct is a JSON media type (application/json or
+// a +json suffix) in UTF-8.
 func isJSON(ct string) bool {
-	mt, _, err := mime.ParseMediaType(ct)
-	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		return false
+	}
+	// JSON between systems is UTF-8 (RFC 8259 8.1). A body declared in
+	// another charset would be read as UTF-8 all the same, storing text
+	// other than what the client meant (IV-09).
+	charset, ok := params["charset"]
+	return !ok || strings.EqualFold(charset, "utf-8")
 }
 
 // checkDuplicateKeys walks the JSON tokens and fails on an object that

@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/usermgmt/usermgmt/core/errs"
 	"github.com/usermgmt/usermgmt/core/identity"
@@ -97,18 +99,46 @@ func (a *API) App() *fiber.App {
 		BodyLimit:             a.opt.BodyLimit,
 		ReadTimeout:           15 * time.Second,
 		WriteTimeout:          15 * time.Second,
-		IdleTimeout:           120 * time.Second,
-		ErrorHandler:          errorHandler(a.opt.Logger, a.allowed),
+		// A kept-alive connection holds a descriptor and a slot of the
+		// connection caps while it idles (IV-05). 65 s outlasts the 60 s
+		// idle timeout of common proxies (AWS ALB, nginx upstream
+		// keepalive), which thus close a pooled connection before the
+		// server does and never send a request on one it has just closed.
+		IdleTimeout:  65 * time.Second,
+		ErrorHandler: errorHandler(a.opt.Logger, a.allowed),
 	})
 	a.Mount(app)
+	a.refuseUnknownMethods(app)
 	return app
+}
+
+// refuseUnknownMethods answers a request whose method Fiber does not know
+// (PRI, which opens the HTTP/2 preface, or any other token) with a problem
+// and the security headers (IV-09). Fiber answers those itself in plain
+// text before any middleware runs, so the server's handler is wrapped.
+// The connection is closed: what follows a preface is not HTTP/1.1, and
+// the body of an unknown method is framed by rules this server cannot know.
+func (a *API) refuseUnknownMethods(app *fiber.App) {
+	known := app.Config().RequestMethods
+	serve := app.Server().Handler
+	render := errorHandler(a.opt.Logger, a.allowed)
+	app.Server().Handler = func(rctx *fasthttp.RequestCtx) {
+		if slices.Contains(known, string(rctx.Method())) {
+			serve(rctx)
+			return
+		}
+		c := app.AcquireCtx(rctx)
+		defer app.ReleaseCtx(c)
+		rctx.SetConnectionClose()
+		_ = render(c, errUnknownMethod)
+	}
 }
 
 // Mount registers the API's routes on a host's router. Errors are rendered
 // by the API itself, so the host's ErrorHandler never sees them and the
 // final status is known to the request metrics.
 func (a *API) Mount(r fiber.Router) {
-	r.Use(a.requestID, a.observe, a.renderErrors, a.recoverPanic, a.securityHeaders, checkUserAgent)
+	r.Use(a.requestID, a.observe, a.renderErrors, a.recoverPanic, a.securityHeaders, checkFraming, checkUserAgent)
 	for _, m := range a.opt.Middleware {
 		r.Use(m)
 	}
@@ -225,6 +255,54 @@ func (a *API) securityHeaders(c *fiber.Ctx) error {
 func setSecurityHeaders(c *fiber.Ctx) {
 	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 	c.Set(fiber.HeaderCacheControl, "no-store")
+}
+
+var (
+	headerContentLength    = []byte(fiber.HeaderContentLength)
+	headerTransferEncoding = []byte(fiber.HeaderTransferEncoding)
+	headerContentType      = []byte(fiber.HeaderContentType)
+	codingChunked          = []byte("chunked")
+)
+
+// checkFraming refuses a request that states its body's length or media
+// type more than once or in conflicting ways, and closes the connection
+// (IV-09). fasthttp keeps the last of several Content-Length and
+// Content-Type lines, reads every Transfer-Encoding but identity as
+// chunked and lets it override a length, while a proxy in front may
+// believe the first line, or the length: the bytes the two split
+// differently become a request the proxy never saw. fasthttp has parsed
+// only this request by now; closing the connection leaves whatever
+// follows it unread. Duplicates are only visible in the raw header
+// section, as fasthttp keeps one value of each.
+func checkFraming(c *fiber.Ctx) error {
+	var lengths, codings, types int
+	chunked := true
+	c.Request().Header.VisitAllInOrder(func(k, v []byte) {
+		switch {
+		case bytes.EqualFold(k, headerContentLength):
+			lengths++
+		case bytes.EqualFold(k, headerTransferEncoding):
+			codings++
+			chunked = chunked && bytes.EqualFold(bytes.TrimSpace(v), codingChunked)
+		case bytes.EqualFold(k, headerContentType):
+			types++
+		}
+	})
+	var f errs.FieldError
+	switch {
+	case lengths > 1:
+		f = errs.FieldError{Field: fiber.HeaderContentLength, Message: "must appear at most once"}
+	case codings > 1 || (codings == 1 && !chunked):
+		f = errs.FieldError{Field: fiber.HeaderTransferEncoding, Message: "must be chunked, stated once"}
+	case codings == 1 && lengths == 1:
+		f = errs.FieldError{Field: fiber.HeaderTransferEncoding, Message: "must not come with Content-Length"}
+	case types > 1:
+		f = errs.FieldError{Field: fiber.HeaderContentType, Message: "must appear at most once"}
+	default:
+		return c.Next()
+	}
+	c.Context().SetConnectionClose()
+	return errAmbiguousRequest.WithFields(f)
 }
 
 // errBadUserAgent refuses a User-Agent with control characters: it is

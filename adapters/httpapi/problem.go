@@ -57,6 +57,8 @@ var (
 	errUnsupportedMedia = errs.New(errs.Invalid, "http.unsupported_media_type", "content type must be application/json")
 	errBodyTooLarge     = errs.New(errs.Invalid, "http.body_too_large", "request body is too large")
 	errMalformedJSON    = errs.New(errs.Invalid, "http.malformed_json", "request body is not valid JSON for this endpoint")
+	errAmbiguousRequest = errs.New(errs.Invalid, "http.ambiguous_request", "the request states its length or media type more than once or in conflicting ways")
+	errUnknownMethod    = errs.New(errs.Invalid, "http.unknown_method", "the request method is not one this server knows")
 	errUnauthenticated  = errs.New(errs.Unauthenticated, "auth.unauthenticated", "authentication required")
 	errNotReady         = errs.New(errs.Unavailable, "server.not_ready", "a dependency is unreachable")
 	errInternal         = errs.New(errs.Internal, "internal", "internal server error")

@@ -1,11 +1,13 @@
 // Package netguard keeps a public listener serving when connections
 // outnumber file descriptors (IV-05). Listener wraps a net.Listener:
 // connections beyond a total cap, or beyond a cap per client address, are
-// closed as soon as they are accepted, so they never hold a descriptor; an
-// accept that fails for want of descriptors (EMFILE, ENFILE) is retried
-// with backoff instead of ending the server; and a connection that sends
-// nothing is cut off after a short first-byte timeout, whatever read
-// deadline the HTTP server sets on it.
+// closed as soon as they are accepted, so they never hold a descriptor,
+// unless a kept-alive connection lies idle within that cap: then the one
+// idle longest is closed and the new one takes its place. An accept that
+// fails for want of descriptors (EMFILE, ENFILE) is retried with backoff
+// instead of ending the server; and a connection that sends nothing is cut
+// off after a short first-byte timeout, whatever read deadline the HTTP
+// server sets on it.
 package netguard
 
 import (
@@ -23,8 +25,24 @@ import (
 
 // Reserve is the least number of descriptors the default cap keeps free of
 // connections: the database pool, Valkey, Kafka, SQLite and mail files and
-// the internal listeners need them while the public listener is full.
+// the internal listeners need them while the public listener is full. The
+// internal listeners (metrics, and pprof when enabled) take at most
+// InternalMaxConns connections each, plus their listening sockets: 18 of
+// the 64, which leaves the rest to a database pool of 8 to 16 (two to
+// four cores), Valkey, Kafka and the files.
 const Reserve = 64
+
+// InternalMaxConns caps the connections of each internal listener: a
+// scraper or a profiler needs one or two, and without a cap a flood of
+// them would take the descriptors the public listener and the database
+// need (IV-05).
+const InternalMaxConns = 8
+
+// DefaultIdleGrace is how long a kept-alive connection must have been idle
+// before a new connection may take its place: a client's next request may
+// be on its way just after an answer, and a second covers the round trip
+// of any client worth serving.
+const DefaultIdleGrace = time.Second
 
 // DefaultFirstByteTimeout is how long a new connection may stay silent. A
 // client that opens a connection means to use it at once; the longer
@@ -41,6 +59,7 @@ const (
 	ShedMaxConnsPerIP = "max_conns_per_ip"   // the client address's cap was reached
 	ShedDescriptors   = "descriptors"        // accept failed for want of descriptors
 	ShedFirstByte     = "first_byte_timeout" // the connection sent nothing in time
+	ShedIdle          = "idle"               // an idle kept-alive connection made room for a new one
 )
 
 const (
@@ -61,6 +80,10 @@ type Config struct {
 	// FirstByteTimeout closes a connection that has sent nothing this
 	// long after it was accepted.
 	FirstByteTimeout time.Duration
+	// IdleGrace is how long a connection must have been idle (its last
+	// answer written, nothing read since) before a new connection at a
+	// cap closes it to take its place. Zero is DefaultIdleGrace.
+	IdleGrace time.Duration
 	// Exempt peers (trusted proxies, which carry many clients' requests)
 	// are held only to the total cap.
 	Exempt []netip.Prefix
@@ -95,6 +118,8 @@ type Listener struct {
 	net.Listener
 	maxConns, maxPerIP int
 	firstByte          time.Duration
+	idleGrace          time.Duration
+	epoch              time.Time // the clock of conn.idleSince
 	exempt             []netip.Prefix
 	log                *slog.Logger
 	onShed             func(string)
@@ -104,6 +129,7 @@ type Listener struct {
 	mu    sync.Mutex
 	open  int
 	perIP map[netip.Addr]int
+	conns map[*conn]struct{} // the admitted connections: those counted in open
 
 	warnMu sync.Mutex
 	warned map[string]warning
@@ -120,8 +146,8 @@ func New(ln net.Listener, cfg Config) (*Listener, error) {
 	if ln == nil {
 		return nil, errors.New("netguard.New: nil listener")
 	}
-	if cfg.MaxConns < 0 || cfg.MaxConnsPerIP < 0 || cfg.FirstByteTimeout < 0 {
-		return nil, errors.New("netguard.New: caps and timeout must not be negative")
+	if cfg.MaxConns < 0 || cfg.MaxConnsPerIP < 0 || cfg.FirstByteTimeout < 0 || cfg.IdleGrace < 0 {
+		return nil, errors.New("netguard.New: caps, timeout and grace must not be negative")
 	}
 	if cfg.MaxConns == 0 {
 		nofile, err := DescriptorLimit()
@@ -145,12 +171,15 @@ func New(ln net.Listener, cfg Config) (*Listener, error) {
 	if cfg.FirstByteTimeout == 0 {
 		cfg.FirstByteTimeout = DefaultFirstByteTimeout
 	}
+	if cfg.IdleGrace == 0 {
+		cfg.IdleGrace = DefaultIdleGrace
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Listener{Listener: ln, maxConns: cfg.MaxConns, maxPerIP: cfg.MaxConnsPerIP, firstByte: cfg.FirstByteTimeout,
-		exempt: cfg.Exempt, log: cfg.Logger, onShed: cfg.OnShed, closed: make(chan struct{}),
-		perIP: map[netip.Addr]int{}, warned: map[string]warning{}}, nil
+		idleGrace: cfg.IdleGrace, epoch: time.Now(), exempt: cfg.Exempt, log: cfg.Logger, onShed: cfg.OnShed,
+		closed: make(chan struct{}), perIP: map[netip.Addr]int{}, conns: map[*conn]struct{}{}, warned: map[string]warning{}}, nil
 }
 
 // Limits reports the caps in force, defaults resolved.
@@ -165,12 +194,14 @@ func (l *Listener) Open() int {
 	return l.open
 }
 
-// Accept returns the next connection within the caps. Connections over a
-// cap are closed here and never reach the server. An accept that fails
-// for want of descriptors is retried after a pause that doubles from 5 ms
-// to 1 s, as net/http's Server does: the HTTP server would otherwise take
-// it for a permanent error and stop serving. Meanwhile new connections wait
-// in the kernel's backlog, holding no descriptor of ours.
+// Accept returns the next connection within the caps. A connection over a
+// cap takes the place of the idlest kept-alive connection within that cap
+// or, with none idle, is closed here and never reaches the server. An
+// accept that fails for want of descriptors is retried after a pause that
+// doubles from 5 ms to 1 s, as net/http's Server does: the HTTP server
+// would otherwise take it for a permanent error and stop serving.
+// Meanwhile new connections wait in the kernel's backlog, holding no
+// descriptor of ours.
 func (l *Listener) Accept() (net.Conn, error) {
 	var delay time.Duration
 	for {
@@ -212,45 +243,92 @@ func outOfDescriptors(err error) bool {
 }
 
 // admit counts c against the caps and wraps it, or closes it and returns
-// nil when a cap is full.
+// nil when a cap is full and no connection within it is idle.
+//
+// Kept-alive connections that idle after their answer would otherwise
+// hold a full listener for the HTTP server's whole idle timeout while
+// every new client is shed; closing an idle kept-alive connection is
+// something HTTP lets a server do at any time (RFC 9112 9.3).
 func (l *Listener) admit(c net.Conn) net.Conn {
 	key, perIP := l.clientKey(c.RemoteAddr())
+	gc := &conn{Conn: c, l: l, key: key, perIP: perIP, firstByteBy: time.Now().Add(l.firstByte)}
 	l.mu.Lock()
 	reason := ""
+	addressFull := perIP && l.perIP[key] >= l.maxPerIP
 	switch {
 	case l.open >= l.maxConns:
 		reason = ShedMaxConns
-	case perIP && l.perIP[key] >= l.maxPerIP:
+	case addressFull:
 		reason = ShedMaxConnsPerIP
-	default:
+	}
+	// At the address's cap only one of its own connections makes room.
+	var idle *conn
+	if reason != "" {
+		if idle = l.idlest(key, addressFull); idle != nil {
+			l.forget(idle)
+			reason = ""
+		}
+	}
+	if reason == "" {
+		l.conns[gc] = struct{}{}
 		l.open++
 		if perIP {
 			l.perIP[key]++
 		}
 	}
 	l.mu.Unlock()
-	if reason == "" {
-		return l.wrap(c, key, perIP)
+	if idle != nil {
+		_ = idle.Conn.Close() // its slot is gc's already
+		l.shed(ShedIdle, "idle kept-alive connection closed to admit a new one at a cap")
 	}
-	_ = c.Close()
-	if reason == ShedMaxConns {
+	switch reason {
+	case "":
+		return l.guard(gc)
+	case ShedMaxConns:
 		l.shed(reason, "connection closed at accept: the listener is at its total cap", "maxConns", l.maxConns)
-	} else {
+	default:
 		l.shed(reason, "connection closed at accept: the client address is at its cap", "client", key, "maxConnsPerIP", l.maxPerIP)
 	}
+	_ = c.Close()
 	return nil
 }
 
-// release returns an admitted connection's slots.
-func (l *Listener) release(key netip.Addr, perIP bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.open--
-	if !perIP {
+// idlest is the admitted connection idle longest, and for at least the
+// grace, among those of key when ownOnly is set; nil when none is. It
+// scans every connection, but only when a cap is full. l.mu is held.
+func (l *Listener) idlest(key netip.Addr, ownOnly bool) *conn {
+	idleBy := l.now() - int64(l.idleGrace)
+	var found *conn
+	var since int64
+	for c := range l.conns {
+		if ownOnly && c.key != key {
+			continue
+		}
+		if s := c.idleSince.Load(); s != 0 && s <= idleBy && (found == nil || s < since) {
+			found, since = c, s
+		}
+	}
+	return found
+}
+
+// now is the time since the listener was made, on the monotonic clock:
+// the unit of conn.idleSince, never 0 once a connection has spoken.
+func (l *Listener) now() int64 { return int64(time.Since(l.epoch)) }
+
+// forget returns an admitted connection's slots, once: a connection
+// closed to make room has given its slots to the new one already when
+// its server closes it too. l.mu is held.
+func (l *Listener) forget(c *conn) {
+	if _, ok := l.conns[c]; !ok {
 		return
 	}
-	if l.perIP[key]--; l.perIP[key] <= 0 {
-		delete(l.perIP, key) // the map holds only addresses with open connections
+	delete(l.conns, c)
+	l.open--
+	if !c.perIP {
+		return
+	}
+	if l.perIP[c.key]--; l.perIP[c.key] <= 0 {
+		delete(l.perIP, c.key) // the map holds only addresses with open connections
 	}
 }
 
@@ -309,32 +387,35 @@ func (l *Listener) shed(reason, msg string, args ...any) {
 	l.log.Warn(msg, append(args, "reason", reason, "sinceLastWarning", w.suppressed)...)
 }
 
-// wrap returns c with the first-byte timeout and the release of its slots
-// on Close.
-func (l *Listener) wrap(c net.Conn, key netip.Addr, perIP bool) net.Conn {
-	gc := &conn{Conn: c, firstByteBy: time.Now().Add(l.firstByte),
-		release:  func() { l.release(key, perIP) },
-		timedOut: func() { l.shed(ShedFirstByte, "") }}
-	if err := c.SetReadDeadline(gc.firstByteBy); err != nil {
+// guard puts an admitted connection under the first-byte timeout.
+func (l *Listener) guard(c *conn) net.Conn {
+	if err := c.Conn.SetReadDeadline(c.firstByteBy); err != nil {
 		// A connection that takes no deadline would escape the timeout:
 		// refuse it rather than serve it unguarded.
-		_ = gc.Close()
+		_ = c.Close()
 		return nil
 	}
-	return gc
+	return c
 }
 
 // conn holds its read deadline to the first-byte deadline until the first
 // byte arrives. The HTTP server sets its own read deadline before it reads
 // a request (fasthttp: ReadTimeout, 15 s), which would otherwise replace
 // the short one; after the first byte the server's deadlines apply as set.
+// It also tracks whether it is idle, for admit to reclaim.
 type conn struct {
 	net.Conn
+	l           *Listener
+	key         netip.Addr // the address it counts against, when perIP
+	perIP       bool
 	firstByteBy time.Time
-	release     func()
-	timedOut    func()
-	closeOnce   sync.Once
 	spoke       atomic.Bool // a byte has arrived
+	// idleSince is when (Listener.now) the last write of an answer ended
+	// with nothing read after it: the connection waits for its client's
+	// next request. 0 while a request is read or served, and before the
+	// first answer: a connection that has not spoken is the first-byte
+	// timeout's to close, not admit's.
+	idleSince atomic.Int64
 
 	mu     sync.Mutex
 	wanted time.Time // the read deadline the server last asked for
@@ -342,6 +423,9 @@ type conn struct {
 
 func (c *conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	if n > 0 && c.idleSince.Load() != 0 {
+		c.idleSince.Store(0)
+	}
 	if c.spoke.Load() {
 		return n, err
 	}
@@ -356,7 +440,23 @@ func (c *conn) Read(p []byte) (int, error) {
 		return n, err
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		c.timedOut()
+		c.l.shed(ShedFirstByte, "")
+	}
+	return n, err
+}
+
+// Write marks the connection idle from the end of the write: an HTTP/1.1
+// server writes once it has read a request, so a connection whose last
+// act is a write waits for its client. Two cases look idle without being
+// so, each for a moment the grace covers: an interim 100 Continue until
+// the body arrives (a round trip), and a request pipelined behind the one
+// just answered, read with it, while it is served (fasthttp flushes its
+// answers only once no request is left buffered, so this is net/http's
+// internal listeners only, and pipelining clients are rare).
+func (c *conn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if n > 0 {
+		c.idleSince.Store(c.l.now())
 	}
 	return n, err
 }
@@ -384,6 +484,8 @@ func (c *conn) SetDeadline(t time.Time) error {
 // Close closes the connection and frees its slots, once.
 func (c *conn) Close() error {
 	err := c.Conn.Close()
-	c.closeOnce.Do(c.release)
+	c.l.mu.Lock()
+	c.l.forget(c)
+	c.l.mu.Unlock()
 	return err
 }

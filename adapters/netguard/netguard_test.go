@@ -225,6 +225,150 @@ func TestListener_ExemptAndIPv6Prefix_IV05(t *testing.T) {
 	}
 }
 
+// answer has the server's end of a connection read a request and write
+// its answer, as an HTTP server does; the connection is then idle.
+func answer(t *testing.T, client, server net.Conn) {
+	t.Helper()
+	const res = "HTTP/1.1 204 No Content\r\n\r\n"
+	go func() { _, _ = client.Write([]byte("GET / HTTP/1.1\r\n\r\n")) }()
+	if _, err := server.Read(make([]byte, 64)); err != nil {
+		t.Fatalf("read the request: %v", err)
+	}
+	read := make(chan error, 1)
+	go func() { _, err := io.ReadFull(client, make([]byte, len(res))); read <- err }()
+	if _, err := server.Write([]byte(res)); err != nil {
+		t.Fatalf("write the answer: %v", err)
+	}
+	if err := <-read; err != nil {
+		t.Fatalf("read the answer: %v", err)
+	}
+}
+
+// stillOpen reports whether the client's end is still open, waiting
+// briefly for a close in flight.
+func stillOpen(t *testing.T, client net.Conn) bool {
+	t.Helper()
+	_ = client.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	_, err := client.Read(make([]byte, 1))
+	_ = client.SetReadDeadline(time.Time{})
+	return errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// TestListener_ReclaimsTheIdlestAtTheCap_IV05: kept-alive connections that
+// idle after an answer used to hold the listener full for the server's
+// idle timeout while every new client was shed. At the total cap a new
+// connection now closes the one idle longest (its answer written, nothing
+// read since, for at least the grace) and is admitted; a connection in the
+// middle of a request is never closed, nor is one that has not spoken (the
+// first-byte timeout is for those); with none idle, the new one is shed.
+func TestListener_ReclaimsTheIdlestAtTheCap_IV05(t *testing.T) {
+	f := newFakeListener()
+	rec := &recorder{}
+	const grace = 50 * time.Millisecond
+	l, err := netguard.New(f, netguard.Config{MaxConns: 3, MaxConnsPerIP: 3, IdleGrace: grace, OnShed: rec.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	older, newer, busy := f.dialFrom(t, "192.0.2.1"), f.dialFrom(t, "192.0.2.2"), f.dialFrom(t, "192.0.2.3")
+	olderS, newerS, busyS := acceptWithin(t, l), acceptWithin(t, l), acceptWithin(t, l)
+	answer(t, older, olderS)
+	time.Sleep(10 * time.Millisecond)
+	answer(t, newer, newerS)
+	// busy's request has arrived and is being served: no answer yet.
+	go func() { _, _ = busy.Write([]byte("POST /v1/auth/login HTTP/1.1\r\n")) }()
+	if _, err := busyS.Read(make([]byte, 64)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * grace)
+
+	f.dialFrom(t, "192.0.2.4")
+	if c := acceptWithin(t, l); c.RemoteAddr().String() != "192.0.2.4:40000" {
+		t.Fatalf("accepted %v", c.RemoteAddr())
+	}
+	if !closedByServer(t, older) {
+		t.Fatal("the connection idle longest was not closed")
+	}
+	if !stillOpen(t, newer) || !stillOpen(t, busy) {
+		t.Fatal("a connection idle for less long, or busy, was closed")
+	}
+	f.dialFrom(t, "192.0.2.5")
+	acceptWithin(t, l)
+	if !closedByServer(t, newer) {
+		t.Fatal("the idle connection left was not closed for the next one")
+	}
+	// Left: busy, and two that have not spoken. Nothing is idle.
+	last := f.dialFrom(t, "192.0.2.6")
+	next := make(chan net.Conn, 1)
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			next <- c
+		}
+	}()
+	if !closedByServer(t, last) {
+		t.Fatal("a connection over the cap was admitted with none idle")
+	}
+	if !stillOpen(t, busy) {
+		t.Fatal("the busy connection was closed")
+	}
+	if rec.count(netguard.ShedIdle) != 2 || rec.count(netguard.ShedMaxConns) != 1 || l.Open() != 3 {
+		t.Fatalf("sheds %v, open %d", rec, l.Open())
+	}
+	// A reclaimed connection's slot went to the new one: closing it
+	// again frees nothing more.
+	_ = olderS.Close()
+	if l.Open() != 3 {
+		t.Fatalf("open %d after closing a reclaimed connection, want 3", l.Open())
+	}
+	_ = l.Close()
+	<-time.After(10 * time.Millisecond)
+	select {
+	case c := <-next:
+		t.Fatalf("accepted %v", c.RemoteAddr())
+	default:
+	}
+}
+
+// TestListener_ReclaimsWithinTheAddressAndAfterTheGrace_IV05: at its
+// address's cap a new connection closes an idle one of the same address,
+// never another's, and a connection idle for less than the grace is not
+// closed at all: its client's next request may be on the way.
+func TestListener_ReclaimsWithinTheAddressAndAfterTheGrace_IV05(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		grace   time.Duration
+		reclaim bool
+	}{{"past the grace", time.Millisecond, true}, {"within the grace", time.Hour, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeListener()
+			rec := &recorder{}
+			l, err := netguard.New(f, netguard.Config{MaxConns: 10, MaxConnsPerIP: 2, IdleGrace: tc.grace, OnShed: rec.add})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			other, own1, own2 := f.dialFrom(t, "192.0.2.9"), f.dialFrom(t, "192.0.2.1"), f.dialFrom(t, "192.0.2.1")
+			otherS, own1S, own2S := acceptWithin(t, l), acceptWithin(t, l), acceptWithin(t, l)
+			answer(t, other, otherS) // idle longest, but another address's
+			answer(t, own1, own1S)
+			answer(t, own2, own2S)
+			time.Sleep(20 * time.Millisecond)
+			fresh := f.dialFrom(t, "192.0.2.1")
+			if tc.reclaim {
+				acceptWithin(t, l)
+				if !closedByServer(t, own1) || !stillOpen(t, own2) || !stillOpen(t, other) {
+					t.Fatal("not the address's own idlest connection was closed")
+				}
+				return
+			}
+			go func() { _, _ = l.Accept() }()
+			if !closedByServer(t, fresh) || !stillOpen(t, own1) || rec.count(netguard.ShedMaxConnsPerIP) != 1 {
+				t.Fatalf("a connection idle for less than the grace was closed: %v", rec)
+			}
+		})
+	}
+}
+
 func emfile() error {
 	return &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
 }

@@ -48,7 +48,7 @@ func New() *Metrics {
 	}, []string{"type"})
 	m.shed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "usermgmt_http_connections_shed_total",
-		Help: "Connections the public listener closed (a cap was full, or nothing was sent in time) and accepts that failed for want of file descriptors, by reason.",
+		Help: "Connections the public listener closed (a cap was full, an idle one made room at a cap, or nothing was sent in time) and accepts that failed for want of file descriptors, by reason.",
 	}, []string{"reason"})
 	m.reg.MustRegister(m.requests, m.duration, m.relay, m.parked, m.shed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -1,14 +1,18 @@
 package main_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestE2E_ForwardedForEveryLine_IV08: behind a trusted proxy that appends
@@ -154,4 +158,66 @@ func TestE2E_StartTellsWhatItDid_SE14(t *testing.T) {
 	if r := s.call(t, "POST", "/v1/auth/login", "", map[string]string{"identifier": "root", "password": pw}); r.status != 200 || r.body["user"].(map[string]any)["role"] != "user" {
 		t.Fatalf("the ordinary account changed: %d %s", r.status, r.raw)
 	}
+}
+
+// TestE2E_SmuggledRequestIsNeverServed_IV09: `Content-Length: N` then
+// `Content-Length: 0` made fasthttp read the N bytes after the headers as
+// a second request, one a proxy believing the first line would have
+// passed along as a body, unchecked: here, a registration. The request is
+// now refused and its connection closed, so the registration never runs;
+// and the HTTP/2 preface is refused as a problem, not in plain text.
+func TestE2E_SmuggledRequestIsNeverServed_IV09(t *testing.T) {
+	s := start(t)
+	host := strings.TrimPrefix(s.base, "http://")
+	reg := `{"email":"mallory@example.com","username":"mallory","password":"` + pw + `"}`
+	smuggled := fmt.Sprintf("POST /v1/auth/register HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", host, len(reg), reg)
+	answers := rawAnswers(t, host, fmt.Sprintf("POST /v1/auth/logout HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\nContent-Length: 0\r\n\r\n%s", host, len(smuggled), smuggled))
+	if len(answers) != 1 || answers[0].StatusCode != 400 {
+		t.Fatalf("answers to a request with a smuggled one: %v", statuses(answers))
+	}
+	if r := s.call(t, "POST", "/v1/auth/login", "", map[string]string{"identifier": "mallory", "password": pw}); r.status != 401 {
+		t.Fatalf("the smuggled registration ran: login %d %s", r.status, r.raw)
+	}
+
+	answers = rawAnswers(t, host, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+	if len(answers) != 1 {
+		t.Fatalf("answers to the HTTP/2 preface: %v", statuses(answers))
+	}
+	if h := answers[0].Header; answers[0].StatusCode != 400 || h.Get("Content-Type") != "application/problem+json" || h.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("the HTTP/2 preface: %d %v", answers[0].StatusCode, h)
+	}
+}
+
+// rawAnswers writes req as is on a new connection to host and reads every
+// answer until the server closes it or falls silent for two seconds.
+func rawAnswers(t *testing.T, host, req string) []*http.Response {
+	t.Helper()
+	c, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	var answers []*http.Response
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return answers
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		answers = append(answers, res)
+	}
+}
+
+func statuses(rs []*http.Response) []int {
+	out := make([]int, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, r.StatusCode)
+	}
+	return out
 }

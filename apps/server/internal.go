@@ -7,17 +7,30 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/usermgmt/usermgmt/pkg/usermgmt"
 )
 
 // serveInternal serves h on addr, a listener apart from the public API
 // (IV-04), until ctx ends; the returned wait blocks until it has shut down,
-// so the process leaves no listener behind when it stops.
+// so the process leaves no listener behind when it stops. The listener
+// holds few connections and the server times out slow and idle ones
+// (IV-05): their descriptors come out of the public listener's reserve.
 func serveInternal(ctx context.Context, name, addr string, h http.Handler, log *slog.Logger) (wait func()) {
-	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	log = log.With("listener", name)
+	ln, err := usermgmt.ListenInternal(ctx, addr, log)
+	if err != nil {
+		log.Warn(name+" listener not started", "addr", addr, "err", err)
+		return func() {}
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		// pprof's profile and trace take ?seconds= (30 by default) before
+		// they write, and push their own write deadline out by as much.
+		WriteTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			log.Warn(name+" listener stopped", "addr", addr, "err", err)
 		}
 	}()

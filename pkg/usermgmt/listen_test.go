@@ -99,3 +99,43 @@ func healthz(t *testing.T, c net.Conn) int {
 	res.Body.Close()
 	return res.StatusCode
 }
+
+// TestListenInternal_HoldsFewConnections_IV05: an internal listener
+// (metrics, pprof) admits a handful of connections, from one address as
+// much as from many, and closes those beyond at accept: a flood of them
+// must not take the descriptors the public listener needs.
+func TestListenInternal_HoldsFewConnections_IV05(t *testing.T) {
+	ln, err := usermgmt.ListenInternal(t.Context(), "127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	// Requests begun and not finished: busy connections, never closed to
+	// make room.
+	const held = 8
+	var conns []net.Conn
+	for range held {
+		c := dial(t, ln.Addr().String())
+		defer c.Close()
+		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	over := dial(t, ln.Addr().String())
+	defer over.Close()
+	if status := healthz(t, over); status != 0 {
+		t.Fatalf("connection %d was served (%d): the internal listener is not capped", held+1, status)
+	}
+	// The held ones were admitted: one finishes its request and is served.
+	c := conns[held-1]
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "Host: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || res.StatusCode != 200 {
+		t.Fatalf("a connection within the cap: %v %v", res, err)
+	}
+}

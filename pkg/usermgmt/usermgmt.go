@@ -632,6 +632,27 @@ func (s *Service) Listen(ctx context.Context) (net.Listener, error) {
 	return g, nil
 }
 
+// ListenInternal opens a listener on addr for an endpoint kept off the
+// public one (metrics, profiling: IV-04) under the guards of IV-05: at most
+// a few connections (a new one closes the idlest kept-alive one, or is
+// shed), retried accepts when descriptors run out, a first-byte timeout.
+// Without them a flood of connections to it would take the descriptors the
+// public listener and the database need. log receives the guards' warnings
+// (nil discards them).
+func ListenInternal(ctx context.Context, addr string, log *slog.Logger) (net.Listener, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	g, err := netguard.New(ln, netguard.Config{MaxConns: netguard.InternalMaxConns, MaxConnsPerIP: netguard.InternalMaxConns, Logger: log})
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	return g, nil
+}
+
 // Mount serves the API's routes on a host's Fiber router.
 func (s *Service) Mount(r fiber.Router) { s.api.Mount(r) }
 
