@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/usermgmt/usermgmt/apps/internal/mailfile"
 	"github.com/usermgmt/usermgmt/pkg/usermgmt"
 )
 
@@ -29,6 +32,14 @@ func (b *bench) mfaStep(ctx context.Context) (sample, error) {
 		a := t.acc.make("m", int64(seq))
 		reg, st, err := t.c.register(ctx, a)
 		if err != nil || st != http.StatusCreated {
+			return st, err
+		}
+		// A second factor needs a confirmed address.
+		link, err := t.srv.mailedLink(a.email, "Confirm your email address")
+		if err != nil {
+			return 0, err
+		}
+		if st, err := t.c.do(ctx, http.MethodPost, "/v1/auth/email/verify", "", map[string]string{"token": link}, http.StatusNoContent, nil); err != nil || st != http.StatusNoContent {
 			return st, err
 		}
 		codes, st, err := t.c.enrolTOTP(ctx, reg.AccessToken, a.password)
@@ -93,4 +104,18 @@ func (c *client) challenge(ctx context.Context, a account) (string, int, error) 
 
 func (c *client) loginMFA(ctx context.Context, token, code string) (int, error) {
 	return c.do(ctx, http.MethodPost, "/v1/auth/login/mfa", "", map[string]string{"mfaToken": token, "code": code}, http.StatusOK, nil)
+}
+
+// tokenInLink finds the token of a mailed link, which rides in the fragment.
+var tokenInLink = regexp.MustCompile(`#token=[A-Za-z0-9_-]{43}`)
+
+// mailedLink returns the token of the newest message with subject to the
+// address to, from the server's mail folder (the embedded default writes
+// mail there).
+func (s *server) mailedLink(to, subject string) (string, error) {
+	link, ok := mailfile.Find(s.dataDir, to, subject, tokenInLink, 10*time.Second)
+	if !ok {
+		return "", fmt.Errorf("no %q mail to %s in %s", subject, to, s.dataDir)
+	}
+	return strings.TrimPrefix(link, "#token="), nil
 }

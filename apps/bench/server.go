@@ -33,6 +33,7 @@ const clockTicks = 100
 type server struct {
 	name    string
 	base    string // http://127.0.0.1:port
+	dataDir string // USERMGMT_DATA_DIR: where mailed links land
 	logPath string
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed once the process has been waited for
@@ -64,6 +65,11 @@ func startServer(ctx context.Context, name, bin, logPath string, env []string) (
 		return nil, fmt.Errorf("start %s server: %w", name, err)
 	}
 	s := &server{name: name, base: fmt.Sprintf("http://127.0.0.1:%d", port), logPath: logPath, cmd: cmd, exited: make(chan struct{})}
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "USERMGMT_DATA_DIR="); ok {
+			s.dataDir = v
+		}
+	}
 	go func() { _ = cmd.Wait(); close(s.exited) }()
 
 	if err := s.waitHealthy(ctx, 60*time.Second); err != nil {

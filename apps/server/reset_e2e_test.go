@@ -1,17 +1,12 @@
 package main_test
 
 import (
-	"bytes"
-	"io"
-	"mime"
-	"mime/multipart"
-	"net/mail"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/usermgmt/usermgmt/apps/internal/mailfile"
 )
 
 // TestE2E_PasswordResetByMail_LG07: on the embedded default the reset mail
@@ -43,40 +38,11 @@ func TestE2E_PasswordResetByMail_LG07(t *testing.T) {
 // returns the first match of link in its text part.
 func (p *proc) mailedLink(t *testing.T, subject, link string) string {
 	t.Helper()
-	re := regexp.MustCompile(link)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		files, _ := filepath.Glob(filepath.Join(p.dataDir, "mail", "*.eml"))
-		var found string
-		for _, name := range files { // names sort by time: the last match is the newest
-			raw, err := os.ReadFile(name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := mail.ReadMessage(bytes.NewReader(raw))
-			if err != nil || m.Header.Get("Subject") != subject || m.Header.Get("To") == "" {
-				continue
-			}
-			_, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			part, err := multipart.NewReader(m.Body, params["boundary"]).NextPart() // decodes quoted-printable
-			if err != nil {
-				t.Fatal(err)
-			}
-			text, _ := io.ReadAll(part)
-			if l := re.FindString(string(text)); l != "" {
-				found = l
-			}
-		}
-		if found != "" {
-			return found
-		}
-		time.Sleep(20 * time.Millisecond)
+	found, ok := mailfile.Find(p.dataDir, "", subject, regexp.MustCompile(link), 10*time.Second)
+	if !ok {
+		t.Fatalf("no mail %q with a link in %s\n%s", subject, p.dataDir, p.logs)
 	}
-	t.Fatalf("no mail %q with a link in %s\n%s", subject, p.dataDir, p.logs)
-	return ""
+	return found
 }
 
 // verifyAddress follows the newest verification link of a server whose
