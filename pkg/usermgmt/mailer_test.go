@@ -1,10 +1,14 @@
 package usermgmt
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/usermgmt/usermgmt/adapters/adaptertest"
 	"github.com/usermgmt/usermgmt/adapters/memory"
+	"github.com/usermgmt/usermgmt/adapters/system"
+	"github.com/usermgmt/usermgmt/ports"
 )
 
 // TestHostMailerContract: a host's mailer given to WithMailer reaches the
@@ -15,15 +19,23 @@ func TestHostMailerContract(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			adaptertest.Mailer(t, func(t *testing.T) adaptertest.MailerUnderTest {
 				host := &memory.Mailbox{}
-				m, closeMailer, err := serviceMailer(DefaultConfig(), newOptions([]Option{WithMailer(host)}), background)
+				var queue *system.Background
+				var notices ports.Background
+				if background {
+					queue = system.NewBackground(1, 16, time.Minute, nil)
+					notices = queue
+					t.Cleanup(func() { _ = queue.Close(context.Background()) })
+				}
+				m, err := serviceMailer(DefaultConfig(), newOptions([]Option{WithMailer(host)}), notices)
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Cleanup(func() { _ = closeMailer() })
 				return adaptertest.MailerUnderTest{Mailer: m, DetachedNotices: background,
 					Delivered: func(t *testing.T) []adaptertest.Delivered {
-						if err := closeMailer(); err != nil {
-							t.Fatal(err)
+						if queue != nil {
+							if err := queue.Close(t.Context()); err != nil {
+								t.Fatal(err)
+							}
 						}
 						return adaptertest.FromMailbox(host)
 					}}

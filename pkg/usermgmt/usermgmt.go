@@ -273,23 +273,16 @@ func newMailer(cfg Config, o options) (ports.Mailer, error) {
 	return m, nil
 }
 
-// serviceMailer is the use cases' mailer: newMailer's, and with
-// background set (a database-backed service) its security notices go out
-// from a queue, so a slow mail server must not slow a sign-in; codes and
-// links are sent while the caller waits. closeMailer sends what is queued.
-func serviceMailer(cfg Config, o options, background bool) (m ports.Mailer, closeMailer func() error, err error) {
-	if m, err = newMailer(cfg, o); err != nil {
-		return nil, nil, err
+// serviceMailer is the use cases' mailer: newMailer's, and with a
+// background queue (a database-backed service) its security notices go out
+// as background work, so a slow mail server must not slow a sign-in; codes
+// and links are sent while the caller waits.
+func serviceMailer(cfg Config, o options, background ports.Background) (ports.Mailer, error) {
+	m, err := newMailer(cfg, o)
+	if err != nil || background == nil {
+		return m, err
 	}
-	if !background {
-		return m, func() error { return nil }, nil
-	}
-	bg := mail.NewBackgroundNotices(m, 1024, o.log)
-	return bg, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return bg.Close(ctx)
-	}, nil
+	return mail.NewBackgroundNotices(m, background, o.log), nil
 }
 
 // limitStore keeps rate limits and failure counts.
@@ -510,19 +503,23 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 		}
 		return nil, err
 	}
-	mailer, closeMailer, err := serviceMailer(cfg, o, st.db != nil)
-	if err != nil {
-		return fail(err)
-	}
-	closers = append(closers, closeMailer)
-	// Mailed-link requests are answered before their work runs (LG-01);
-	// Close drains what was accepted before the stores close.
+	// Mailed-link requests are answered before their work runs (LG-01),
+	// and notices go out after the sign-in that caused them; Close drains
+	// what was accepted before the stores close.
 	background := system.NewBackground(backgroundWorkers, backgroundQueue, 30*time.Second, o.log)
 	closers = append([]func() error{func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		return background.Close(ctx)
 	}}, closers...)
+	var notices ports.Background
+	if st.db != nil {
+		notices = background
+	}
+	mailer, err := serviceMailer(cfg, o, notices)
+	if err != nil {
+		return fail(err)
+	}
 	texts, err := smsSender(cfg, o)
 	if err != nil {
 		return fail(err)
