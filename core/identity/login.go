@@ -40,24 +40,26 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Auth, error) {
 	if err := s.throttle.take(ctx, "login:account-ip:"+identifierKey(in.Identifier)+"|"+ipBudgetKey(in.Client.IP), s.throttle.limits.LoginPerAccountIP, time.Minute); err != nil {
 		return Auth{}, err
 	}
-	attempt, rehash, err := s.verifyPassword(ctx, u, in.Identifier, in.Password, hash, in.Client)
-	if err != nil {
-		return Auth{}, err
-	}
-	if !u.CanSignIn() {
-		return Auth{}, user.ErrDisabled
-	}
-	if s.cfg.RequireVerifiedEmail && !u.EmailVerified() {
-		// Answered like a wrong password: a distinct answer would tell
-		// whoever just registered an address, with a password of their
-		// own, that it was new (LG-09). The owner, who knows the password,
-		// gets a fresh confirmation link instead.
+	// An unconfirmed account's right password answers, and is throttled,
+	// like a wrong one: a distinct answer would tell whoever just
+	// registered an address, with a password of their own, that it was
+	// new (LG-09). The owner, who knows the password, gets a fresh
+	// confirmation link instead.
+	unconfirmed := s.cfg.RequireVerifiedEmail && u.ID() != "" && !u.EmailVerified()
+	attempt, rehash, err := s.verifyPassword(ctx, u, in.Identifier, in.Password, hash, in.Client, unconfirmed)
+	if errors.Is(err, errUnconfirmed) {
 		if err := s.d.Background.Run("verification mail", func(ctx context.Context) error {
 			return s.mailVerificationLink(ctx, u.Email())
 		}); err != nil {
 			s.log.WarnContext(ctx, "verification mail not queued", "user", u.ID(), "err", err)
 		}
 		return Auth{}, credential.ErrInvalidCredentials
+	}
+	if err != nil {
+		return Auth{}, err
+	}
+	if !u.CanSignIn() {
+		return Auth{}, user.ErrDisabled
 	}
 	now := s.d.Clock.Now()
 	var newHash credential.PasswordHash

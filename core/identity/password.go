@@ -57,21 +57,29 @@ func (s *Service) provePassword(ctx context.Context, u user.User, password strin
 	if err != nil && !errors.Is(err, credential.ErrNoPassword) {
 		return fmt.Errorf("check password: %w", err)
 	}
-	_, _, err = s.verifyPassword(ctx, u, "", password, h, session.Client{})
+	_, _, err = s.verifyPassword(ctx, u, "", password, h, session.Client{}, false)
 	if errors.Is(err, credential.ErrInvalidCredentials) {
 		return wrong
 	}
 	return err
 }
 
+// errUnconfirmed is a right password of an account that may not sign in
+// before its address is confirmed: to the throttle it is a failure, like
+// the wrong password it must look like (LG-09).
+var errUnconfirmed = fmt.Errorf("%w (address not confirmed)", credential.ErrInvalidCredentials)
+
 // verifyPassword counts an attempt at u through identifier (empty: u
 // itself, signed in) before the hash (LG-02, LG-04, LG-10), then checks
 // password against hash; an empty hash verifies against the dummy, so
 // unknown accounts cost the same (LG-01). A mismatch reports the limit
 // when it reaches it and is credential.ErrInvalidCredentials; a match
-// resets the counts. It returns the attempt's place in the account's run
-// of failures and whether to rehash.
-func (s *Service) verifyPassword(ctx context.Context, u user.User, identifier, password string, hash credential.PasswordHash, c session.Client) (attempt int, rehash bool, err error) {
+// resets the counts, unless the account must confirm its address first
+// (unconfirmed): then the match counts as a failure and is errUnconfirmed,
+// so neither the answer nor the throttle tells it from a wrong password.
+// It returns the attempt's place in the account's run of failures and
+// whether to rehash.
+func (s *Service) verifyPassword(ctx context.Context, u user.User, identifier, password string, hash credential.PasswordHash, c session.Client, unconfirmed bool) (attempt int, rehash bool, err error) {
 	account := "login:" + accountKey(u, identifier)
 	paced := account
 	if identifier != "" {
@@ -86,9 +94,12 @@ func (s *Service) verifyPassword(ctx context.Context, u user.User, identifier, p
 			return 0, false, fmt.Errorf("check password: %w", err)
 		}
 	}
-	if !ok || hash == "" {
+	if !ok || hash == "" || unconfirmed {
 		if err := s.reportLimit(ctx, u, attempt, c, "password"); err != nil {
 			return 0, false, err
+		}
+		if ok && hash != "" {
+			return attempt, false, errUnconfirmed
 		}
 		return attempt, false, credential.ErrInvalidCredentials
 	}

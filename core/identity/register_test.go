@@ -2,8 +2,10 @@ package identity_test
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
+	"github.com/usermgmt/usermgmt/core/errs"
 	"github.com/usermgmt/usermgmt/core/identity"
 	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/user"
@@ -107,5 +109,37 @@ func TestMailBudget_OneForEveryKindOfMail_LG09(t *testing.T) {
 	}
 	if mails != 5 {
 		t.Fatalf("%d mails to one address in an hour, want 5", mails)
+	}
+}
+
+// TestLogin_UnconfirmedIsThrottledLikeAWrongPassword_LG09: with
+// verification on, the registrant's own password on an address they just
+// registered meets the same throttle as a wrong password on an address
+// that already had an account, so a dozen sign-ins tell nothing.
+func TestLogin_UnconfirmedIsThrottledLikeAWrongPassword_LG09(t *testing.T) {
+	e := newEnv(t, verificationRequired, withLimits(identity.Limits{SlowAfter: 3, LoginPerAccountIP: 1000, LoginPerIP: 1000}))
+	e.register(t, "owner@example.com", "owner") // the address that already had an account
+	const theirs = "Other-Pass-Phrase-77"
+	for _, email := range []string{"owner@example.com", "fresh@example.com"} {
+		if _, err := e.svc.Register(t.Context(), identity.RegisterInput{Email: email, Username: "x" + email[:5], Password: theirs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	answers := map[string][]string{} // the problem code of each answer
+	for _, email := range []string{"owner@example.com", "fresh@example.com"} {
+		for range 5 {
+			_, err := e.svc.Login(t.Context(), identity.LoginInput{Identifier: email, Password: theirs})
+			code := "ok"
+			if pe := (*errs.Error)(nil); errors.As(err, &pe) {
+				code = pe.Code
+			}
+			answers[email] = append(answers[email], code)
+		}
+	}
+	if !slices.Equal(answers["owner@example.com"], answers["fresh@example.com"]) {
+		t.Fatalf("an existing and a fresh address answer differently:\n%v\n%v", answers["owner@example.com"], answers["fresh@example.com"])
+	}
+	if last := answers["fresh@example.com"][4]; last != "auth.too_many_attempts" {
+		t.Fatalf("the unconfirmed account's sign-ins were never slowed: %v", answers["fresh@example.com"])
 	}
 }
