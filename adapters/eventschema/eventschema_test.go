@@ -405,6 +405,9 @@ func TestEveryAcceptedAddressFitsTheSchema_IV02(t *testing.T) {
 		"cabc123é@example.com", "ж@example.com", "a😀@example.com", "a\u00a0b@example.com", "a\u200b@example.com",
 		"a\u00ad@example.com", "e\u0301@example.com", "a\u2028@example.com", "a\u202e@example.com", "\ufeffa@example.com",
 		"ß@example.com", "ſ@example.com", "x\u212a@example.com", "\u0130@example.com", "a@bücher.de", "a@例え.jp",
+		// ASCII names a host-name rule refuses (found by the second hostile pass).
+		"x@xn--.com", "x@XN--.com", "x@xn---.com", "x@xn--a-.com", "x@a.xn--", "x@-a.com", "x@a-.com", "x@a_b.com",
+		"x@" + strings.Repeat("a", 64) + ".com", "x@[127.0.0.1]", "x@1.2.3.4", "x@xn--zz.com", "x@xn--a.com", "x@xn--80ak6aa92e.com",
 	} {
 		e, err := user.NormalizeEmail(addr)
 		if err != nil {

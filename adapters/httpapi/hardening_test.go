@@ -236,3 +236,20 @@ func rawExchange(t *testing.T, base, req string) (answers []response, closed boo
 		answers = append(answers, response{status: res.StatusCode, header: res.Header, body: b})
 	}
 }
+
+// TestUnparsableHeaders_EchoNothing_LO01: a request whose headers fasthttp
+// cannot parse gets a problem with a fixed title; the parser's message,
+// which quotes the raw request, never reaches the client.
+func TestUnparsableHeaders_EchoNothing_LO01(t *testing.T) {
+	s := newServer(t)
+	base := s.listen(t)
+	for _, cl := range []string{"Content-Length: 39, 39", "Content-Length : 5"} {
+		r := rawRequest(t, base, "POST /v1/auth/login HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer CANARY-SECRET-123\r\n"+cl+"\r\n\r\n")
+		if r.status < 400 || r.status >= 500 {
+			t.Fatalf("%s: status %d", cl, r.status)
+		}
+		if strings.Contains(string(r.body), "CANARY") || strings.Contains(string(r.body), "Buffer size") {
+			t.Fatalf("%s: the answer quotes the request: %s", cl, r.body)
+		}
+	}
+}

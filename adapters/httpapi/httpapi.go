@@ -346,11 +346,20 @@ func (a *API) clientIP(c *fiber.Ctx) string {
 // into garbage that leaves every such client in the proxy's budget (IV-08).
 func parseHop(hop string) (netip.Addr, bool) {
 	hop = strings.TrimSpace(hop)
+	var ip netip.Addr
 	if ap, err := netip.ParseAddrPort(hop); err == nil {
-		return ap.Addr().Unmap(), true
+		ip = ap.Addr()
+	} else if inner, ok := strings.CutPrefix(hop, "["); ok {
+		inner, ok = strings.CutSuffix(inner, "]")
+		if ip, err = netip.ParseAddr(inner); !ok || err != nil || !ip.Is6() {
+			return netip.Addr{}, false
+		}
+	} else if ip, err = netip.ParseAddr(hop); err != nil {
+		return netip.Addr{}, false
 	}
-	ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(hop, "["), "]"))
-	if err != nil || ip.Zone() != "" {
+	// A zone names an interface of the proxy, and an unspecified address
+	// no client: neither is a client's address.
+	if ip.Zone() != "" || ip.IsUnspecified() {
 		return netip.Addr{}, false
 	}
 	return ip.Unmap(), true

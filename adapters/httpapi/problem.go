@@ -5,9 +5,11 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
 
 	"github.com/usermgmt/usermgmt/core/errs"
 )
@@ -114,7 +116,10 @@ func transportProblem(p Problem, fe *fiber.Error) Problem {
 	case fiber.StatusUnsupportedMediaType:
 		e = errUnsupportedMedia
 	default:
-		p.Status, p.Title, p.Type = fe.Code, fe.Message, ProblemTypeBase+"http."+strconv.Itoa(fe.Code)
+		// The status's own text, never the error's: fasthttp's messages for
+		// unparsable headers quote the raw request, headers a proxy added
+		// (credentials) included.
+		p.Status, p.Title, p.Type = fe.Code, strings.ToLower(utils.StatusMessage(fe.Code)), ProblemTypeBase+"http."+strconv.Itoa(fe.Code)
 		return p
 	}
 	p.Status, p.Title, p.Type = fe.Code, e.Msg, ProblemTypeBase+e.Code

@@ -303,11 +303,34 @@ func NormalizeEmail(s string) (string, error) {
 		return "", ErrInvalidEmail
 	}
 	at := strings.LastIndexByte(s, '@')
-	domain := s[at+1:]
-	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
+	if !hostname(s[at+1:]) {
 		return "", ErrInvalidEmail
 	}
 	return strings.ToLower(s), nil
+}
+
+// hostname reports whether domain is a DNS host name that mail can reach:
+// two or more labels of letters, digits and inner hyphens, each at most 63
+// bytes, the last not all digits. Address literals ([192.0.2.1]) and names
+// that no resolver would look up are refused here rather than failing
+// later, in a mail server or the event schema.
+func hostname(domain string) bool {
+	labels := strings.Split(domain, ".")
+	if len(labels) < 2 || len(domain) > 253 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i] | 0x20 // ASCII lower case; digits and '-' are unchanged by it
+			if (c < 'a' || c > 'z') && (l[i] < '0' || l[i] > '9') && l[i] != '-' {
+				return false
+			}
+		}
+	}
+	return strings.ContainsFunc(labels[len(labels)-1], func(r rune) bool { return r < '0' || r > '9' })
 }
 
 // printableASCII reports whether s is printable ASCII. Addresses are kept
