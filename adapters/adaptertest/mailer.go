@@ -17,9 +17,9 @@ type Delivered struct {
 	Text string // what the recipient can read: for a rendered message, its decoded parts
 }
 
-// MailerUnderTest is a mailer and the implementation's way of reading back
+// MailerRig is a mailer and the implementation's way of reading back
 // what it delivered.
-type MailerUnderTest struct {
+type MailerRig struct {
 	Mailer ports.Mailer
 	// Delivered returns every message delivered so far. The suite calls it
 	// once, after a test's last send, so it may first drain and stop a
@@ -86,9 +86,9 @@ var mailSends = []mailSend{
 // to the recipient carrying its link, code or notice; a cancelled ctx
 // fails and delivers nothing; a recipient with CR or LF (a header
 // injection) is refused; and no error quotes the link or code. A detached
-// notice (MailerUnderTest.DetachedNotices) is the exception: it reports no
+// notice (MailerRig.DetachedNotices) is the exception: it reports no
 // error, is sent whatever its ctx, and a refused one is never delivered.
-func Mailer(t *testing.T, setup func(t *testing.T) MailerUnderTest) {
+func Mailer(t *testing.T, setup func(t *testing.T) MailerRig) {
 	for _, s := range mailSends {
 		t.Run(s.method, func(t *testing.T) {
 			t.Run("delivers one message carrying its content", func(t *testing.T) {

@@ -920,13 +920,13 @@ func delivered(t *testing.T, raws [][]byte) []adaptertest.Delivered {
 }
 
 func TestFilesMailerContract(t *testing.T) {
-	adaptertest.Mailer(t, func(t *testing.T) adaptertest.MailerUnderTest {
+	adaptertest.Mailer(t, func(t *testing.T) adaptertest.MailerRig {
 		dir := t.TempDir()
 		f, err := NewFiles(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return adaptertest.MailerUnderTest{Mailer: f, Delivered: func(t *testing.T) []adaptertest.Delivered {
+		return adaptertest.MailerRig{Mailer: f, Delivered: func(t *testing.T) []adaptertest.Delivered {
 			names, err := filepath.Glob(filepath.Join(dir, "*.eml"))
 			if err != nil {
 				t.Fatal(err)
@@ -947,11 +947,11 @@ func TestFilesMailerContract(t *testing.T) {
 // TestSMTPMailerContract runs the contract against a server taken for
 // remote: STARTTLS is required and the password goes only over TLS.
 func TestSMTPMailerContract(t *testing.T) {
-	adaptertest.Mailer(t, func(t *testing.T) adaptertest.MailerUnderTest {
+	adaptertest.Mailer(t, func(t *testing.T) adaptertest.MailerRig {
 		srv := startSMTP(t, func(s *smtpServer) { s.startTLS = true })
 		m := srv.mailer(t, "smtp://bob:s3cret@HOST")
 		asIfRemote(m)
-		return adaptertest.MailerUnderTest{Mailer: m, Delivered: func(t *testing.T) []adaptertest.Delivered {
+		return adaptertest.MailerRig{Mailer: m, Delivered: func(t *testing.T) []adaptertest.Delivered {
 			_, _, msgs := srv.snapshot()
 			var raws [][]byte
 			for _, msg := range msgs {

@@ -28,9 +28,9 @@ func TestLimitsContract(t *testing.T) {
 }
 
 func TestMailerContract(t *testing.T) {
-	adaptertest.Mailer(t, func(*testing.T) adaptertest.MailerUnderTest {
+	adaptertest.Mailer(t, func(*testing.T) adaptertest.MailerRig {
 		b := &memory.Mailbox{}
-		return adaptertest.MailerUnderTest{Mailer: b, Delivered: func(*testing.T) []adaptertest.Delivered { return adaptertest.FromMailbox(b) }}
+		return adaptertest.MailerRig{Mailer: b, Delivered: func(*testing.T) []adaptertest.Delivered { return adaptertest.FromMailbox(b) }}
 	})
 }
 

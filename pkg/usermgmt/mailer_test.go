@@ -17,7 +17,7 @@ import (
 func TestHostMailerContract(t *testing.T) {
 	for name, background := range map[string]bool{"NewInMemory": false, "New": true} {
 		t.Run(name, func(t *testing.T) {
-			adaptertest.Mailer(t, func(t *testing.T) adaptertest.MailerUnderTest {
+			adaptertest.Mailer(t, func(t *testing.T) adaptertest.MailerRig {
 				host := &memory.Mailbox{}
 				var queue *system.Background
 				var notices ports.Background
@@ -30,7 +30,7 @@ func TestHostMailerContract(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				return adaptertest.MailerUnderTest{Mailer: m, DetachedNotices: background,
+				return adaptertest.MailerRig{Mailer: m, DetachedNotices: background,
 					Delivered: func(t *testing.T) []adaptertest.Delivered {
 						if queue != nil {
 							if err := queue.Close(t.Context()); err != nil {
