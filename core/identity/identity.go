@@ -164,3 +164,9 @@ func (s *Service) authFor(ctx context.Context, u user.User, sess session.Session
 func (s *Service) event(subject user.ID, at time.Time, p event.Payload) event.Event {
 	return event.New(s.d.IDs.NewID(), string(subject), at, p)
 }
+
+// newUserUpdated starts a user.updated event of uid made by by, with
+// empty change sets the caller fills.
+func newUserUpdated(uid, by user.ID) event.UserUpdated {
+	return event.UserUpdated{UserID: string(uid), UpdatedBy: string(by), Changes: map[string]any{}, PreviousValues: map[string]any{}}
+}

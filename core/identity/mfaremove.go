@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/mfa"
 	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/token"
@@ -34,29 +33,18 @@ func (s *Service) DisableFactor(ctx context.Context, p token.Claims, m mfa.Metho
 		return err
 	}
 	now := s.d.Clock.Now()
-	names := func(fs []mfa.Factor) []string {
-		out := []string{}
-		for _, f := range fs {
-			out = append(out, f.Method.String())
-		}
-		return out
-	}
 	after := slices.DeleteFunc(slices.Clone(before), func(f mfa.Factor) bool { return f.Method == m })
 	var ended []session.Revocation
 	err = s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
 		if ok, err := s.d.Factors.Delete(ctx, uid, m); err != nil || !ok {
 			return errors.Join(err, mfa.ErrNotEnrolled)
 		}
-		ev := event.UserUpdated{UserID: string(uid), UpdatedBy: string(uid),
-			Changes: map[string]any{"mfaMethods": names(after)}, PreviousValues: map[string]any{"mfaMethods": names(before)}}
+		ev := newUserUpdated(uid, uid)
+		ev.Changes["mfaMethods"], ev.PreviousValues["mfaMethods"] = factorNames(after), factorNames(before)
 		if len(after) == 0 {
-			if u, err = s.d.Users.Update(ctx, uid, func(u *user.User) error { u.SetMFA(false, now); return nil }); err != nil {
+			if u, err = s.turnMFAOff(ctx, uid, &ev, now); err != nil {
 				return err
 			}
-			if err := s.d.BackupCodes.Replace(ctx, uid, nil, now); err != nil {
-				return err
-			}
-			ev.Changes["mfaEnabled"], ev.PreviousValues["mfaEnabled"] = false, true
 		}
 		if err := s.d.Outbox.Append(ctx, s.event(uid, now, ev)); err != nil {
 			return err

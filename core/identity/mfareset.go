@@ -35,24 +35,31 @@ func (s *Service) dropFactors(ctx context.Context, uid user.ID, ev *event.UserUp
 			return false, err
 		}
 	}
-	for _, m := range []mfa.Method{mfa.MethodTOTP, mfa.MethodEmail, mfa.MethodSMS} {
+	for _, m := range mfa.Factors {
 		if _, err := s.d.Factors.DeleteEnrollment(ctx, uid, m); err != nil {
 			return false, err
 		}
 	}
+	if _, err := s.turnMFAOff(ctx, uid, ev, now); err != nil {
+		return false, err
+	}
+	ev.Changes["mfaMethods"], ev.PreviousValues["mfaMethods"] = []string{}, factorNames(fs)
+	return true, nil
+}
+
+// turnMFAOff, inside the caller's transaction, marks uid as without a
+// second factor and drops its backup codes, which go with the last factor;
+// it records the change in ev and returns the user as saved.
+func (s *Service) turnMFAOff(ctx context.Context, uid user.ID, ev *event.UserUpdated, now time.Time) (user.User, error) {
+	u, err := s.d.Users.Update(ctx, uid, func(u *user.User) error { u.SetMFA(false, now); return nil })
+	if err != nil {
+		return user.User{}, err
+	}
 	if err := s.d.BackupCodes.Replace(ctx, uid, nil, now); err != nil {
-		return false, err
-	}
-	if _, err := s.d.Users.Update(ctx, uid, func(u *user.User) error { u.SetMFA(false, now); return nil }); err != nil {
-		return false, err
-	}
-	names := []string{}
-	for _, f := range fs {
-		names = append(names, f.Method.String())
+		return user.User{}, err
 	}
 	ev.Changes["mfaEnabled"], ev.PreviousValues["mfaEnabled"] = false, true
-	ev.Changes["mfaMethods"], ev.PreviousValues["mfaMethods"] = []string{}, names
-	return true, nil
+	return u, nil
 }
 
 // proveMailbox runs, inside the caller's transaction, when someone has
@@ -78,11 +85,6 @@ func (s *Service) proveMailbox(ctx context.Context, uid user.ID, ev *event.UserU
 		s.log.WarnContext(ctx, "second factors enrolled before the address was verified were dropped", "user", uid)
 	}
 	return err
-}
-
-// newUserUpdated starts a user.updated event of uid made by by.
-func newUserUpdated(uid, by user.ID) event.UserUpdated {
-	return event.UserUpdated{UserID: string(uid), UpdatedBy: string(by), Changes: map[string]any{}, PreviousValues: map[string]any{}}
 }
 
 // ResetUserMFA is an administrator removing every second factor of a user

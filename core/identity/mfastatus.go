@@ -19,6 +19,15 @@ func methodsOf(fs []mfa.Factor) []mfa.Method {
 	return ms
 }
 
+// factorNames lists the methods of fs by name, as events report them.
+func factorNames(fs []mfa.Factor) []string {
+	names := make([]string, len(fs))
+	for i, f := range fs {
+		names[i] = f.Method.String()
+	}
+	return names
+}
+
 // FactorView is an enabled factor as its owner sees it: never its secret.
 type FactorView struct {
 	Method    mfa.Method

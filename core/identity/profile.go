@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/token"
 	"github.com/usermgmt/usermgmt/core/user"
 )
@@ -41,7 +40,7 @@ func (s *Service) UpdateMe(ctx context.Context, p token.Claims, upd user.Profile
 		if len(changes) == 0 {
 			return nil
 		}
-		ev := event.UserUpdated{UserID: string(uid), Changes: map[string]any{}, PreviousValues: map[string]any{}, UpdatedBy: string(uid)}
+		ev := newUserUpdated(uid, uid)
 		for _, c := range changes {
 			ev.Changes[c.Field], ev.PreviousValues[c.Field] = c.Current, c.Previous
 		}
