@@ -21,6 +21,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/usermgmt/usermgmt/core/session"
 )
 
 // Reserve is the least number of descriptors the default cap keeps free of
@@ -63,10 +65,9 @@ const (
 )
 
 const (
-	warnEvery      = time.Minute
-	firstBackoff   = 5 * time.Millisecond
-	maxBackoff     = time.Second
-	ipv6ClientBits = 64 // one IPv6 client holds a whole /64
+	warnEvery    = time.Minute
+	firstBackoff = 5 * time.Millisecond
+	maxBackoff   = time.Second
 )
 
 // Config sets the guards. Zero caps and timeout take the defaults.
@@ -355,12 +356,7 @@ func (l *Listener) clientKey(a net.Addr) (netip.Addr, bool) {
 			return netip.Addr{}, false
 		}
 	}
-	if ip.Is6() {
-		// A single IPv6 client is routinely given a /64; counting its
-		// addresses one by one would make the cap meaningless.
-		ip = netip.PrefixFrom(ip, ipv6ClientBits).Masked().Addr()
-	}
-	return ip, true
+	return session.ClientAddr(ip), true
 }
 
 // shed reports a shed connection to OnShed and, at most once a minute per

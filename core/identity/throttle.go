@@ -79,21 +79,15 @@ func accountKey(u user.User, identifier string) string {
 	return identifierKey(identifier)
 }
 
-// ipBudgetKey names the client a per-address budget is spent by: an IPv4
-// address (IPv4-mapped ones included) as is, an IPv6 address by its /64.
-// One subscriber is commonly given a whole /64, so keying by the full
-// address would hand each of them 2^64 budgets (IV-08). Anything else is
-// one empty key, as Client.Normalized leaves it.
+// ipBudgetKey names the client a per-address budget is spent by: its
+// session.ClientAddr. Anything else is one empty key, as Client.Normalized
+// leaves it.
 func ipBudgetKey(ip string) string {
 	a, err := netip.ParseAddr(strings.TrimSpace(ip))
 	if err != nil {
 		return ""
 	}
-	a = a.Unmap().WithZone("")
-	if a.Is4() {
-		return a.String()
-	}
-	return netip.PrefixFrom(a, 64).Masked().String()
+	return session.ClientAddr(a).String()
 }
 
 // identifierKey names an email or username as the look-up compares it. The

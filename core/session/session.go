@@ -77,6 +77,18 @@ type Client struct {
 // MaxUserAgent bounds the stored user agent.
 const MaxUserAgent = 512
 
+// ClientAddr is the address a per-client budget or cap counts a client
+// by: an IPv4 address (an IPv4-mapped one included) as it is, an IPv6
+// address by its /64. One subscriber is routinely given a whole /64, so
+// counting its addresses one by one would hand it 2^64 budgets (IV-08).
+func ClientAddr(a netip.Addr) netip.Addr {
+	a = a.Unmap().WithZone("")
+	if a.Is6() {
+		return netip.PrefixFrom(a, 64).Masked().Addr()
+	}
+	return a
+}
+
 // Normalized returns c with an IP in canonical form (zone dropped; empty
 // when it is not an address) and a bounded, valid UTF-8 user agent, so
 // whatever a transport or host passes in is safe to store and publish.
