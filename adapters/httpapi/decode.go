@@ -51,11 +51,8 @@ func (d *decoder) decode(c *fiber.Ctx, dst any, optional bool) error {
 	if empty {
 		return errMalformedJSON.WithFields(errs.FieldError{Field: "body", Message: "is required"})
 	}
-	if err := checkDuplicateKeys(body); err != nil {
-		return errMalformedJSON.WithFields(errs.FieldError{Field: "body", Message: err.Error()})
-	}
-	if f, ok := inexactKey(body, reflect.TypeOf(dst)); !ok {
-		return errMalformedJSON.WithFields(errs.FieldError{Field: f, Message: "is not a known field"})
+	if err := checkKeys(body, reflect.TypeOf(dst)); err != nil {
+		return errMalformedJSON.WithFields(keyFieldError(err))
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -71,55 +68,6 @@ func (d *decoder) decode(c *fiber.Ctx, dst any, optional bool) error {
 		return err
 	}
 	return d.validate(dst)
-}
-
-// inexactKey finds an object key that names a field of t other than by
-// its exact JSON name. encoding/json matches names case-insensitively and
-// with Unicode folding ("PASSWORD" and "paſſword" fill Password), so a
-// body can carry one field twice under names a proxy or validator sees as
-// different: only exact names pass (IV-07). It returns the key and false;
-// what is not valid JSON is left to the decoder.
-func inexactKey(raw []byte, t reflect.Type) (string, bool) {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.Struct:
-		var obj map[string]json.RawMessage
-		if json.Unmarshal(raw, &obj) != nil {
-			return "", true
-		}
-		fields := jsonFields(t)
-		for k, v := range obj {
-			ft, ok := fields[k]
-			if !ok {
-				return k, false
-			}
-			if f, ok := inexactKey(v, ft); !ok {
-				return k + "." + f, false
-			}
-		}
-	case reflect.Slice, reflect.Array, reflect.Map:
-		var items []json.RawMessage
-		if t.Kind() == reflect.Map {
-			var obj map[string]json.RawMessage
-			if json.Unmarshal(raw, &obj) != nil {
-				return "", true
-			}
-			for _, v := range obj {
-				items = append(items, v)
-			}
-		} else if json.Unmarshal(raw, &items) != nil {
-			return "", true
-		}
-		for _, v := range items {
-			if f, ok := inexactKey(v, t.Elem()); !ok {
-				return f, false
-			}
-		}
-	default: // a scalar has no keys
-	}
-	return "", true
 }
 
 // jsonFields maps the JSON names of t's fields, embedded structs' included,
@@ -279,18 +227,43 @@ func isJSON(ct string) bool {
 	return !ok || strings.EqualFold(charset, "utf-8")
 }
 
-// checkDuplicateKeys walks the JSON tokens and fails on an object that
-// names a key twice: decoders disagree on which value wins, which is how
-// parser-differential attacks slip a field past a validator.
-func checkDuplicateKeys(body []byte) error {
+// unknownKeyError names an object key that is not the exact JSON name of
+// a field of the type being filled.
+type unknownKeyError struct{ path string }
+
+func (e unknownKeyError) Error() string { return "unknown field " + e.path }
+
+func keyFieldError(err error) errs.FieldError {
+	var u unknownKeyError
+	if errors.As(err, &u) {
+		return errs.FieldError{Field: u.path, Message: "is not a known field"}
+	}
+	return errs.FieldError{Field: "body", Message: err.Error()}
+}
+
+// checkKeys walks the JSON tokens once and fails on an object that names
+// a key twice, or, where the object fills a struct of t, names a field
+// other than by its exact JSON name (unknownKeyError). Decoders disagree
+// on which of two values wins, and encoding/json matches names
+// case-insensitively and with Unicode folding ("PASSWORD" and "paſſword"
+// fill Password): either way one body could carry a field twice in ways
+// a proxy and this service read differently (IV-01, IV-07). A nil t
+// checks duplicates only; what is not valid JSON is the decoder's to
+// report.
+func checkKeys(body []byte, t reflect.Type) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber() // a number beyond float64 is valid JSON, not an error here
 	type frame struct {
 		keys     map[string]struct{}
 		isObject bool
 		wantKey  bool
+		fields   map[string]reflect.Type // the struct's fields; nil: any key
+		elem     reflect.Type            // what the next value fills; nil: unchecked
+		key      string                  // the object's latest key
+		path     string                  // where the object sits, for errors
 	}
 	var stack []frame
+	next := t // what the coming value fills
 	for {
 		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) {
@@ -301,28 +274,66 @@ func checkDuplicateKeys(body []byte) error {
 		}
 		top := len(stack) - 1
 		if top >= 0 && stack[top].isObject && stack[top].wantKey {
+			f := &stack[top]
 			if d, ok := tok.(json.Delim); ok && d == '}' {
 				stack = stack[:top]
 				continue
 			}
 			k := tok.(string)
-			if _, dup := stack[top].keys[k]; dup {
+			if _, dup := f.keys[k]; dup {
 				return fmt.Errorf("key %q appears twice", k)
 			}
-			stack[top].keys[k] = struct{}{}
-			stack[top].wantKey = false
+			f.keys[k] = struct{}{}
+			f.wantKey, f.key = false, k
+			if f.fields != nil {
+				ft, known := f.fields[k]
+				if !known {
+					return unknownKeyError{join(f.path, k)}
+				}
+				f.elem = ft
+			}
+			next = f.elem
 			continue
 		}
-		if top >= 0 && stack[top].isObject {
-			stack[top].wantKey = true
+		if top >= 0 {
+			if stack[top].isObject {
+				stack[top].wantKey = true
+			} else {
+				next = stack[top].elem
+			}
+		}
+		var path string // where a value that opens here sits
+		if top >= 0 {
+			path = stack[top].path
+			if stack[top].isObject {
+				path = join(path, stack[top].key)
+			}
 		}
 		switch tok {
 		case json.Delim('{'):
-			stack = append(stack, frame{keys: map[string]struct{}{}, isObject: true, wantKey: true})
+			fr := frame{keys: map[string]struct{}{}, isObject: true, wantKey: true, path: path}
+			if t := deref(next); t != nil && t.Kind() == reflect.Struct {
+				fr.fields = jsonFields(t)
+			} else if t != nil && t.Kind() == reflect.Map {
+				fr.elem = t.Elem()
+			}
+			stack = append(stack, fr)
 		case json.Delim('['):
-			stack = append(stack, frame{})
+			fr := frame{path: path}
+			if t := deref(next); t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+				fr.elem = t.Elem()
+			}
+			stack = append(stack, fr)
 		case json.Delim(']'):
 			stack = stack[:top]
 		}
 	}
+}
+
+// deref is t without pointers; nil stays nil.
+func deref(t reflect.Type) reflect.Type {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t
 }
