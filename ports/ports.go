@@ -393,3 +393,14 @@ type Background interface {
 	// logged by the implementation, never returned.
 	Run(name string, work func(ctx context.Context) error) error
 }
+
+// UserDirectory finds users for administration.
+type UserDirectory interface {
+	// Search returns up to q.Limit users matching q (see user.Query.Matches
+	// for the meaning of each filter), in q's order, starting after q.After,
+	// and whether more follow. q is normalised.
+	Search(ctx context.Context, q user.Query) (items []user.Listed, more bool, err error)
+	// Listed returns one user with their last sign-in; user.ErrNotFound
+	// when there is no such user.
+	Listed(ctx context.Context, id user.ID) (user.Listed, error)
+}
