@@ -81,6 +81,7 @@ type Sessions interface {
 	RefreshRotator
 	SessionEnder
 	SessionSweeper
+	SessionReissuer
 }
 
 // SessionOpener opens sessions at sign-in.

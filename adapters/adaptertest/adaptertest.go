@@ -45,6 +45,7 @@ type Stores struct {
 	Factors     ports.MFAFactors
 	BackupCodes ports.BackupCodes
 	Challenges  ports.MFAChallenges
+	Roles       ports.Roles
 }
 
 // Setup returns fresh, empty stores for one test; cleanup goes to t.Cleanup.
@@ -61,7 +62,13 @@ func Encoder() event.Encoder {
 func All(t *testing.T, setup Setup) {
 	t.Run("Users", func(t *testing.T) { Users(t, setup) })
 	t.Run("Credentials", func(t *testing.T) { Credentials(t, setup) })
-	t.Run("Sessions", func(t *testing.T) { Sessions(t, setup); SessionsLive(t, setup); SessionsLifecycle(t, setup) })
+	t.Run("Sessions", func(t *testing.T) {
+		Sessions(t, setup)
+		SessionsLive(t, setup)
+		SessionsLifecycle(t, setup)
+		SessionsReissue(t, setup)
+	})
+	t.Run("Roles", func(t *testing.T) { Roles(t, setup) })
 	t.Run("Outbox", func(t *testing.T) { Outbox(t, setup) })
 	t.Run("SigningKeys", func(t *testing.T) { SigningKeys(t, setup) })
 	t.Run("Transactor", func(t *testing.T) { Transactor(t, setup) })

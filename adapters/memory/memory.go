@@ -11,6 +11,7 @@ import (
 
 	"github.com/usermgmt/usermgmt/core/activity"
 	"github.com/usermgmt/usermgmt/core/mfa"
+	"github.com/usermgmt/usermgmt/core/role"
 	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/user"
 )
@@ -32,6 +33,7 @@ type Store struct {
 	enrollments map[factorKey]mfa.Enrollment
 	backupCodes map[user.ID]map[string]backupCode
 	challenges  map[session.TokenHash]mfa.Challenge
+	roles       map[string]role.Role
 }
 
 // New returns an empty store.
@@ -47,6 +49,7 @@ func New() *Store {
 		enrollments: map[factorKey]mfa.Enrollment{},
 		backupCodes: map[user.ID]map[string]backupCode{},
 		challenges:  map[session.TokenHash]mfa.Challenge{},
+		roles:       map[string]role.Role{},
 	}
 }
 

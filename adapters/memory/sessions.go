@@ -197,3 +197,31 @@ func (r *Sessions) endWhere(ctx context.Context, reason session.RevokeReason, at
 	}
 	return out, nil
 }
+
+// Reissue moves each live session of uid to a new id, with its refresh
+// tokens, and ends the old id.
+func (r *Sessions) Reissue(ctx context.Context, uid user.ID, newID func() session.ID, at time.Time) ([]session.Revocation, error) {
+	defer r.s.lock(ctx)()
+	var moved []*sessionRow
+	for _, x := range r.s.sessions {
+		if x.s.UserID == uid && !x.s.Revoked() {
+			moved = append(moved, x)
+		}
+	}
+	slices.SortFunc(moved, func(a, b *sessionRow) int { return strings.Compare(string(a.s.ID), string(b.s.ID)) })
+	out := make([]session.Revocation, 0, len(moved))
+	for _, x := range moved {
+		next := &sessionRow{s: cloneSession(x.s), rotated: x.rotated}
+		next.s.ID = newID()
+		id := string(next.s.ID)
+		r.s.sessions[id] = next
+		onRollback(ctx, func() { delete(r.s.sessions, id) })
+		old := x.s
+		// No token hashes to the replacement, as in the SQL store.
+		x.s.RefreshHash, x.s.PreviousHash, x.s.RotationNonce = session.TokenHash("reissued:"+old.ID), "", nil
+		onRollback(ctx, func() { x.s = old })
+		r.revoke(ctx, x, session.ReasonReissued, at)
+		out = append(out, session.Revocation{ID: old.ID, UserID: uid, At: at})
+	}
+	return out, nil
+}

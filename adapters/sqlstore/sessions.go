@@ -342,3 +342,53 @@ func (r *Sessions) endWhere(ctx context.Context, reason session.RevokeReason, wh
 	slices.SortFunc(out, func(a, b session.Revocation) int { return strings.Compare(string(a.ID), string(b.ID)) })
 	return out, nil
 }
+
+// reissuedHash replaces the refresh hash of a session moved to a new id:
+// unique, and no token hashes to it.
+func reissuedHash(id string) string { return "reissued:" + id }
+
+// Reissue moves each live session of uid to a new id. Per session, in
+// the caller's transaction: remember the hashes it rotated out, end the
+// old row (its triggers forget those hashes), insert the copy under the
+// new id, and give the hashes back to it, so a replay of an old token
+// still counts as reuse.
+func (r *Sessions) Reissue(ctx context.Context, uid user.ID, newID func() session.ID, when time.Time) ([]session.Revocation, error) {
+	var out []session.Revocation
+	_, err := r.db.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
+		var rows []sessionRow
+		q := tx.NewSelect().Model(&rows).Where("s.user_id = ?", string(uid)).Where("s.revoked_at IS NULL").OrderExpr("s.id")
+		if r.db.postgres() {
+			q = q.For("UPDATE")
+		}
+		if err := q.Scan(ctx); err != nil {
+			return fmt.Errorf("sqlstore: lock sessions of user %s: %w", uid, err)
+		}
+		for _, old := range rows {
+			var hashes []string
+			if err := tx.NewRaw(`SELECT hash FROM rotated_refresh_tokens WHERE session_id = ?`, old.ID).Scan(ctx, &hashes); err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("sqlstore: rotated tokens of session %s: %w", old.ID, err)
+			}
+			if _, err := tx.NewRaw(`UPDATE sessions SET revoked_at = ?, revoke_reason = ?, refresh_hash = ?,
+				previous_hash = NULL, rotation_nonce = NULL WHERE id = ?`,
+				at(when), session.ReasonReissued.String(), reissuedHash(old.ID), old.ID).Exec(ctx); err != nil {
+				return fmt.Errorf("sqlstore: end session %s: %w", old.ID, err)
+			}
+			next := old
+			next.ID = string(newID())
+			if _, err := tx.NewInsert().Model(&next).Exec(ctx); err != nil {
+				return fmt.Errorf("sqlstore: insert session %s: %w", next.ID, err)
+			}
+			for _, h := range hashes {
+				if _, err := tx.NewRaw(`INSERT INTO rotated_refresh_tokens (hash, session_id) VALUES (?, ?)`, h, next.ID).Exec(ctx); err != nil {
+					return fmt.Errorf("sqlstore: move rotated token to session %s: %w", next.ID, err)
+				}
+			}
+			out = append(out, session.Revocation{ID: session.ID(old.ID), UserID: uid, At: when})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -46,12 +46,13 @@ type userRow struct {
 	Preferences   string `bun:"preferences"` // JSON object
 	CreatedAt     dbTime `bun:"created_at"`
 	UpdatedAt     dbTime `bun:"updated_at"`
+	DeletedAt     dbTime `bun:"deleted_at"` // NULL unless deleted
 	Version       int64  `bun:"version"`
 }
 
 // userColumns lists userRow's columns for raw statements.
 const userColumns = `id, email, username, display_name, status, roles, email_verified, mfa_enabled,
-	preferences, created_at, updated_at, version`
+	preferences, created_at, updated_at, deleted_at, version`
 
 func toUserRow(u user.User) (userRow, error) {
 	s := u.Snapshot()
@@ -69,13 +70,13 @@ func toUserRow(u user.User) (userRow, error) {
 	}
 	return userRow{ID: string(s.ID), Email: s.Email, Username: s.Username, DisplayName: s.DisplayName,
 		Status: s.Status, Roles: string(roles), EmailVerified: s.EmailVerified, MFAEnabled: s.MFAEnabled,
-		Preferences: string(p), CreatedAt: at(s.CreatedAt), UpdatedAt: at(s.UpdatedAt), Version: s.Version}, nil
+		Preferences: string(p), CreatedAt: at(s.CreatedAt), UpdatedAt: at(s.UpdatedAt), DeletedAt: at(s.DeletedAt), Version: s.Version}, nil
 }
 
 func fromUserRow(r userRow) (user.User, error) {
 	s := user.Stored{ID: user.ID(r.ID), Email: r.Email, Username: r.Username, DisplayName: r.DisplayName,
 		Status: r.Status, EmailVerified: r.EmailVerified, MFAEnabled: r.MFAEnabled,
-		CreatedAt: r.CreatedAt.Time, UpdatedAt: r.UpdatedAt.Time, Version: r.Version}
+		CreatedAt: r.CreatedAt.Time, UpdatedAt: r.UpdatedAt.Time, DeletedAt: r.DeletedAt.Time, Version: r.Version}
 	if err := json.Unmarshal([]byte(r.Roles), &s.Roles); err != nil {
 		return user.User{}, user.ErrCorrupt.Wrap(fmt.Errorf("roles of user %s: %w", r.ID, err))
 	}

@@ -31,12 +31,15 @@ type TokenHash string
 // RevokeReason says why a session ended; it maps to the logoutType of user.logout.
 type RevokeReason struct{ s string }
 
-// The reasons. Reuse is a forced end caused by refresh-token reuse detection.
+// The reasons. Reuse is a forced end caused by refresh-token reuse
+// detection. Reissued is not an end of the sign-in: the session lives on
+// under a new id (ports.SessionReissuer), and no user.logout is sent.
 var (
-	ReasonManual  = RevokeReason{"manual"}
-	ReasonTimeout = RevokeReason{"timeout"}
-	ReasonForced  = RevokeReason{"forced"}
-	ReasonReuse   = RevokeReason{"reuse"}
+	ReasonManual   = RevokeReason{"manual"}
+	ReasonTimeout  = RevokeReason{"timeout"}
+	ReasonForced   = RevokeReason{"forced"}
+	ReasonReuse    = RevokeReason{"reuse"}
+	ReasonReissued = RevokeReason{"reissued"}
 )
 
 func (r RevokeReason) String() string { return r.s }
@@ -51,7 +54,7 @@ func (r RevokeReason) LogoutType() string {
 
 // ParseRevokeReason returns the reason named s; "" is the zero reason (not revoked).
 func ParseRevokeReason(s string) (RevokeReason, error) {
-	for _, r := range []RevokeReason{{}, ReasonManual, ReasonTimeout, ReasonForced, ReasonReuse} {
+	for _, r := range []RevokeReason{{}, ReasonManual, ReasonTimeout, ReasonForced, ReasonReuse, ReasonReissued} {
 		if r.s == s {
 			return r, nil
 		}

@@ -95,6 +95,7 @@ type User struct {
 	preferences   Preferences
 	createdAt     time.Time
 	updatedAt     time.Time
+	deletedAt     time.Time // zero unless status is deleted
 	version       int64
 }
 
@@ -132,6 +133,7 @@ type Stored struct {
 	Preferences   Preferences
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+	DeletedAt     time.Time
 	Version       int64
 }
 
@@ -139,7 +141,8 @@ type Stored struct {
 // structurally valid, not the creation rules (which may have changed since).
 func Rehydrate(s Stored) (User, error) {
 	st, err := ParseStatus(s.Status)
-	if err != nil || s.ID == "" || s.Email == "" || s.Username == "" || len(s.Roles) == 0 {
+	if err != nil || s.ID == "" || s.Email == "" || s.Username == "" || len(s.Roles) == 0 ||
+		(st == StatusDeleted) == s.DeletedAt.IsZero() {
 		return User{}, ErrCorrupt.Wrap(fmt.Errorf("user %q", s.ID))
 	}
 	prefs := s.Preferences
@@ -148,7 +151,8 @@ func Rehydrate(s Stored) (User, error) {
 	}
 	return User{id: s.ID, email: s.Email, username: s.Username, displayName: s.DisplayName, status: st,
 		roles: slices.Clone(s.Roles), emailVerified: s.EmailVerified, mfaEnabled: s.MFAEnabled,
-		preferences: prefs, createdAt: s.CreatedAt.UTC(), updatedAt: s.UpdatedAt.UTC(), version: s.Version}, nil
+		preferences: prefs, createdAt: s.CreatedAt.UTC(), updatedAt: s.UpdatedAt.UTC(), deletedAt: s.DeletedAt.UTC(),
+		version: s.Version}, nil
 }
 
 // Snapshot returns the user's state for an adapter to store.
@@ -156,7 +160,7 @@ func (u User) Snapshot() Stored {
 	return Stored{ID: u.id, Email: u.email, Username: u.username, DisplayName: u.displayName,
 		Status: u.status.s, Roles: slices.Clone(u.roles), EmailVerified: u.emailVerified,
 		MFAEnabled: u.mfaEnabled, Preferences: clonePrefs(u.preferences), CreatedAt: u.createdAt,
-		UpdatedAt: u.updatedAt, Version: u.version}
+		UpdatedAt: u.updatedAt, DeletedAt: u.deletedAt, Version: u.version}
 }
 
 func (u User) ID() ID                   { return u.id }
@@ -422,17 +426,6 @@ func UsernameFrom(email string) string {
 		return "user"
 	}
 	return n
-}
-
-// Deactivate makes the account inactive: it can no longer sign in. It
-// reports whether anything changed.
-func (u *User) Deactivate(now time.Time) bool {
-	if u.status != StatusActive {
-		return false
-	}
-	u.status = StatusInactive
-	u.touch(now)
-	return true
 }
 
 // ReplaceRoles removes every role in drop and grants every role in add, and

@@ -1,0 +1,122 @@
+// Package admin holds the administration use cases: custom roles, the
+// account lifecycle run by staff (search, edit, activate, deactivate,
+// delete, restore, roles), and bulk operations over many accounts.
+//
+// Every use case takes the acting principal and decides there, not in a
+// transport, whether the principal may act: permissions are resolved from
+// the principal's roles as stored now (a token's roles may predate a
+// demotion), then checked again under lock in the transaction that makes
+// the change, so two administrators demoting each other at once cannot
+// both succeed.
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/usermgmt/usermgmt/core/errs"
+	"github.com/usermgmt/usermgmt/core/mfa"
+	"github.com/usermgmt/usermgmt/core/role"
+	"github.com/usermgmt/usermgmt/core/token"
+	"github.com/usermgmt/usermgmt/core/user"
+	"github.com/usermgmt/usermgmt/ports"
+)
+
+// ErrStepUpRequired refuses administration from a session without a
+// second factor on an account that has one.
+var ErrStepUpRequired = errs.New(errs.Forbidden, "auth.mfa_required", "sign in with your second factor to do this")
+
+// Principal is who acts, with the permissions they hold now.
+type Principal struct {
+	User  user.User
+	Perms role.Set
+}
+
+// Authorizer resolves principals and the permissions of accounts.
+type Authorizer struct {
+	users ports.Users
+	roles ports.Roles
+}
+
+// NewAuthorizer returns an Authorizer over users and custom roles.
+func NewAuthorizer(users ports.Users, roles ports.Roles) (*Authorizer, error) {
+	if users == nil || roles == nil {
+		return nil, errors.New("admin.NewAuthorizer: missing dependency")
+	}
+	return &Authorizer{users: users, roles: roles}, nil
+}
+
+// Principal loads the caller of p as stored now and returns them with
+// their permissions, after checking perm. An account that cannot sign in,
+// or a session below the account's assurance level, holds nothing.
+func (a *Authorizer) Principal(ctx context.Context, p token.Claims, perm role.Permission) (Principal, error) {
+	u, err := a.users.ByID(ctx, user.ID(p.Subject))
+	if errors.Is(err, user.ErrNotFound) {
+		return Principal{}, role.ErrDenied
+	}
+	if err != nil {
+		return Principal{}, fmt.Errorf("load principal: %w", err)
+	}
+	if !u.CanSignIn() {
+		return Principal{}, role.ErrDenied
+	}
+	if u.MFAEnabled() && !mfa.SecondFactor(p.AMR) {
+		return Principal{}, ErrStepUpRequired
+	}
+	perms, err := a.Permissions(ctx, u.Roles())
+	if err != nil {
+		return Principal{}, err
+	}
+	if err := perms.Require(perm); err != nil {
+		return Principal{}, err
+	}
+	return Principal{User: u, Perms: perms}, nil
+}
+
+// Permissions resolves role names, reading custom roles only when a name
+// is not built in (most accounts hold built-in roles alone).
+func (a *Authorizer) Permissions(ctx context.Context, names []string) (role.Set, error) {
+	custom := map[string]role.Role{}
+	for _, n := range names {
+		if _, ok := role.BuiltInRole(n); ok {
+			continue
+		}
+		r, err := a.roles.Get(ctx, n)
+		if errors.Is(err, role.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return role.Set{}, fmt.Errorf("load role %q: %w", n, err)
+		}
+		custom[n] = r
+	}
+	return role.Resolve(names, func(n string) (role.Role, bool) { r, ok := custom[n]; return r, ok }), nil
+}
+
+// errKeep ends a locking read without a write.
+var errKeep = errors.New("admin: keep")
+
+// Recheck locks the principal's row in ctx's transaction and checks perm
+// again against what is stored now; what it returns holds until commit.
+func (a *Authorizer) Recheck(ctx context.Context, who user.ID, perm role.Permission) (Principal, error) {
+	var now user.User
+	_, err := a.users.Update(ctx, who, func(u *user.User) error { now = *u; return errKeep })
+	if err != nil && !errors.Is(err, errKeep) {
+		if errors.Is(err, user.ErrNotFound) {
+			return Principal{}, role.ErrDenied
+		}
+		return Principal{}, fmt.Errorf("lock principal: %w", err)
+	}
+	if !now.CanSignIn() {
+		return Principal{}, role.ErrDenied
+	}
+	perms, err := a.Permissions(ctx, now.Roles())
+	if err != nil {
+		return Principal{}, err
+	}
+	if err := perms.Require(perm); err != nil {
+		return Principal{}, err
+	}
+	return Principal{User: now, Perms: perms}, nil
+}

@@ -1,0 +1,141 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/usermgmt/usermgmt/core/errs"
+	"github.com/usermgmt/usermgmt/core/role"
+	"github.com/usermgmt/usermgmt/core/token"
+	"github.com/usermgmt/usermgmt/core/user"
+	"github.com/usermgmt/usermgmt/ports"
+)
+
+// ErrRoleInUse refuses to delete a role some account holds: remove it
+// from them first (the bulk remove-role action does it in one request).
+var ErrRoleInUse = errs.New(errs.Conflict, "role.in_use", "accounts hold this role: remove it from them first")
+
+// Roles manages custom roles.
+type Roles struct {
+	tx    ports.Transactor
+	roles ports.Roles
+	dir   ports.UserDirectory
+	clock ports.Clock
+	auth  *Authorizer
+}
+
+// NewRoles returns the role management use cases.
+func NewRoles(tx ports.Transactor, roles ports.Roles, dir ports.UserDirectory, clock ports.Clock, auth *Authorizer) (*Roles, error) {
+	if tx == nil || roles == nil || dir == nil || clock == nil || auth == nil {
+		return nil, errors.New("admin.NewRoles: missing dependency")
+	}
+	return &Roles{tx: tx, roles: roles, dir: dir, clock: clock, auth: auth}, nil
+}
+
+// List returns the built-in roles, then the custom ones (users:read: staff
+// who see accounts see what their roles mean).
+func (s *Roles) List(ctx context.Context, p token.Claims) ([]role.Role, error) {
+	if _, err := s.auth.Principal(ctx, p, role.UsersRead); err != nil {
+		return nil, fmt.Errorf("list roles: %w", err)
+	}
+	custom, err := s.roles.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list roles: %w", err)
+	}
+	return append(role.BuiltIn(), custom...), nil
+}
+
+// Create defines a role (roles:manage) with permissions the caller holds.
+func (s *Roles) Create(ctx context.Context, p token.Claims, name, description string, perms []role.Permission) (role.Role, error) {
+	r, err := role.New(name, description, perms, s.clock.Now())
+	if err != nil {
+		return role.Role{}, err
+	}
+	err = s.tx.WithinTx(ctx, func(ctx context.Context) error {
+		by, err := s.lockedPrincipal(ctx, p)
+		if err != nil {
+			return err
+		}
+		if err := by.Perms.Grant(r); err != nil {
+			return err
+		}
+		return s.roles.Create(ctx, r)
+	})
+	if err != nil {
+		return role.Role{}, fmt.Errorf("create role: %w", err)
+	}
+	return r, nil
+}
+
+// Update edits a custom role (roles:manage). The caller must hold every
+// permission the role has before and after: editing a role changes what
+// every holder may do.
+func (s *Roles) Update(ctx context.Context, p token.Claims, name string, e role.Edit) (role.Role, error) {
+	if _, ok := role.BuiltInRole(name); ok {
+		return role.Role{}, role.ErrBuiltIn
+	}
+	var out role.Role
+	err := s.tx.WithinTx(ctx, func(ctx context.Context) error {
+		by, err := s.lockedPrincipal(ctx, p)
+		if err != nil {
+			return err
+		}
+		out, err = s.roles.Update(ctx, name, func(r *role.Role) error {
+			if err := by.Perms.Grant(*r); err != nil {
+				return err
+			}
+			if _, err := r.Apply(e, s.clock.Now()); err != nil {
+				return err
+			}
+			return by.Perms.Grant(*r)
+		})
+		return err
+	})
+	if err != nil {
+		return role.Role{}, fmt.Errorf("update role: %w", err)
+	}
+	return out, nil
+}
+
+// Delete removes a custom role no account holds (roles:manage).
+func (s *Roles) Delete(ctx context.Context, p token.Claims, name string) error {
+	if _, ok := role.BuiltInRole(name); ok {
+		return role.ErrBuiltIn
+	}
+	err := s.tx.WithinTx(ctx, func(ctx context.Context) error {
+		by, err := s.lockedPrincipal(ctx, p)
+		if err != nil {
+			return err
+		}
+		r, err := s.roles.Get(ctx, name)
+		if err != nil {
+			return err
+		}
+		if err := by.Perms.Grant(r); err != nil {
+			return err
+		}
+		for _, st := range []user.Status{user.StatusActive, user.StatusInactive, user.StatusDeleted} {
+			held, _, err := s.dir.Search(ctx, user.Query{Role: name, Status: st, Sort: user.SortCreatedAt, Limit: 1})
+			if err != nil {
+				return err
+			}
+			if len(held) > 0 {
+				return ErrRoleInUse
+			}
+		}
+		return s.roles.Delete(ctx, name)
+	})
+	if err != nil {
+		return fmt.Errorf("delete role: %w", err)
+	}
+	return nil
+}
+
+func (s *Roles) lockedPrincipal(ctx context.Context, p token.Claims) (Principal, error) {
+	by, err := s.auth.Principal(ctx, p, role.RolesManage)
+	if err != nil {
+		return Principal{}, err
+	}
+	return s.auth.Recheck(ctx, by.User.ID(), role.RolesManage)
+}
