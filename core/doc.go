@@ -9,6 +9,7 @@
 //	mfa         second factors, backup codes, sign-in challenges
 //	activity    what other services report about a user
 //	event       the published events and their envelope
+//	audit       the tamper-evident audit trail: entries, hash chain, verifier
 //	errs        the one error vocabulary, mapped to HTTP in one place
 //
 // Use-case packages drive the leaves through ports:
