@@ -32,6 +32,7 @@ type Store struct {
 	enrollments map[factorKey]mfa.Enrollment
 	backupCodes map[user.ID]map[string]backupCode
 	challenges  map[session.TokenHash]mfa.Challenge
+	audit       auditState
 }
 
 // New returns an empty store.
