@@ -126,12 +126,13 @@ type Entry struct {
 }
 
 // Normalized returns e with At in UTC at microsecond precision (what every
-// store keeps), IP in canonical form (empty when it is not an address) and
-// the user agent made valid UTF-8 and cut to MaxUserAgentLen.
+// store keeps), IP in canonical form (an IPv4-mapped address as IPv4; empty
+// when it is not an address) and the user agent made valid UTF-8 and cut
+// to MaxUserAgentLen.
 func (e Entry) Normalized() Entry {
 	e.At = e.At.UTC().Truncate(time.Microsecond)
 	if ip, err := netip.ParseAddr(strings.TrimSpace(e.IP)); err == nil {
-		e.IP = ip.WithZone("").String()
+		e.IP = ip.Unmap().WithZone("").String()
 	} else {
 		e.IP = ""
 	}

@@ -384,6 +384,10 @@ func TestNormalized(t *testing.T) {
 	if len(n.UserAgent) > audit.MaxUserAgentLen || strings.ContainsAny(n.UserAgent, "\x00\ufffd") {
 		t.Errorf("user agent of %d bytes: %q...", len(n.UserAgent), n.UserAgent[:10])
 	}
+	e.IP = "::ffff:192.0.2.1"
+	if got := e.Normalized().IP; got != "192.0.2.1" {
+		t.Errorf("IP = %q, want the IPv4 address", got)
+	}
 	e.IP = "not an address"
 	if got := e.Normalized().IP; got != "" {
 		t.Errorf("IP = %q, want empty", got)
