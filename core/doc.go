@@ -18,6 +18,8 @@
 //	            refresh, sessions, recovery, verification, MFA management
 //	inbox       consumed events from other services, applied once each
 //	relay       the transactional outbox, published at least once
+//	auditlog    recording, verifying, searching, exporting and pruning
+//	            the audit trail; Recorder audits every outboxed event
 //
 // Dependency contract: packages under core import only the standard library,
 // other core packages and ports. TestCoreImports in this package enforces it
