@@ -100,7 +100,7 @@ func (l *Log) Record(ctx context.Context, e audit.Entry) error {
 type Report struct {
 	Checked int64      // entries verified
 	From    audit.Link // the checkpoint (or genesis) verification started from
-	Head    audit.Link // the chain head it ended at, when the chain is whole
+	Head    audit.Link // the stored chain head it walked to
 	// FirstBroken is where the chain breaks; nil when it verifies.
 	FirstBroken *audit.Broken
 }
