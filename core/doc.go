@@ -9,6 +9,7 @@
 //	mfa         second factors, backup codes, sign-in challenges
 //	activity    what other services report about a user
 //	event       the published events and their envelope
+//	audit       the tamper-evident audit trail: entries, hash chain, verifier
 //	errs        the one error vocabulary, mapped to HTTP in one place
 //
 // Use-case packages drive the leaves through ports:
@@ -17,6 +18,8 @@
 //	            refresh, sessions, recovery, verification, MFA management
 //	inbox       consumed events from other services, applied once each
 //	relay       the transactional outbox, published at least once
+//	auditlog    recording, verifying, searching, exporting and pruning
+//	            the audit trail; Recorder audits every outboxed event
 //
 // Dependency contract: packages under core import only the standard library,
 // other core packages and ports. TestCoreImports in this package enforces it

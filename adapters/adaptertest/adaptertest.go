@@ -46,6 +46,7 @@ type Stores struct {
 	BackupCodes ports.BackupCodes
 	Challenges  ports.MFAChallenges
 	Roles       ports.Roles
+	Audit       ports.AuditLog
 }
 
 // Setup returns fresh, empty stores for one test; cleanup goes to t.Cleanup.
@@ -77,6 +78,7 @@ func All(t *testing.T, setup Setup) {
 	t.Run("MFAFactors", func(t *testing.T) { MFAFactors(t, setup) })
 	t.Run("BackupCodes", func(t *testing.T) { BackupCodes(t, setup) })
 	t.Run("MFAChallenges", func(t *testing.T) { MFAChallenges(t, setup) })
+	t.Run("AuditLog", func(t *testing.T) { AuditLog(t, setup) })
 }
 
 // t0 is the suite's epoch: UTC with microseconds, as ports.Clock returns.

@@ -34,6 +34,7 @@ type Store struct {
 	backupCodes map[user.ID]map[string]backupCode
 	challenges  map[session.TokenHash]mfa.Challenge
 	roles       map[string]role.Role
+	audit       auditState
 }
 
 // New returns an empty store.

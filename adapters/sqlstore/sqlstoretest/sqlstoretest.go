@@ -55,6 +55,7 @@ func Stores(db *sqlstore.DB) adaptertest.Stores {
 		BackupCodes: sqlstore.NewBackupCodes(db),
 		Challenges:  sqlstore.NewMFAChallenges(db),
 		Roles:       sqlstore.NewRoles(db),
+		Audit:       sqlstore.NewAuditLog(db),
 	}
 }
 
