@@ -3,12 +3,12 @@ package adaptertest
 import (
 	"context"
 	"errors"
-	"github.com/usermgmt/usermgmt/ports"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/usermgmt/usermgmt/core/user"
+	"github.com/usermgmt/usermgmt/ports"
 )
 
 // OneTimeTokens is the contract of ports.OneTimeTokens (LG-07).
