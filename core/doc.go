@@ -15,7 +15,9 @@
 // Use-case packages drive the leaves through ports:
 //
 //	identity    registration, sign-in (password and second factor),
-//	            refresh, sessions, recovery, verification, MFA management
+//	            refresh, sessions, recovery, verification, MFA management;
+//	            a type per group of use cases, over shared parts (Ledger,
+//	            Issuer, Throttle, ...) and at most ten ports each
 //	inbox       consumed events from other services, applied once each
 //	relay       the transactional outbox, published at least once
 //	auditlog    recording, verifying, searching, exporting and pruning

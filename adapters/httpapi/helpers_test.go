@@ -24,6 +24,7 @@ import (
 	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/identity"
 	"github.com/usermgmt/usermgmt/core/session"
+	"github.com/usermgmt/usermgmt/ports"
 )
 
 // server is the API over memory stores and the real crypto adapters, with
@@ -62,25 +63,14 @@ func newServer(t *testing.T, trusted ...string) *server {
 	}
 	background := system.NewBackground(2, 64, 30*time.Second, nil)
 	t.Cleanup(func() { _ = background.Close(context.Background()) })
-	svc, err := identity.New(identity.Deps{Tx: memory.NewTransactor(m), Users: memory.NewUsers(m),
-		Credentials: memory.NewCredentials(m), Sessions: memory.NewSessions(m),
-		Outbox: memory.NewOutbox(m, event.NewEncoder("urn:test", "urn:schema:", nil)),
-		Hasher: hasher, Blocklist: blocklist.New(), Signer: signer, Verifier: verifier,
-		Revoked: memory.NewRevokedSessions(clock, time.Hour), Limiter: limits, Failures: limits,
-		Tokens: memory.NewOneTimeTokens(m), Mailer: mailbox, Clock: clock, IDs: ids,
-		Factors: memory.NewMFAFactors(m), BackupCodes: memory.NewBackupCodes(m), Challenges: memory.NewMFAChallenges(m),
-		OTP: crypto.NewOTP(), Secrets: box, Keys: ring, Background: background},
-		identity.Config{Issuer: "urn:test", Audience: "urn:test", AccessTTL: 15 * time.Minute, PublicURL: "https://id.example.com",
-			Sessions: session.Policy{AbsoluteLifetime: time.Hour, IdleTimeout: time.Hour, ConcurrentWindow: 50 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	uc := useCases(t, useCasePorts{store: m, clock: clock, ids: ids, limits: limits, mailer: mailbox, hasher: hasher,
+		box: box, signer: signer, verifier: verifier, keys: ring, background: background})
 	var prefixes []netip.Prefix
 	for _, p := range trusted {
 		prefixes = append(prefixes, netip.MustParsePrefix(p))
 	}
 	logs := &bytes.Buffer{}
-	api, err := httpapi.New(svc, httpapi.Options{JWKS: ring.JWKS, TrustedProxies: prefixes,
+	api, err := httpapi.New(uc, httpapi.Options{JWKS: ring.JWKS, TrustedProxies: prefixes,
 		Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -202,4 +192,78 @@ func (s *server) listen(t *testing.T) string {
 	go func() { _ = s.app.Listener(ln) }()
 	t.Cleanup(func() { _ = s.app.ShutdownWithTimeout(time.Second) })
 	return "http://" + ln.Addr().String()
+}
+
+// useCasePorts are the adapters newServer builds the use cases over.
+type useCasePorts struct {
+	store      *memory.Store
+	clock      ports.Clock
+	ids        ports.IDs
+	limits     *memory.Limits
+	mailer     ports.Mailer
+	hasher     ports.PasswordHasher
+	box        ports.SecretBox
+	signer     ports.TokenSigner
+	verifier   ports.TokenVerifier
+	keys       ports.KeyRotator
+	background ports.Background
+}
+
+// useCases wires the identity use cases as the service does, with short
+// sessions and no SMS.
+func useCases(t *testing.T, p useCasePorts) httpapi.UseCases {
+	t.Helper()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := p.store
+	users, sessions, challenges, tokens := memory.NewUsers(m), memory.NewSessions(m), memory.NewMFAChallenges(m), memory.NewOneTimeTokens(m)
+	revoked := memory.NewRevokedSessions(p.clock, time.Hour)
+	ledger, err := identity.NewLedger(memory.NewTransactor(m), memory.NewOutbox(m, event.NewEncoder("urn:test", "urn:schema:", nil)), p.ids)
+	must(err)
+	issuer, err := identity.NewIssuer(p.signer, p.ids, identity.IssuerConfig{Issuer: "urn:test", Audience: "urn:test", AccessTTL: 15 * time.Minute,
+		Sessions: session.Policy{AbsoluteLifetime: time.Hour, IdleTimeout: time.Hour, ConcurrentWindow: 50 * time.Millisecond}})
+	must(err)
+	throttle, err := identity.NewThrottle(p.limits, p.limits, identity.Limits{})
+	must(err)
+	mail, err := identity.NewMail(identity.MailDeps{Users: users, Tokens: tokens, Mailer: p.mailer, Background: p.background,
+		IDs: p.ids, Clock: p.clock, Throttle: throttle}, identity.MailConfig{PublicURL: "https://id.example.com"})
+	must(err)
+	alerts, err := identity.NewAlerts(identity.AlertsDeps{Ledger: ledger, Clock: p.clock, Sessions: sessions, Mail: mail, Throttle: throttle})
+	must(err)
+	creds, err := identity.NewCredentials(identity.CredentialsDeps{Users: users, Credentials: memory.NewCredentials(m), Hasher: p.hasher,
+		Blocklist: blocklist.New(), Throttle: throttle, Alerts: alerts})
+	must(err)
+	revoker, err := identity.NewRevoker(identity.RevokerDeps{Ledger: ledger, Sessions: sessions, Revoked: revoked, Clock: p.clock})
+	must(err)
+	factors, err := identity.NewSecondFactors(identity.SecondFactorsDeps{Users: users, Factors: memory.NewMFAFactors(m),
+		BackupCodes: memory.NewBackupCodes(m), OTP: crypto.NewOTP(), Secrets: p.box, Mailer: p.mailer, IDs: p.ids, Clock: p.clock,
+		Throttle: throttle}, identity.SecondFactorsConfig{})
+	must(err)
+	reauth, err := identity.NewReauthenticator(identity.ReauthenticatorDeps{Clock: p.clock, Tokens: tokens, Credentials: creds,
+		Factors: factors, Throttle: throttle, Alerts: alerts})
+	must(err)
+	var uc httpapi.UseCases
+	uc.Accounts, err = identity.NewAccounts(identity.AccountsDeps{Ledger: ledger, Users: users, Sessions: sessions, Clock: p.clock,
+		IDs: p.ids, Throttle: throttle, Credentials: creds, Mail: mail, Issuer: issuer, Factors: factors}, identity.AccountsConfig{})
+	must(err)
+	uc.Passwords, err = identity.NewPasswords(identity.PasswordsDeps{Ledger: ledger, Users: users, Clock: p.clock,
+		Credentials: creds, Mail: mail, Revoker: revoker, Factors: factors})
+	must(err)
+	uc.Challenges, err = identity.NewChallenges(identity.ChallengesDeps{Ledger: ledger, Users: users, Sessions: sessions,
+		Clock: p.clock, Challenges: challenges, Throttle: throttle, Credentials: creds, Factors: factors, Issuer: issuer, Alerts: alerts})
+	must(err)
+	uc.SignIn, err = identity.NewSignIn(identity.SignInDeps{Ledger: ledger, Sessions: sessions, Clock: p.clock, Throttle: throttle,
+		Credentials: creds, Mail: mail, Alerts: alerts, Issuer: issuer, Challenges: uc.Challenges}, identity.SignInConfig{})
+	must(err)
+	uc.Sessions, err = identity.NewSessions(identity.SessionsDeps{Sessions: sessions, Users: users, Clock: p.clock,
+		Verifier: p.verifier, Revoked: revoked, Challenges: challenges, Keys: p.keys, Throttle: throttle, Issuer: issuer, Revoker: revoker})
+	must(err)
+	uc.MFA, err = identity.NewMFA(identity.MFADeps{Ledger: ledger, Users: users, Sessions: sessions, Clock: p.clock,
+		Factors: factors, Reauth: reauth, Credentials: creds, Issuer: issuer, Revoker: revoker, Mail: mail})
+	must(err)
+	return uc
 }

@@ -47,19 +47,29 @@ type Options struct {
 	EventSchema func(name string) ([]byte, bool)
 }
 
+// UseCases are the identity use cases the routes serve; all are required.
+type UseCases struct {
+	Accounts   *identity.Accounts
+	Passwords  *identity.Passwords
+	SignIn     *identity.SignIn
+	Challenges *identity.Challenges
+	Sessions   *identity.Sessions
+	MFA        *identity.MFA
+}
+
 // API serves the identity use cases over HTTP.
 type API struct {
-	id      *identity.Service
+	uc      UseCases
 	opt     Options
 	dec     *decoder
 	routes  []route
 	openapi []byte
 }
 
-// New returns the API over svc.
-func New(svc *identity.Service, opt Options) (*API, error) {
-	if svc == nil {
-		return nil, errors.New("httpapi.New: nil identity service")
+// New returns the API over the use cases uc.
+func New(uc UseCases, opt Options) (*API, error) {
+	if uc.Accounts == nil || uc.Passwords == nil || uc.SignIn == nil || uc.Challenges == nil || uc.Sessions == nil || uc.MFA == nil {
+		return nil, errors.New("httpapi.New: missing identity use case")
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
@@ -70,7 +80,7 @@ func New(svc *identity.Service, opt Options) (*API, error) {
 	if opt.JWKS == nil {
 		return nil, errors.New("httpapi.New: JWKS source is required")
 	}
-	a := &API{id: svc, opt: opt, dec: newDecoder()}
+	a := &API{uc: uc, opt: opt, dec: newDecoder()}
 	a.routes = a.routeTable()
 	for _, rt := range a.routes {
 		if (rt.public == nil) == (rt.authed == nil) {

@@ -140,7 +140,7 @@ func (a *API) loginMFA(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	res, err := a.id.LoginMFA(c.UserContext(), identity.LoginMFAInput{Token: in.MFAToken, Code: in.Code, Method: m, Client: a.client(c)})
+	res, err := a.uc.Challenges.LoginMFA(c.UserContext(), identity.LoginMFAInput{Token: in.MFAToken, Code: in.Code, Method: m, Client: a.client(c)})
 	if err != nil {
 		return err
 	}
@@ -156,7 +156,7 @@ func (a *API) sendChallengeCode(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	sent, err := a.id.SendChallengeCode(c.UserContext(), in.MFAToken, m)
+	sent, err := a.uc.Challenges.SendChallengeCode(c.UserContext(), in.MFAToken, m)
 	if err != nil {
 		return err
 	}
@@ -164,7 +164,7 @@ func (a *API) sendChallengeCode(c *fiber.Ctx) error {
 }
 
 func (a *API) myMFA(c *fiber.Ctx, p token.Claims) error {
-	st, err := a.id.MyMFA(c.UserContext(), p)
+	st, err := a.uc.MFA.MyMFA(c.UserContext(), p)
 	if err != nil {
 		return err
 	}
@@ -181,7 +181,7 @@ func (a *API) beginTOTP(c *fiber.Ctx, p token.Claims) error {
 	if err := a.dec.decode(c, &in, false); err != nil {
 		return err
 	}
-	setup, err := a.id.BeginTOTP(c.UserContext(), p, a.reauth(c, in))
+	setup, err := a.uc.MFA.BeginTOTP(c.UserContext(), p, a.reauth(c, in))
 	if err != nil {
 		return err
 	}
@@ -193,7 +193,7 @@ func (a *API) beginEmailFactor(c *fiber.Ctx, p token.Claims) error {
 	if err := a.dec.decode(c, &in, false); err != nil {
 		return err
 	}
-	sent, err := a.id.BeginCodeFactor(c.UserContext(), p, mfa.MethodEmail, "", a.reauth(c, in))
+	sent, err := a.uc.MFA.BeginCodeFactor(c.UserContext(), p, mfa.MethodEmail, "", a.reauth(c, in))
 	if err != nil {
 		return err
 	}
@@ -205,7 +205,7 @@ func (a *API) beginSMSFactor(c *fiber.Ctx, p token.Claims) error {
 	if err := a.dec.decode(c, &in, false); err != nil {
 		return err
 	}
-	sent, err := a.id.BeginCodeFactor(c.UserContext(), p, mfa.MethodSMS, in.Phone, a.reauth(c, in.reauthRequest))
+	sent, err := a.uc.MFA.BeginCodeFactor(c.UserContext(), p, mfa.MethodSMS, in.Phone, a.reauth(c, in.reauthRequest))
 	if err != nil {
 		return err
 	}
@@ -221,7 +221,7 @@ func (a *API) confirmFactor(c *fiber.Ctx, p token.Claims) error {
 	if err := a.dec.decode(c, &in, false); err != nil {
 		return err
 	}
-	en, err := a.id.ConfirmFactor(c.UserContext(), p, m, in.Code)
+	en, err := a.uc.MFA.ConfirmFactor(c.UserContext(), p, m, in.Code)
 	if err != nil {
 		return err
 	}
@@ -237,7 +237,7 @@ func (a *API) disableFactor(c *fiber.Ctx, p token.Claims) error {
 	if err := a.dec.decode(c, &in, false); err != nil {
 		return err
 	}
-	if err := a.id.DisableFactor(c.UserContext(), p, m, a.reauth(c, in)); err != nil {
+	if err := a.uc.MFA.DisableFactor(c.UserContext(), p, m, a.reauth(c, in)); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -248,7 +248,7 @@ func (a *API) regenerateBackupCodes(c *fiber.Ctx, p token.Claims) error {
 	if err := a.dec.decode(c, &in, false); err != nil {
 		return err
 	}
-	codes, err := a.id.RegenerateBackupCodes(c.UserContext(), p, a.reauth(c, in))
+	codes, err := a.uc.MFA.RegenerateBackupCodes(c.UserContext(), p, a.reauth(c, in))
 	if err != nil {
 		return err
 	}
@@ -264,7 +264,7 @@ func (a *API) requestReauthCode(c *fiber.Ctx, p token.Claims) error {
 	if err != nil {
 		return err
 	}
-	sent, err := a.id.RequestReauthCode(c.UserContext(), p, m)
+	sent, err := a.uc.MFA.RequestReauthCode(c.UserContext(), p, m)
 	if err != nil {
 		return err
 	}

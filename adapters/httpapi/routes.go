@@ -130,7 +130,7 @@ func (a *API) registerAccount(c *fiber.Ctx) error {
 	if in.DisplayName != nil {
 		display = *in.DisplayName
 	}
-	res, err := a.id.Register(c.UserContext(), identity.RegisterInput{Email: in.Email, Username: in.Username,
+	res, err := a.uc.Accounts.Register(c.UserContext(), identity.RegisterInput{Email: in.Email, Username: in.Username,
 		Password: in.Password, DisplayName: display, Client: a.client(c)})
 	if err != nil {
 		return err
@@ -143,7 +143,7 @@ func (a *API) login(c *fiber.Ctx) error {
 	if err := a.dec.decode(c, &in, false); err != nil {
 		return err
 	}
-	res, err := a.id.Login(c.UserContext(), identity.LoginInput{Identifier: in.Identifier, Password: in.Password, Client: a.client(c)})
+	res, err := a.uc.SignIn.Login(c.UserContext(), identity.LoginInput{Identifier: in.Identifier, Password: in.Password, Client: a.client(c)})
 	if err != nil {
 		return err
 	}
@@ -158,7 +158,7 @@ func (a *API) refresh(c *fiber.Ctx) error {
 	if err := a.dec.decode(c, &in, false); err != nil {
 		return err
 	}
-	t, err := a.id.Refresh(c.UserContext(), identity.RefreshInput{Token: in.RefreshToken, Client: a.client(c),
+	t, err := a.uc.Sessions.Refresh(c.UserContext(), identity.RefreshInput{Token: in.RefreshToken, Client: a.client(c),
 		ReceivedAt: c.Context().Time()}) // stamped when the request was read: see session.Policy.ConcurrentWindow
 	if err != nil {
 		return err
@@ -171,7 +171,7 @@ func (a *API) logout(c *fiber.Ctx, p token.Claims) error {
 	if err := a.dec.decode(c, &in, true); err != nil {
 		return err
 	}
-	if err := a.id.Logout(c.UserContext(), p, in.RefreshToken); err != nil {
+	if err := a.uc.Sessions.Logout(c.UserContext(), p, in.RefreshToken); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -182,7 +182,7 @@ func (a *API) changePassword(c *fiber.Ctx, p token.Claims) error {
 	if err := a.dec.decode(c, &in, false); err != nil {
 		return err
 	}
-	if err := a.id.ChangePassword(c.UserContext(), p, in.CurrentPassword, in.NewPassword); err != nil {
+	if err := a.uc.Passwords.ChangePassword(c.UserContext(), p, in.CurrentPassword, in.NewPassword); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -204,7 +204,7 @@ func (a *API) verify(c *fiber.Ctx, p token.Claims) error {
 }
 
 func (a *API) me(c *fiber.Ctx, p token.Claims) error {
-	u, err := a.id.Me(c.UserContext(), p)
+	u, err := a.uc.Accounts.Me(c.UserContext(), p)
 	if err != nil {
 		return err
 	}
@@ -216,7 +216,7 @@ func (a *API) updateMe(c *fiber.Ctx, p token.Claims) error {
 	if err := a.dec.decode(c, &in, false); err != nil {
 		return err
 	}
-	u, err := a.id.UpdateMe(c.UserContext(), p, user.ProfileUpdate{DisplayName: in.DisplayName, Preferences: in.Preferences})
+	u, err := a.uc.Accounts.UpdateMe(c.UserContext(), p, user.ProfileUpdate{DisplayName: in.DisplayName, Preferences: in.Preferences})
 	if err != nil {
 		return err
 	}
@@ -224,7 +224,7 @@ func (a *API) updateMe(c *fiber.Ctx, p token.Claims) error {
 }
 
 func (a *API) mySessions(c *fiber.Ctx, p token.Claims) error {
-	list, err := a.id.MySessions(c.UserContext(), p)
+	list, err := a.uc.Sessions.MySessions(c.UserContext(), p)
 	if err != nil {
 		return err
 	}
@@ -241,14 +241,14 @@ func (a *API) endMySession(c *fiber.Ctx, p token.Claims) error {
 	if id == "" || len(id) > 64 {
 		return session.ErrNotFound
 	}
-	if err := a.id.EndMySession(c.UserContext(), p, session.ID(id)); err != nil {
+	if err := a.uc.Sessions.EndMySession(c.UserContext(), p, session.ID(id)); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
 func (a *API) endOtherSessions(c *fiber.Ctx, p token.Claims) error {
-	n, err := a.id.EndOtherSessions(c.UserContext(), p)
+	n, err := a.uc.Sessions.EndOtherSessions(c.UserContext(), p)
 	if err != nil {
 		return err
 	}
@@ -260,7 +260,7 @@ func (a *API) endUserSessions(c *fiber.Ctx, p token.Claims) error {
 	if id == "" || len(id) > 64 {
 		return errNotFound
 	}
-	n, err := a.id.EndUserSessions(c.UserContext(), p, user.ID(id))
+	n, err := a.uc.Sessions.EndUserSessions(c.UserContext(), p, user.ID(id))
 	if err != nil {
 		return err
 	}
@@ -272,14 +272,14 @@ func (a *API) resetUserMFA(c *fiber.Ctx, p token.Claims) error {
 	if id == "" || len(id) > 64 {
 		return errNotFound
 	}
-	if err := a.id.ResetUserMFA(c.UserContext(), p, user.ID(id)); err != nil {
+	if err := a.uc.MFA.ResetUserMFA(c.UserContext(), p, user.ID(id)); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
 func (a *API) endAllSessions(c *fiber.Ctx, p token.Claims) error {
-	n, err := a.id.EndAllSessions(c.UserContext(), p)
+	n, err := a.uc.Sessions.EndAllSessions(c.UserContext(), p)
 	if err != nil {
 		return err
 	}
@@ -291,18 +291,18 @@ func (a *API) verifyEmail(c *fiber.Ctx) error {
 	if err := a.dec.decode(c, &in, false); err != nil {
 		return err
 	}
-	if err := a.id.VerifyEmail(c.UserContext(), in.Token); err != nil {
+	if err := a.uc.Accounts.VerifyEmail(c.UserContext(), in.Token); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
 func (a *API) resendVerification(c *fiber.Ctx) error {
-	return a.mailedLink(c, a.id.ResendVerification)
+	return a.mailedLink(c, a.uc.Accounts.ResendVerification)
 }
 
 func (a *API) forgotPassword(c *fiber.Ctx) error {
-	return a.mailedLink(c, a.id.RequestPasswordReset)
+	return a.mailedLink(c, a.uc.Passwords.RequestPasswordReset)
 }
 
 // mailedLink answers 202, the same for every address: the use case spends
@@ -323,7 +323,7 @@ func (a *API) resetPassword(c *fiber.Ctx) error {
 	if err := a.dec.decode(c, &in, false); err != nil {
 		return err
 	}
-	if err := a.id.ResetPassword(c.UserContext(), in.Token, in.NewPassword); err != nil {
+	if err := a.uc.Passwords.ResetPassword(c.UserContext(), in.Token, in.NewPassword); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -376,7 +376,7 @@ func (a *API) withClaims(h func(*fiber.Ctx, token.Claims) error) fiber.Handler {
 		if !ok {
 			return errUnauthenticated
 		}
-		p, err := a.id.Verify(c.UserContext(), raw)
+		p, err := a.uc.Sessions.Verify(c.UserContext(), raw)
 		if err != nil {
 			return err
 		}

@@ -87,9 +87,32 @@ func (f fakeTokens) Verify(_ context.Context, raw string) (token.Claims, error) 
 	return c, nil
 }
 
+// config gathers the settings of every use case, so a test changes any
+// of them in one place.
+type config struct {
+	Issuer, Audience     string
+	AccessTTL            time.Duration
+	Sessions             session.Policy
+	Limits               identity.Limits
+	PublicURL            string
+	RequireVerifiedEmail bool
+	TOTPIssuer           string
+}
+
+// useCases gathers the use-case types, so a test calls any use case as
+// e.svc.Login(...), whichever type runs it.
+type useCases struct {
+	*identity.Accounts
+	*identity.Passwords
+	*identity.SignIn
+	*identity.Challenges
+	*identity.Sessions
+	*identity.MFA
+}
+
 type env struct {
-	svc     *identity.Service
-	cfg     identity.Config
+	svc     useCases
+	cfg     config
 	clock   *fakeClock
 	hasher  *fakeHasher
 	store   *memory.Store
@@ -104,14 +127,14 @@ type env struct {
 
 var policy = session.Policy{AbsoluteLifetime: 720 * time.Hour, IdleTimeout: 24 * time.Hour}
 
-func newEnv(t *testing.T, mod ...func(*identity.Config)) *env {
+func newEnv(t *testing.T, mod ...func(*config)) *env {
 	t.Helper()
 	clock := &fakeClock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
 	m := memory.New()
 	out := memory.NewOutbox(m, event.NewEncoder("urn:test", "urn:schema:", nil))
 	e := &env{clock: clock, hasher: &fakeHasher{}, store: m, outbox: out, limits: memory.NewLimits(clock), mailbox: &memory.Mailbox{},
 		revoked: memory.NewRevokedSessions(clock, 16*time.Minute)}
-	cfg := identity.Config{Issuer: "urn:iss", Audience: "urn:aud", AccessTTL: 15 * time.Minute, Sessions: policy,
+	cfg := config{Issuer: "urn:iss", Audience: "urn:aud", AccessTTL: 15 * time.Minute, Sessions: policy,
 		PublicURL: "https://id.example.com"}
 	for _, f := range mod {
 		f(&cfg)
@@ -122,11 +145,7 @@ func newEnv(t *testing.T, mod ...func(*identity.Config)) *env {
 		t.Fatal(err)
 	}
 	e.box, e.sms, e.keys = box, &memory.SMSBox{}, &recordingRotator{}
-	svc, err := identity.New(e.deps(e.limits), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.svc = svc
+	e.svc = e.build(t, e.limits)
 	return e
 }
 
@@ -181,17 +200,64 @@ type limitPorts interface {
 	ports.FailureCounter
 }
 
-// deps are the ports of a service over e's stores with limits: memory
-// stores and the real TOTP and secret-box adapters.
-func (e *env) deps(limits limitPorts) identity.Deps {
-	m, tokens := e.store, fakeTokens{e.clock}
-	return identity.Deps{Tx: memory.NewTransactor(m), Users: memory.NewUsers(m),
-		Credentials: memory.NewCredentials(m), Sessions: memory.NewSessions(m), Outbox: e.outbox,
-		Hasher: e.hasher, Blocklist: fakeBlocklist{}, Signer: tokens, Verifier: tokens, Revoked: e.revoked,
-		Limiter: limits, Failures: limits, Tokens: memory.NewOneTimeTokens(m), Mailer: e.mailbox,
-		Clock: e.clock, IDs: &seqIDs{}, Factors: memory.NewMFAFactors(m), BackupCodes: memory.NewBackupCodes(m),
-		Challenges: memory.NewMFAChallenges(m), OTP: crypto.NewOTP(), Secrets: e.box, SMS: e.sms, Keys: e.keys,
-		Background: inline{}}
+// build wires the use cases over e's stores with limits: memory stores
+// and the real TOTP and secret-box adapters.
+func (e *env) build(t *testing.T, limits limitPorts) useCases {
+	t.Helper()
+	m, tokens, ids, clock := e.store, fakeTokens{e.clock}, &seqIDs{}, e.clock
+	users, sessions, challenges := memory.NewUsers(m), memory.NewSessions(m), memory.NewMFAChallenges(m)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	ledger, err := identity.NewLedger(memory.NewTransactor(m), e.outbox, ids)
+	must(err)
+	issuer, err := identity.NewIssuer(tokens, ids, identity.IssuerConfig{Issuer: e.cfg.Issuer, Audience: e.cfg.Audience,
+		AccessTTL: e.cfg.AccessTTL, Sessions: e.cfg.Sessions})
+	must(err)
+	throttle, err := identity.NewThrottle(limits, limits, e.cfg.Limits)
+	must(err)
+	mail, err := identity.NewMail(identity.MailDeps{Users: users, Tokens: memory.NewOneTimeTokens(m), Mailer: e.mailbox,
+		Background: inline{}, IDs: ids, Clock: clock, Throttle: throttle}, identity.MailConfig{PublicURL: e.cfg.PublicURL})
+	must(err)
+	alerts, err := identity.NewAlerts(identity.AlertsDeps{Ledger: ledger, Clock: clock, Sessions: sessions, Mail: mail, Throttle: throttle})
+	must(err)
+	creds, err := identity.NewCredentials(identity.CredentialsDeps{Users: users, Credentials: memory.NewCredentials(m),
+		Hasher: e.hasher, Blocklist: fakeBlocklist{}, Throttle: throttle, Alerts: alerts})
+	must(err)
+	revoker, err := identity.NewRevoker(identity.RevokerDeps{Ledger: ledger, Sessions: sessions, Revoked: e.revoked, Clock: clock})
+	must(err)
+	factors, err := identity.NewSecondFactors(identity.SecondFactorsDeps{Users: users, Factors: memory.NewMFAFactors(m),
+		BackupCodes: memory.NewBackupCodes(m), OTP: crypto.NewOTP(), Secrets: e.box, Mailer: e.mailbox, SMS: e.sms,
+		IDs: ids, Clock: clock, Throttle: throttle}, identity.SecondFactorsConfig{TOTPIssuer: e.cfg.TOTPIssuer})
+	must(err)
+	reauth, err := identity.NewReauthenticator(identity.ReauthenticatorDeps{Clock: clock, Tokens: memory.NewOneTimeTokens(m),
+		Credentials: creds, Factors: factors, Throttle: throttle, Alerts: alerts})
+	must(err)
+	var uc useCases
+	uc.Accounts, err = identity.NewAccounts(identity.AccountsDeps{Ledger: ledger, Users: users, Sessions: sessions, Clock: clock,
+		IDs: ids, Throttle: throttle, Credentials: creds, Mail: mail, Issuer: issuer, Factors: factors},
+		identity.AccountsConfig{RequireVerifiedEmail: e.cfg.RequireVerifiedEmail})
+	must(err)
+	uc.Passwords, err = identity.NewPasswords(identity.PasswordsDeps{Ledger: ledger, Users: users, Clock: clock,
+		Credentials: creds, Mail: mail, Revoker: revoker, Factors: factors})
+	must(err)
+	uc.Challenges, err = identity.NewChallenges(identity.ChallengesDeps{Ledger: ledger, Users: users, Sessions: sessions,
+		Clock: clock, Challenges: challenges, Throttle: throttle, Credentials: creds, Factors: factors, Issuer: issuer, Alerts: alerts})
+	must(err)
+	uc.SignIn, err = identity.NewSignIn(identity.SignInDeps{Ledger: ledger, Sessions: sessions, Clock: clock, Throttle: throttle,
+		Credentials: creds, Mail: mail, Alerts: alerts, Issuer: issuer, Challenges: uc.Challenges},
+		identity.SignInConfig{RequireVerifiedEmail: e.cfg.RequireVerifiedEmail})
+	must(err)
+	uc.Sessions, err = identity.NewSessions(identity.SessionsDeps{Sessions: sessions, Users: users, Clock: clock, Verifier: tokens,
+		Revoked: e.revoked, Challenges: challenges, Keys: e.keys, Throttle: throttle, Issuer: issuer, Revoker: revoker})
+	must(err)
+	uc.MFA, err = identity.NewMFA(identity.MFADeps{Ledger: ledger, Users: users, Sessions: sessions, Clock: clock,
+		Factors: factors, Reauth: reauth, Credentials: creds, Issuer: issuer, Revoker: revoker, Mail: mail})
+	must(err)
+	return uc
 }
 
 // inline runs background work at once, so a test sees its effects (the
@@ -203,12 +269,11 @@ func (inline) Run(_ string, work func(context.Context) error) error {
 	return nil
 }
 
-// rebuild returns a service over e's stores with other limits.
-func (e *env) rebuild(t *testing.T, limits limitPorts) *identity.Service {
+// rebuild returns the use cases over e's stores with other limits.
+func (e *env) rebuild(t *testing.T, limits limitPorts) useCases {
 	t.Helper()
-	svc, err := identity.New(e.deps(limits), e.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return svc
+	return e.build(t, limits)
 }
+
+// factors is the factor store of e, for tests that look at it directly.
+func (e *env) factors() ports.MFAFactors { return memory.NewMFAFactors(e.store) }

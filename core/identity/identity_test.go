@@ -92,7 +92,7 @@ func repeat(s string, n int) string {
 func TestRegister_ConcurrentSameEmail_IV02(t *testing.T) {
 	// Without the address's mail budget, which would refuse all but five:
 	// the unique index alone must decide the race.
-	e := newEnv(t, func(c *identity.Config) { c.Limits.Disabled = true })
+	e := newEnv(t, func(c *config) { c.Limits.Disabled = true })
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	ok, conflicts := 0, 0
@@ -249,7 +249,7 @@ func TestRefresh_ParallelLeavesOneLiveDescendant_SE05(t *testing.T) {
 
 func TestRefresh_ConcurrentWindow_SE04_SE05(t *testing.T) {
 	const window = 10 * time.Millisecond
-	e := newEnv(t, func(c *identity.Config) { c.Sessions.ConcurrentWindow = window })
+	e := newEnv(t, func(c *config) { c.Sessions.ConcurrentWindow = window })
 	a := e.register(t, "ada@example.com", "ada")
 	e.clock.Advance(time.Second)
 	rotatedAt := e.clock.Now()
@@ -279,7 +279,7 @@ func TestRefresh_ConcurrentWindow_SE04_SE05(t *testing.T) {
 
 func TestRefresh_AnswersNoSoonerThanWindow(t *testing.T) {
 	const window = 30 * time.Millisecond
-	e := newEnv(t, func(c *identity.Config) { c.Sessions.ConcurrentWindow = window })
+	e := newEnv(t, func(c *config) { c.Sessions.ConcurrentWindow = window })
 	a := e.register(t, "ada@example.com", "ada")
 	start := time.Now()
 	if _, err := e.svc.Refresh(t.Context(), identity.RefreshInput{Token: a.RefreshToken}); err != nil {
@@ -293,7 +293,7 @@ func TestRefresh_AnswersNoSoonerThanWindow(t *testing.T) {
 }
 
 func TestRefresh_GraceReturnsSameSuccessor_SE04(t *testing.T) {
-	e := newEnv(t, func(c *identity.Config) { c.Sessions.ReuseGrace = 10 * time.Second })
+	e := newEnv(t, func(c *config) { c.Sessions.ReuseGrace = 10 * time.Second })
 	a := e.register(t, "ada@example.com", "ada")
 	e.clock.Advance(time.Second)
 	b, err := e.svc.Refresh(t.Context(), identity.RefreshInput{Token: a.RefreshToken})

@@ -19,8 +19,8 @@ import (
 	"github.com/usermgmt/usermgmt/ports"
 )
 
-func withLimits(l identity.Limits) func(*identity.Config) {
-	return func(c *identity.Config) { c.Limits = l }
+func withLimits(l identity.Limits) func(*config) {
+	return func(c *config) { c.Limits = l }
 }
 
 func (e *env) login(t *testing.T, id, pw, ip string) error {

@@ -120,7 +120,7 @@ func TestTOTP_EnrollAndConfirm_MF04_MF05(t *testing.T) {
 	}
 	seed, _ := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(setup.Secret)
 	// The seed is sealed at rest (MF-04).
-	pending, err := e.deps(e.limits).Factors.Enrollment(t.Context(), a.User.ID(), mfa.MethodTOTP)
+	pending, err := e.factors().Enrollment(t.Context(), a.User.ID(), mfa.MethodTOTP)
 	if err != nil || len(pending.Secret) == 0 || strings.Contains(string(pending.Secret), string(seed)) {
 		t.Fatalf("stored enrollment: %v, %q", err, pending.Secret)
 	}

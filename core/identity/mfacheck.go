@@ -9,18 +9,10 @@ import (
 	"slices"
 	"time"
 
-	"github.com/usermgmt/usermgmt/core/errs"
-	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/mfa"
 	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/user"
-	"github.com/usermgmt/usermgmt/ports"
 )
-
-// ErrStepUpRequired refuses a session without a second factor on an
-// account that has one (MF-08): such a session can only predate the
-// factor, and every endpoint that acts on the account needs AAL2.
-var ErrStepUpRequired = errs.New(errs.Forbidden, "auth.mfa_required", "sign in with your second factor to do this")
 
 // codeCheck is a code being checked against a user's second factors.
 type codeCheck struct {
@@ -51,16 +43,16 @@ func (p proof) refusalIsReplay() bool { return p.method == mfa.MethodTOTP }
 
 // check finds the factor that code proves. A code that matches nothing
 // gives ok=false; one that cannot be a code at all gives mfa.ErrMalformedCode.
-func (s *Service) check(ctx context.Context, c codeCheck) (proof, bool, error) {
+func (sf *SecondFactors) check(ctx context.Context, c codeCheck) (proof, bool, error) {
 	uid := c.u.ID()
 	if norm, ok := mfa.NormalizeBackupCode(c.code); ok && (c.method.IsZero() || c.method == mfa.MethodBackup) {
 		if !slices.Contains(c.offered, mfa.MethodBackup) {
 			return proof{}, false, nil
 		}
 		h := mfa.HashBackupCode(norm)
-		now := s.d.Clock.Now()
+		now := sf.d.Clock.Now()
 		return proof{method: mfa.MethodBackup, use: func(ctx context.Context) (bool, error) {
-			return s.d.BackupCodes.Use(ctx, uid, h, now)
+			return sf.d.BackupCodes.Use(ctx, uid, h, now)
 		}}, true, nil
 	}
 	digits, ok := mfa.NormalizeDigits(c.code)
@@ -80,31 +72,31 @@ func (s *Service) check(ctx context.Context, c codeCheck) (proof, bool, error) {
 	if i < 0 {
 		return proof{}, false, nil
 	}
-	step, ok, err := s.matchSealedTOTP(c.factors[i].Secret, uid, digits, s.d.Clock.Now())
+	step, ok, err := sf.matchSealedTOTP(c.factors[i].Secret, uid, digits, sf.d.Clock.Now())
 	if err != nil || !ok {
 		return proof{}, false, err
 	}
 	return proof{method: mfa.MethodTOTP, use: func(ctx context.Context) (bool, error) {
-		return s.d.Factors.UseTOTPStep(ctx, uid, step)
+		return sf.d.Factors.UseTOTPStep(ctx, uid, step)
 	}}, true, nil
 }
 
 // matchSealedTOTP checks digits against the TOTP of uid's sealed seed
 // around now and returns the step it matched.
-func (s *Service) matchSealedTOTP(sealed []byte, uid user.ID, digits string, now time.Time) (int64, bool, error) {
-	seed, err := s.d.Secrets.Open(sealed, seedContext(uid))
+func (sf *SecondFactors) matchSealedTOTP(sealed []byte, uid user.ID, digits string, now time.Time) (int64, bool, error) {
+	seed, err := sf.d.Secrets.Open(sealed, seedContext(uid))
 	if err != nil {
 		return 0, false, fmt.Errorf("open totp seed: %w", err)
 	}
-	return mfa.MatchTOTP(digits, now, func(step int64) (string, error) { return s.d.OTP.TOTP(seed, step) })
+	return mfa.MatchTOTP(digits, now, func(step int64) (string, error) { return sf.d.OTP.TOTP(seed, step) })
 }
 
 // sentCode checks digits against a sealed code sent by m and still valid at now.
-func (s *Service) sentCode(m mfa.Method, sealed []byte, aad []byte, expires, now time.Time, digits string) (bool, error) {
+func (sf *SecondFactors) sentCode(m mfa.Method, sealed []byte, aad []byte, expires, now time.Time, digits string) (bool, error) {
 	if m.IsZero() || len(sealed) == 0 || !now.Before(expires) {
 		return false, nil
 	}
-	want, err := s.d.Secrets.Open(sealed, aad)
+	want, err := sf.d.Secrets.Open(sealed, aad)
 	if err != nil {
 		return false, fmt.Errorf("open sent code: %w", err)
 	}
@@ -125,15 +117,20 @@ func challengeCodeContext(m mfa.Method, h session.TokenHash) []byte {
 
 // newDigits returns a six-digit code from the CSPRNG (the modulo bias of
 // 2^64 mod 10^6 is below 10^-13).
-func (s *Service) newDigits() string {
-	n := binary.BigEndian.Uint64(s.d.IDs.NewSecret(8))
+func (sf *SecondFactors) newDigits() string {
+	n := binary.BigEndian.Uint64(sf.d.IDs.NewSecret(8))
 	return fmt.Sprintf("%06d", n%1_000_000)
 }
 
+// seal seals a code for storage, bound to its use by aad.
+func (sf *SecondFactors) seal(code string, aad []byte) ([]byte, error) {
+	return sf.d.Secrets.Seal([]byte(code), aad)
+}
+
 // newBackupCodes returns a fresh set of backup codes and their hashes.
-func (s *Service) newBackupCodes() (codes, hashes []string) {
+func (sf *SecondFactors) newBackupCodes() (codes, hashes []string) {
 	for range mfa.BackupCodeCount {
-		c := mfa.FormatBackupCode(s.d.IDs.NewSecret(mfa.BackupCodeBytes))
+		c := mfa.FormatBackupCode(sf.d.IDs.NewSecret(mfa.BackupCodeBytes))
 		norm, _ := mfa.NormalizeBackupCode(c)
 		codes = append(codes, c)
 		hashes = append(hashes, mfa.HashBackupCode(norm))
@@ -141,42 +138,6 @@ func (s *Service) newBackupCodes() (codes, hashes []string) {
 	return codes, hashes
 }
 
-// stepUp loads the caller's account and refuses a session below the AAL
-// the account needs (MF-08).
-func (s *Service) stepUp(ctx context.Context, uid user.ID, amr []string) (user.User, error) {
-	u, err := s.d.Users.ByID(ctx, uid)
-	if err != nil {
-		return user.User{}, err
-	}
-	if u.MFAEnabled() && !mfa.SecondFactor(amr) {
-		return user.User{}, ErrStepUpRequired
-	}
-	return u, nil
-}
-
 // errCodeRefused marks a code that matched the shape of a factor but whose
 // use was refused (see proof.refusalIsReplay).
 var errCodeRefused = errors.New("identity: code refused")
-
-// reportReplay reports a spent code that came back (MF-02): a TOTP code
-// seen twice means someone else holds the password and watched a code.
-// It returns only a failure to report.
-func (s *Service) reportReplay(ctx context.Context, u user.User, m mfa.Method, c session.Client) error {
-	now := s.d.Clock.Now()
-	s.log.WarnContext(ctx, "a spent second-factor code was presented again", "user", u.ID(), "method", m)
-	ev := s.event(u.ID(), now, event.UserSecurityViolation{UserID: string(u.ID()), ViolationType: "mfa_code_replay",
-		Severity: event.SeverityMedium, Details: map[string]string{"method": m.String(), "ipAddress": c.IP}})
-	if err := s.d.Tx.WithinTx(ctx, func(ctx context.Context) error { return s.d.Outbox.Append(ctx, ev) }); err != nil {
-		return fmt.Errorf("report code replay: %w", err)
-	}
-	s.notify(ctx, u, ports.SecurityNotice{Kind: ports.NoticeCodeReused, At: now, IP: c.IP, UserAgent: c.UserAgent, Method: m.String()})
-	return nil
-}
-
-// notify sends the owner of u a security notice; it never fails the
-// operation that caused it (LG-06).
-func (s *Service) notify(ctx context.Context, u user.User, n ports.SecurityNotice) {
-	if err := s.d.Mailer.SendSecurityNotice(ctx, u.Email(), n); err != nil {
-		s.log.WarnContext(ctx, "security notice not sent", "user", u.ID(), "kind", n.Kind, "err", err)
-	}
-}

@@ -14,16 +14,16 @@ import (
 	"github.com/usermgmt/usermgmt/ports"
 )
 
-// dropFactors removes, inside the caller's transaction, every second
+// drop removes, inside the caller's transaction, every second
 // factor of uid, its pending enrollments and backup codes, and turns MFA
 // off. It records what changed in ev (a user.updated the caller appends)
 // and reports whether there was anything to drop.
-func (s *Service) dropFactors(ctx context.Context, uid user.ID, ev *event.UserUpdated, now time.Time) (bool, error) {
-	fs, err := s.d.Factors.Factors(ctx, uid)
+func (sf *SecondFactors) drop(ctx context.Context, uid user.ID, ev *event.UserUpdated, now time.Time) (bool, error) {
+	fs, err := sf.d.Factors.Factors(ctx, uid)
 	if err != nil {
 		return false, err
 	}
-	u, err := s.d.Users.ByID(ctx, uid)
+	u, err := sf.d.Users.ByID(ctx, uid)
 	if err != nil {
 		return false, err
 	}
@@ -31,31 +31,31 @@ func (s *Service) dropFactors(ctx context.Context, uid user.ID, ev *event.UserUp
 		return false, nil
 	}
 	for _, f := range fs {
-		if _, err := s.d.Factors.Delete(ctx, uid, f.Method); err != nil {
+		if _, err := sf.d.Factors.Delete(ctx, uid, f.Method); err != nil {
 			return false, err
 		}
 	}
 	for _, m := range mfa.Factors {
-		if _, err := s.d.Factors.DeleteEnrollment(ctx, uid, m); err != nil {
+		if _, err := sf.d.Factors.DeleteEnrollment(ctx, uid, m); err != nil {
 			return false, err
 		}
 	}
-	if _, err := s.turnMFAOff(ctx, uid, ev, now); err != nil {
+	if _, err := sf.turnOff(ctx, uid, ev, now); err != nil {
 		return false, err
 	}
 	ev.Changes["mfaMethods"], ev.PreviousValues["mfaMethods"] = []string{}, factorNames(fs)
 	return true, nil
 }
 
-// turnMFAOff, inside the caller's transaction, marks uid as without a
+// turnOff, inside the caller's transaction, marks uid as without a
 // second factor and drops its backup codes, which go with the last factor;
 // it records the change in ev and returns the user as saved.
-func (s *Service) turnMFAOff(ctx context.Context, uid user.ID, ev *event.UserUpdated, now time.Time) (user.User, error) {
-	u, err := s.d.Users.Update(ctx, uid, func(u *user.User) error { u.SetMFA(false, now); return nil })
+func (sf *SecondFactors) turnOff(ctx context.Context, uid user.ID, ev *event.UserUpdated, now time.Time) (user.User, error) {
+	u, err := sf.d.Users.Update(ctx, uid, func(u *user.User) error { u.SetMFA(false, now); return nil })
 	if err != nil {
 		return user.User{}, err
 	}
-	if err := s.d.BackupCodes.Replace(ctx, uid, nil, now); err != nil {
+	if err := sf.d.BackupCodes.Replace(ctx, uid, nil, now); err != nil {
 		return user.User{}, err
 	}
 	ev.Changes["mfaEnabled"], ev.PreviousValues["mfaEnabled"] = false, true
@@ -67,9 +67,9 @@ func (s *Service) turnMFAOff(ctx context.Context, uid user.ID, ev *event.UserUpd
 // unverified address becomes verified, and the factors enrolled while it
 // was unverified are dropped (MF-09): they may belong to whoever
 // registered the address, not to its owner. It records what changed in ev.
-func (s *Service) proveMailbox(ctx context.Context, uid user.ID, ev *event.UserUpdated, now time.Time) error {
+func (sf *SecondFactors) proveMailbox(ctx context.Context, uid user.ID, ev *event.UserUpdated, now time.Time) error {
 	var wasUnverified bool
-	if _, err := s.d.Users.Update(ctx, uid, func(u *user.User) error {
+	if _, err := sf.d.Users.Update(ctx, uid, func(u *user.User) error {
 		wasUnverified = !u.EmailVerified()
 		u.MarkEmailVerified(now)
 		return nil
@@ -80,9 +80,9 @@ func (s *Service) proveMailbox(ctx context.Context, uid user.ID, ev *event.UserU
 		return nil
 	}
 	ev.Changes["emailVerified"], ev.PreviousValues["emailVerified"] = true, false
-	dropped, err := s.dropFactors(ctx, uid, ev, now)
+	dropped, err := sf.drop(ctx, uid, ev, now)
 	if dropped {
-		s.log.WarnContext(ctx, "second factors enrolled before the address was verified were dropped", "user", uid)
+		sf.log.WarnContext(ctx, "second factors enrolled before the address was verified were dropped", "user", uid)
 	}
 	return err
 }
@@ -93,8 +93,8 @@ func (s *Service) proveMailbox(ctx context.Context, uid user.ID, ev *event.UserU
 // recorded in user.updated (updatedBy the administrator) and in the log.
 // A user without factors is a precondition failure; an unknown user is
 // not found.
-func (s *Service) ResetUserMFA(ctx context.Context, p token.Claims, uid user.ID) error {
-	if _, err := s.requireAdmin(ctx, p); err != nil {
+func (s *MFA) ResetUserMFA(ctx context.Context, p token.Claims, uid user.ID) error {
+	if _, err := requireAdmin(ctx, s.d.Users, p); err != nil {
 		return err
 	}
 	u, err := s.d.Users.ByID(ctx, uid)
@@ -103,19 +103,19 @@ func (s *Service) ResetUserMFA(ctx context.Context, p token.Claims, uid user.ID)
 	}
 	now := s.d.Clock.Now()
 	var ended []session.Revocation
-	err = s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
+	err = s.d.Ledger.commit(ctx, func(ctx context.Context) error {
 		ev := newUserUpdated(uid, user.ID(p.Subject))
-		dropped, err := s.dropFactors(ctx, uid, &ev, now)
+		dropped, err := s.d.Factors.drop(ctx, uid, &ev, now)
 		if err != nil {
 			return err
 		}
 		if !dropped {
 			return ErrNoMFA
 		}
-		if err := s.d.Outbox.Append(ctx, s.event(uid, now, ev)); err != nil {
+		if err := s.d.Ledger.record(ctx, uid, now, ev); err != nil {
 			return err
 		}
-		ended, err = s.revokeUser(ctx, uid, "", session.ReasonForced, now)
+		ended, err = s.d.Revoker.revokeUser(ctx, uid, "", session.ReasonForced, now)
 		return err
 	})
 	if errors.Is(err, ErrNoMFA) {
@@ -125,6 +125,6 @@ func (s *Service) ResetUserMFA(ctx context.Context, p token.Claims, uid user.ID)
 		return fmt.Errorf("reset user mfa: %w", err)
 	}
 	s.log.WarnContext(ctx, "administrator reset a user's second factors", "admin", p.Subject, "user", uid, "sessions", len(ended))
-	s.notify(ctx, u, ports.SecurityNotice{Kind: ports.NoticeMFAReset, At: now})
-	return s.d.Revoked.Add(ctx, ended...)
+	s.d.Mail.notify(ctx, u, ports.SecurityNotice{Kind: ports.NoticeMFAReset, At: now})
+	return s.d.Revoker.publish(ctx, ended...)
 }

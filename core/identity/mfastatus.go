@@ -45,16 +45,21 @@ type MFAStatus struct {
 }
 
 // MyMFA returns the caller's factors and how many backup codes are left.
-func (s *Service) MyMFA(ctx context.Context, p token.Claims) (MFAStatus, error) {
-	u, err := s.stepUp(ctx, user.ID(p.Subject), p.AMR)
+func (s *MFA) MyMFA(ctx context.Context, p token.Claims) (MFAStatus, error) {
+	u, err := stepUp(ctx, s.d.Users, user.ID(p.Subject), p.AMR)
 	if err != nil {
 		return MFAStatus{}, fmt.Errorf("mfa status: %w", err)
 	}
-	fs, err := s.d.Factors.Factors(ctx, u.ID())
+	return s.d.Factors.status(ctx, u)
+}
+
+// status is u's second-factor state as u sees it.
+func (sf *SecondFactors) status(ctx context.Context, u user.User) (MFAStatus, error) {
+	fs, err := sf.d.Factors.Factors(ctx, u.ID())
 	if err != nil {
 		return MFAStatus{}, fmt.Errorf("mfa status: %w", err)
 	}
-	left, err := s.d.BackupCodes.Remaining(ctx, u.ID())
+	left, err := sf.d.BackupCodes.Remaining(ctx, u.ID())
 	if err != nil {
 		return MFAStatus{}, fmt.Errorf("mfa status: %w", err)
 	}
@@ -68,7 +73,7 @@ func (s *Service) MyMFA(ctx context.Context, p token.Claims) (MFAStatus, error) 
 	}
 	for _, m := range mfa.Factors {
 		switch {
-		case m == mfa.MethodSMS && s.d.SMS == nil, m == mfa.MethodEmail && !u.EmailVerified():
+		case m == mfa.MethodSMS && sf.d.SMS == nil, m == mfa.MethodEmail && !u.EmailVerified():
 		case m == mfa.MethodTOTP || !slices.Contains(methodsOf(fs), m):
 			st.Available = append(st.Available, m)
 		}

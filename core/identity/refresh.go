@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/token"
 )
@@ -32,14 +31,14 @@ const maxRequestAge = 30 * time.Second
 // refreshing at the same time, is reuse: its whole session ends, the end
 // commits even though the caller gets an error, and
 // user.security_violation is emitted.
-func (s *Service) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) {
+func (s *Sessions) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) {
 	in.Client = in.Client.Normalized()
 	now := s.d.Clock.Now()
 	started := now
 	if r := in.ReceivedAt.UTC().Truncate(time.Microsecond); r.Before(now) && now.Sub(r) < maxRequestAge {
 		started = r
 	}
-	if err := s.throttle.take(ctx, "refresh:ip:"+ipBudgetKey(in.Client.IP), s.throttle.limits.RefreshPerIP, time.Minute); err != nil {
+	if err := s.d.Throttle.take(ctx, "refresh:ip:"+ipBudgetKey(in.Client.IP), s.d.Throttle.limits.RefreshPerIP, time.Minute); err != nil {
 		return Tokens{}, err
 	}
 	t, err := s.rotate(ctx, in, started)
@@ -47,7 +46,7 @@ func (s *Service) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) 
 	// concurrent window after arrival: no client can hold the successor
 	// and replay the parent inside it, and a refusal takes as long whether
 	// or not it has just ended a stolen family (SE-11).
-	if werr := s.waitUntil(ctx, started.Add(s.cfg.Sessions.ConcurrentWindow)); werr != nil {
+	if werr := s.waitUntil(ctx, started.Add(s.d.Issuer.policy().ConcurrentWindow)); werr != nil {
 		return Tokens{}, werr
 	}
 	return t, err
@@ -55,15 +54,15 @@ func (s *Service) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) 
 
 // rotate is Refresh past the client's budget: rotate the token, or judge
 // why it could not be rotated.
-func (s *Service) rotate(ctx context.Context, in RefreshInput, started time.Time) (Tokens, error) {
+func (s *Sessions) rotate(ctx context.Context, in RefreshInput, started time.Time) (Tokens, error) {
 	now := s.d.Clock.Now()
 	if !session.WellFormed(in.Token) {
 		return Tokens{}, session.ErrInvalidRefreshToken
 	}
-	rot, next := session.PlanRotation(in.Token, s.d.IDs.NewSecret(32), in.Client, s.cfg.Sessions, started)
+	rot, next := s.d.Issuer.rotation(in.Token, in.Client, started)
 	sess, u, err := s.d.Sessions.Rotate(ctx, rot)
 	if err == nil {
-		a, err := s.tokensFor(ctx, u, sess, next, now)
+		a, err := s.d.Issuer.tokens(ctx, u, sess, next, now)
 		if err != nil {
 			return Tokens{}, fmt.Errorf("refresh: %w", err)
 		}
@@ -80,7 +79,7 @@ func (s *Service) rotate(ctx context.Context, in RefreshInput, started time.Time
 		return Tokens{}, fmt.Errorf("refresh: %w", err)
 	}
 	now = s.d.Clock.Now()
-	switch session.Judge(sess, rot.Presented, in.Client, s.cfg.Sessions, started, now) {
+	switch session.Judge(sess, rot.Presented, in.Client, s.d.Issuer.policy(), started, now) {
 	case session.Grace:
 		successor := session.NextToken(in.Token, sess.RotationNonce)
 		if session.Hash(successor) != sess.RefreshHash {
@@ -90,14 +89,14 @@ func (s *Service) rotate(ctx context.Context, in RefreshInput, started time.Time
 		if err != nil {
 			return Tokens{}, fmt.Errorf("refresh: %w", err)
 		}
-		return s.tokensFor(ctx, u, sess, successor, now)
+		return s.d.Issuer.tokens(ctx, u, sess, successor, now)
 	case session.Timeout:
-		if err := s.endSessions(ctx, sess.UserID, []session.ID{sess.ID}, session.ReasonTimeout, now); err != nil {
+		if err := s.d.Revoker.end(ctx, sess.UserID, []session.ID{sess.ID}, session.ReasonTimeout, now); err != nil {
 			return Tokens{}, fmt.Errorf("refresh: %w", err)
 		}
 		return Tokens{}, session.ErrInvalidRefreshToken
 	case session.Reuse:
-		if err := s.endReusedFamily(ctx, sess, in.Client, now); err != nil {
+		if err := s.d.Revoker.endReused(ctx, sess, in.Client, now); err != nil {
 			return Tokens{}, fmt.Errorf("refresh: %w", err)
 		}
 		// Answered like any invalid token, so a thief does not learn that
@@ -110,7 +109,7 @@ func (s *Service) rotate(ctx context.Context, in RefreshInput, started time.Time
 }
 
 // waitUntil sleeps until the clock reaches t or ctx ends.
-func (s *Service) waitUntil(ctx context.Context, t time.Time) error {
+func (s *Sessions) waitUntil(ctx context.Context, t time.Time) error {
 	d := t.Sub(s.d.Clock.Now())
 	if d <= 0 {
 		return nil
@@ -125,36 +124,10 @@ func (s *Service) waitUntil(ctx context.Context, t time.Time) error {
 	}
 }
 
-// endReusedFamily ends a session whose rotated token came back, and reports it.
-func (s *Service) endReusedFamily(ctx context.Context, sess session.Session, c session.Client, now time.Time) error {
-	var ended bool
-	err := s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
-		var err error
-		if ended, err = s.d.Sessions.Revoke(ctx, sess.ID, session.ReasonReuse, now); err != nil || !ended {
-			return err
-		}
-		return s.d.Outbox.Append(ctx,
-			s.event(sess.UserID, now, event.UserSecurityViolation{
-				UserID: string(sess.UserID), ViolationType: "refresh_token_reuse", Severity: event.SeverityHigh,
-				Details: map[string]string{"sessionId": string(sess.ID), "ipAddress": c.IP, "userAgent": c.UserAgent},
-			}),
-			s.event(sess.UserID, now, event.UserLogout{UserID: string(sess.UserID), SessionID: string(sess.ID),
-				LogoutType: session.ReasonReuse.LogoutType()}))
-	})
-	if err != nil {
-		return err
-	}
-	if ended {
-		s.log.WarnContext(ctx, "refresh token reuse: session ended", "user", sess.UserID, "session", sess.ID)
-		return s.d.Revoked.Add(ctx, session.Revocation{ID: sess.ID, UserID: sess.UserID, At: now})
-	}
-	return nil
-}
-
 // Verify checks an access token for forward-auth and every authenticated
 // request: signature and claims, then that its session has not ended. Any
 // failure to decide, such as the revocation lookup failing, denies (LO-06).
-func (s *Service) Verify(ctx context.Context, raw string) (token.Claims, error) {
+func (s *Sessions) Verify(ctx context.Context, raw string) (token.Claims, error) {
 	c, err := s.d.Verifier.Verify(ctx, raw)
 	if err != nil {
 		return token.Claims{}, err

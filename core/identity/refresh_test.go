@@ -117,7 +117,7 @@ func TestRefresh_ParallelLoserFromOtherClient_SE11(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, func(c *identity.Config) { c.Sessions.ConcurrentWindow = window })
+			e := newEnv(t, func(c *config) { c.Sessions.ConcurrentWindow = window })
 			a := e.register(t, "ada@example.com", "ada")
 			e.clock.Advance(time.Second)
 			rotatedAt := e.clock.Now()
@@ -168,7 +168,7 @@ func TestRefresh_ReuseAnswersLikeUnknown_SE11(t *testing.T) {
 // the successor again to the client that won the rotation (another tab),
 // never to a copy of the parent elsewhere: that is theft.
 func TestRefresh_GraceOnlyForTheWinnersClient_SE11(t *testing.T) {
-	e := newEnv(t, func(c *identity.Config) { c.Sessions.ReuseGrace = 10 * time.Second })
+	e := newEnv(t, func(c *config) { c.Sessions.ReuseGrace = 10 * time.Second })
 	a := e.register(t, "ada@example.com", "ada")
 	e.clock.Advance(time.Second)
 	b, err := e.svc.Refresh(t.Context(), identity.RefreshInput{Token: a.RefreshToken, Client: ownerClient})
@@ -189,7 +189,7 @@ func TestRefresh_GraceOnlyForTheWinnersClient_SE11(t *testing.T) {
 // tell a thief whether it ended a family or met an unknown token.
 func TestRefresh_RefusalsTakeTheWindow_SE11(t *testing.T) {
 	const window = 30 * time.Millisecond
-	e := newEnv(t, func(c *identity.Config) { c.Sessions.ConcurrentWindow = window })
+	e := newEnv(t, func(c *config) { c.Sessions.ConcurrentWindow = window })
 	for _, tok := range []string{"not-even-well-formed", strings.Repeat("A", 43)} {
 		start := time.Now()
 		if _, err := e.svc.Refresh(t.Context(), identity.RefreshInput{Token: tok}); !errors.Is(err, session.ErrInvalidRefreshToken) {

@@ -21,9 +21,9 @@ type RegisterInput struct {
 }
 
 // Register creates an account with a password and signs it in.
-func (s *Service) Register(ctx context.Context, in RegisterInput) (Auth, error) {
+func (s *Accounts) Register(ctx context.Context, in RegisterInput) (Auth, error) {
 	in.Client = in.Client.Normalized()
-	if err := s.throttle.take(ctx, "register:ip:"+ipBudgetKey(in.Client.IP), s.throttle.limits.RegisterPerIP, time.Hour); err != nil {
+	if err := s.d.Throttle.take(ctx, "register:ip:"+ipBudgetKey(in.Client.IP), s.d.Throttle.limits.RegisterPerIP, time.Hour); err != nil {
 		return Auth{}, err
 	}
 	now := s.d.Clock.Now()
@@ -32,7 +32,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Auth, error) 
 	if err := v.Merge(err); err != nil {
 		return Auth{}, err
 	}
-	if err := v.CheckInvalid("password", s.checkPassword(ctx, in.Password, in.Email, in.Username)); err != nil {
+	if err := v.CheckInvalid("password", s.d.Credentials.checkPolicy(ctx, in.Password, in.Email, in.Username)); err != nil {
 		return Auth{}, err
 	}
 	if err := v.Err(); err != nil {
@@ -40,7 +40,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Auth, error) 
 	}
 	// Registration mails the address, so it spends the address's mail
 	// budget like a resend does: nobody floods a mailbox through it (LG-09).
-	if err := s.spendMail(ctx, u.Email()); err != nil {
+	if err := s.d.Mail.spend(ctx, u.Email()); err != nil {
 		return Auth{}, err
 	}
 	// A cheap look-up first spares an argon2 hash for an obvious duplicate;
@@ -52,16 +52,16 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Auth, error) 
 	if owner, err := s.d.Users.ByEmail(ctx, u.Email()); err == nil {
 		return s.registeredAgain(ctx, owner, u, in)
 	}
-	hash, err := s.d.Hasher.Hash(ctx, in.Password)
+	hash, err := s.d.Credentials.hash(ctx, in.Password)
 	if err != nil {
 		return Auth{}, fmt.Errorf("register: %w", err)
 	}
-	sess, refresh := s.newSession(u.ID(), in.Client, []string{token.MethodPassword}, now)
-	err = s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
+	sess, refresh := s.d.Issuer.open(u.ID(), in.Client, []string{token.MethodPassword}, now)
+	err = s.d.Ledger.commit(ctx, func(ctx context.Context) error {
 		if err := s.d.Users.Create(ctx, u); err != nil {
 			return err
 		}
-		if err := s.d.Credentials.SetPasswordHash(ctx, u.ID(), hash, now); err != nil {
+		if err := s.d.Credentials.store(ctx, u.ID(), hash, now); err != nil {
 			return err
 		}
 		if !s.cfg.RequireVerifiedEmail {
@@ -69,10 +69,10 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Auth, error) 
 				return err
 			}
 		}
-		return s.d.Outbox.Append(ctx, s.event(u.ID(), now, event.UserCreated{
+		return s.d.Ledger.record(ctx, u.ID(), now, event.UserCreated{
 			UserID: string(u.ID()), Email: u.Email(), Username: u.Username(), Role: u.Role(),
 			RegistrationMethod: event.MethodEmail, Metadata: map[string]string{"userAgent": in.Client.UserAgent},
-		}))
+		})
 	})
 	if errors.Is(err, user.ErrEmailTaken) && s.cfg.RequireVerifiedEmail {
 		return Auth{User: u}, nil // a concurrent registration took it: answer as below
@@ -82,19 +82,14 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Auth, error) 
 	}
 	// The account exists whatever the mail does; a failed send is retried
 	// by the user through resend.
-	if err := s.sendVerification(ctx, u); err != nil {
+	if err := s.d.Mail.sendVerification(ctx, u); err != nil {
 		s.log.WarnContext(ctx, "verification mail not sent", "user", u.ID(), "err", err)
 	}
 	if s.cfg.RequireVerifiedEmail {
 		return Auth{User: u}, nil
 	}
-	return s.authFor(ctx, u, sess, refresh, now)
+	return s.d.Issuer.auth(ctx, u, sess, refresh, now)
 }
-
-// mailsPerAddress is how many mails about one address (verification links,
-// reset links, notices of a repeated registration) its requests may cause
-// in an hour, from any number of clients.
-const mailsPerAddress = 5
 
 // registeredAgain answers a registration of an address that has an account.
 // Without email verification the answer says so (user.email_taken): the
@@ -102,14 +97,14 @@ const mailsPerAddress = 5
 // one a new address gets, a user that must confirm its address, after the
 // same argon2 work, and the address's owner is told instead (LG-09): the
 // registrant learns nothing of who has an account.
-func (s *Service) registeredAgain(ctx context.Context, owner, unsaved user.User, in RegisterInput) (Auth, error) {
+func (s *Accounts) registeredAgain(ctx context.Context, owner, unsaved user.User, in RegisterInput) (Auth, error) {
 	if !s.cfg.RequireVerifiedEmail {
 		return Auth{}, user.ErrEmailTaken
 	}
-	if _, err := s.d.Hasher.Hash(ctx, in.Password); err != nil {
+	if _, err := s.d.Credentials.hash(ctx, in.Password); err != nil {
 		return Auth{}, fmt.Errorf("register: %w", err)
 	}
-	s.notify(ctx, owner, ports.SecurityNotice{Kind: ports.NoticeRegistrationAttempt, At: s.d.Clock.Now(),
+	s.d.Mail.notify(ctx, owner, ports.SecurityNotice{Kind: ports.NoticeRegistrationAttempt, At: s.d.Clock.Now(),
 		IP: in.Client.IP, UserAgent: in.Client.UserAgent})
 	return Auth{User: unsaved}, nil
 }
@@ -124,7 +119,7 @@ var ErrBootstrapNotAdmin = errs.New(errs.Conflict, "admin.bootstrap_not_admin",
 // EnsureAdmin creates the first administrator with email and password when no
 // account has that email, and reports whether it did. The password must pass
 // the same policy as any other (PW-06: no default accounts).
-func (s *Service) EnsureAdmin(ctx context.Context, email, password string) (bool, error) {
+func (s *Accounts) EnsureAdmin(ctx context.Context, email, password string) (bool, error) {
 	if u, err := s.d.Users.ByEmail(ctx, email); err == nil {
 		if !u.HasRole(user.RoleAdmin) {
 			return false, ErrBootstrapNotAdmin
@@ -146,24 +141,24 @@ func (s *Service) EnsureAdmin(ctx context.Context, email, password string) (bool
 		return false, fmt.Errorf("bootstrap admin: %w", err)
 	}
 	u.MarkEmailVerified(now)
-	if err := s.checkPassword(ctx, password, u.Email(), u.Username()); err != nil {
+	if err := s.d.Credentials.checkPolicy(ctx, password, u.Email(), u.Username()); err != nil {
 		return false, fmt.Errorf("bootstrap admin: password %w", err)
 	}
-	hash, err := s.d.Hasher.Hash(ctx, password)
+	hash, err := s.d.Credentials.hash(ctx, password)
 	if err != nil {
 		return false, fmt.Errorf("bootstrap admin: %w", err)
 	}
-	err = s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
+	err = s.d.Ledger.commit(ctx, func(ctx context.Context) error {
 		if err := s.d.Users.Create(ctx, u); err != nil {
 			return err
 		}
-		if err := s.d.Credentials.SetPasswordHash(ctx, u.ID(), hash, now); err != nil {
+		if err := s.d.Credentials.store(ctx, u.ID(), hash, now); err != nil {
 			return err
 		}
-		return s.d.Outbox.Append(ctx, s.event(u.ID(), now, event.UserCreated{
+		return s.d.Ledger.record(ctx, u.ID(), now, event.UserCreated{
 			UserID: string(u.ID()), Email: u.Email(), Username: u.Username(), Role: u.Role(),
 			RegistrationMethod: event.MethodEmail, Metadata: map[string]string{"createdBy": "bootstrap"},
-		}))
+		})
 	})
 	if errors.Is(err, user.ErrEmailTaken) {
 		return false, nil // another instance bootstrapped it first
@@ -176,7 +171,7 @@ func (s *Service) EnsureAdmin(ctx context.Context, email, password string) (bool
 
 // freeUsername derives a username from the email's local part ("admin" when
 // nothing usable is left) and appends a number while it is taken.
-func (s *Service) freeUsername(ctx context.Context, email string) (string, error) {
+func (s *Accounts) freeUsername(ctx context.Context, email string) (string, error) {
 	base := user.UsernameFrom(email)
 	for i := 0; i < 100; i++ {
 		name := base

@@ -12,7 +12,7 @@ import (
 	"github.com/usermgmt/usermgmt/ports"
 )
 
-func verificationRequired(c *identity.Config) { c.RequireVerifiedEmail = true }
+func verificationRequired(c *config) { c.RequireVerifiedEmail = true }
 
 // TestRegister_ExistingAddressAnswersAlike_LG09: with verification on, a
 // registration of a taken address gets the answer a new one gets, and the

@@ -2,13 +2,11 @@ package identity
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/usermgmt/usermgmt/core/errs"
-	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/user"
 	"github.com/usermgmt/usermgmt/ports"
@@ -99,23 +97,29 @@ func identifierKey(identifier string) string {
 	return "id:" + strings.ToLower(strings.TrimSpace(identifier))
 }
 
-// throttle spends the budgets that bound credential guessing. It holds
-// the two limiter ports and the limits, so the use cases share one set of
-// rules (LG-02, LG-03, LG-04, LG-10).
-type throttle struct {
+// Throttle spends the budgets that bound credential guessing. It holds
+// the two limiter ports and the limits, so every use case that takes a
+// guess applies one set of rules (LG-02, LG-03, LG-04, LG-10).
+type Throttle struct {
 	limiter  ports.RateLimiter
 	failures ports.FailureCounter
 	limits   Limits
 	spacing  []time.Duration // limits.spacing(), built once
 }
 
-func newThrottle(limiter ports.RateLimiter, failures ports.FailureCounter, l Limits) *throttle {
-	return &throttle{limiter: limiter, failures: failures, limits: l, spacing: l.spacing()}
+// NewThrottle returns a Throttle over limiter and failures; zero fields of
+// limits take their defaults.
+func NewThrottle(limiter ports.RateLimiter, failures ports.FailureCounter, limits Limits) (*Throttle, error) {
+	if limiter == nil || failures == nil {
+		return nil, missing("NewThrottle")
+	}
+	limits = limits.withDefaults()
+	return &Throttle{limiter: limiter, failures: failures, limits: limits, spacing: limits.spacing()}, nil
 }
 
 // take spends one attempt of key's budget, or refuses with when to retry.
 // A limiter that cannot answer refuses too: throttling fails closed (LO-06).
-func (t *throttle) take(ctx context.Context, key string, limit int, window time.Duration) error {
+func (t *Throttle) take(ctx context.Context, key string, limit int, window time.Duration) error {
 	if t.limits.Disabled {
 		return nil
 	}
@@ -143,7 +147,7 @@ var errLimiterDown = errs.New(errs.Unavailable, "auth.limiter_unavailable", "sig
 // attempts are not counted, so the lock lifts a window after the last
 // counted failure instead of lasting while an attacker keeps knocking. A
 // success resets it all.
-func (t *throttle) reserveAttempt(ctx context.Context, account, identifier string) (int, error) {
+func (t *Throttle) reserveAttempt(ctx context.Context, account, identifier string) (int, error) {
 	if t.limits.Disabled {
 		return 0, nil
 	}
@@ -173,7 +177,7 @@ func (l Limits) spacing() []time.Duration {
 
 // refuseLocked refuses while key has reached MaxFailures, without counting
 // an attempt: a locked password also locks the steps that follow it (LG-05).
-func (t *throttle) refuseLocked(ctx context.Context, key string) error {
+func (t *Throttle) refuseLocked(ctx context.Context, key string) error {
 	if t.limits.Disabled {
 		return nil
 	}
@@ -187,24 +191,8 @@ func (t *throttle) refuseLocked(ctx context.Context, key string) error {
 	return nil
 }
 
-// reportLimit reports the failed attempt that reached the limit, the
-// attempt-th in a row, as a brute-force violation of factor.
-func (s *Service) reportLimit(ctx context.Context, u user.User, attempt int, c session.Client, factor string) error {
-	if attempt != s.throttle.limits.MaxFailures || u.ID() == "" {
-		return nil
-	}
-	now := s.d.Clock.Now()
-	s.log.WarnContext(ctx, "account throttled after consecutive failures", "user", u.ID(), "factor", factor, "failures", attempt)
-	ev := s.event(u.ID(), now, event.UserSecurityViolation{UserID: string(u.ID()), ViolationType: "brute_force",
-		Severity: event.SeverityHigh, Details: map[string]string{"failures": fmt.Sprint(attempt), "ipAddress": c.IP, "factor": factor}})
-	if err := s.d.Tx.WithinTx(ctx, func(ctx context.Context) error { return s.d.Outbox.Append(ctx, ev) }); err != nil {
-		return fmt.Errorf("report brute force: %w", err)
-	}
-	return nil
-}
-
 // succeeded clears failure counters after a proven credential.
-func (t *throttle) succeeded(ctx context.Context, keys ...string) error {
+func (t *Throttle) succeeded(ctx context.Context, keys ...string) error {
 	if t.limits.Disabled {
 		return nil
 	}

@@ -62,7 +62,7 @@ func TestEmailVerification_OnRegistration(t *testing.T) {
 }
 
 func TestEmailVerification_RequiredBlocksLogin_LG09(t *testing.T) {
-	e := newEnv(t, func(c *identity.Config) { c.RequireVerifiedEmail = true })
+	e := newEnv(t, func(c *config) { c.RequireVerifiedEmail = true })
 	a := e.register(t, "ada@example.com", "ada")
 	if a.AccessToken != "" || a.RefreshToken != "" {
 		t.Fatal("registration opened a session before verification")

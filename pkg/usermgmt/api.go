@@ -67,7 +67,7 @@ func fromTokens(t identity.Tokens) Tokens {
 
 // Register creates an account with a password and signs it in.
 func (s *Service) Register(ctx context.Context, email, username, password, displayName string, c Client) (User, Tokens, error) {
-	a, err := s.id.Register(ctx, identity.RegisterInput{Email: email, Username: username, Password: password,
+	a, err := s.id.Accounts.Register(ctx, identity.RegisterInput{Email: email, Username: username, Password: password,
 		DisplayName: displayName, Client: session.Client(c)})
 	if err != nil {
 		return User{}, Tokens{}, err
@@ -78,12 +78,12 @@ func (s *Service) Register(ctx context.Context, email, username, password, displ
 // Login signs in with an email or username and a password. For an account
 // with a second factor it returns an *MFARequired error (see AsMFARequired).
 func (s *Service) Login(ctx context.Context, identifier, password string, c Client) (User, Tokens, error) {
-	return signIn(s.id.Login(ctx, identity.LoginInput{Identifier: identifier, Password: password, Client: session.Client(c)}))
+	return signIn(s.id.SignIn.Login(ctx, identity.LoginInput{Identifier: identifier, Password: password, Client: session.Client(c)}))
 }
 
 // Refresh rotates a refresh token.
 func (s *Service) Refresh(ctx context.Context, refreshToken string, c Client) (Tokens, error) {
-	t, err := s.id.Refresh(ctx, identity.RefreshInput{Token: refreshToken, Client: session.Client(c)})
+	t, err := s.id.Sessions.Refresh(ctx, identity.RefreshInput{Token: refreshToken, Client: session.Client(c)})
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -92,7 +92,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string, c Client) (T
 
 // Verify checks an access token, including that its session has not ended.
 func (s *Service) Verify(ctx context.Context, accessToken string) (Principal, error) {
-	c, err := s.id.Verify(ctx, accessToken)
+	c, err := s.id.Sessions.Verify(ctx, accessToken)
 	if err != nil {
 		return Principal{}, err
 	}
@@ -102,12 +102,12 @@ func (s *Service) Verify(ctx context.Context, accessToken string) (Principal, er
 
 // Logout ends the principal's session (and the one of refreshToken, if given and theirs).
 func (s *Service) Logout(ctx context.Context, p Principal, refreshToken string) error {
-	return s.id.Logout(ctx, p.claims, refreshToken)
+	return s.id.Sessions.Logout(ctx, p.claims, refreshToken)
 }
 
 // Me returns the principal's account.
 func (s *Service) Me(ctx context.Context, p Principal) (User, error) {
-	u, err := s.id.Me(ctx, p.claims)
+	u, err := s.id.Accounts.Me(ctx, p.claims)
 	if err != nil {
 		return User{}, err
 	}
@@ -123,7 +123,7 @@ type ProfileUpdate struct {
 
 // UpdateMe changes the principal's profile.
 func (s *Service) UpdateMe(ctx context.Context, p Principal, upd ProfileUpdate) (User, error) {
-	u, err := s.id.UpdateMe(ctx, p.claims, user.ProfileUpdate{DisplayName: upd.DisplayName, Preferences: upd.Preferences})
+	u, err := s.id.Accounts.UpdateMe(ctx, p.claims, user.ProfileUpdate{DisplayName: upd.DisplayName, Preferences: upd.Preferences})
 	if err != nil {
 		return User{}, err
 	}
@@ -132,7 +132,7 @@ func (s *Service) UpdateMe(ctx context.Context, p Principal, upd ProfileUpdate) 
 
 // ChangePassword changes the principal's password; their other sessions end.
 func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next string) error {
-	return s.id.ChangePassword(ctx, p.claims, current, next)
+	return s.id.Passwords.ChangePassword(ctx, p.claims, current, next)
 }
 
 // RequestPasswordReset asks for a reset link for the account with email.
@@ -140,24 +140,24 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 // client's budget of mailed-link requests, and the mail goes out in the
 // background (Close waits for it).
 func (s *Service) RequestPasswordReset(ctx context.Context, email string, c Client) error {
-	return s.id.RequestPasswordReset(ctx, email, session.Client(c))
+	return s.id.Passwords.RequestPasswordReset(ctx, email, session.Client(c))
 }
 
 // ResetPassword sets a new password with the token from a reset link;
 // every session of the account ends.
 func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) error {
-	return s.id.ResetPassword(ctx, token, newPassword)
+	return s.id.Passwords.ResetPassword(ctx, token, newPassword)
 }
 
 // VerifyEmail confirms an address with the token from a verification link.
 func (s *Service) VerifyEmail(ctx context.Context, token string) error {
-	return s.id.VerifyEmail(ctx, token)
+	return s.id.Accounts.VerifyEmail(ctx, token)
 }
 
 // ResendVerification asks for a new verification link for the address;
 // like RequestPasswordReset it answers the same, at once, either way.
 func (s *Service) ResendVerification(ctx context.Context, email string, c Client) error {
-	return s.id.ResendVerification(ctx, email, session.Client(c))
+	return s.id.Accounts.ResendVerification(ctx, email, session.Client(c))
 }
 
 // JWKS returns the JSON Web Key Set that verifies access tokens.
@@ -224,7 +224,7 @@ func signIn(a identity.Auth, err error) (User, Tokens, error) {
 
 // LoginMFA finishes a sign-in with a TOTP, emailed, texted or backup code.
 func (s *Service) LoginMFA(ctx context.Context, mfaToken, code string, c Client) (User, Tokens, error) {
-	return signIn(s.id.LoginMFA(ctx, identity.LoginMFAInput{Token: mfaToken, Code: code, Client: session.Client(c)}))
+	return signIn(s.id.Challenges.LoginMFA(ctx, identity.LoginMFAInput{Token: mfaToken, Code: code, Client: session.Client(c)}))
 }
 
 // SendMFACode sends a code for a pending sign-in by "email" or "sms".
@@ -233,7 +233,7 @@ func (s *Service) SendMFACode(ctx context.Context, mfaToken, method string) erro
 	if err != nil {
 		return err
 	}
-	_, err = s.id.SendChallengeCode(ctx, mfaToken, m)
+	_, err = s.id.Challenges.SendChallengeCode(ctx, mfaToken, m)
 	return err
 }
 
@@ -246,7 +246,7 @@ type TOTPSetup struct {
 // BeginTOTP starts enrolling an authenticator app for the principal: the
 // password and, when the account has MFA, a current factor's code.
 func (s *Service) BeginTOTP(ctx context.Context, p Principal, password, code string) (TOTPSetup, error) {
-	t, err := s.id.BeginTOTP(ctx, p.claims, identity.Reauth{Password: password, Code: code})
+	t, err := s.id.MFA.BeginTOTP(ctx, p.claims, identity.Reauth{Password: password, Code: code})
 	if err != nil {
 		return TOTPSetup{}, err
 	}
@@ -262,7 +262,7 @@ func (s *Service) ConfirmMFA(ctx context.Context, p Principal, method, code stri
 	if err != nil {
 		return nil, Tokens{}, err
 	}
-	en, err := s.id.ConfirmFactor(ctx, p.claims, m, code)
+	en, err := s.id.MFA.ConfirmFactor(ctx, p.claims, m, code)
 	if err != nil {
 		return nil, Tokens{}, err
 	}
@@ -275,18 +275,18 @@ func (s *Service) DisableMFA(ctx context.Context, p Principal, method, password,
 	if err != nil {
 		return err
 	}
-	return s.id.DisableFactor(ctx, p.claims, m, identity.Reauth{Password: password, Code: code})
+	return s.id.MFA.DisableFactor(ctx, p.claims, m, identity.Reauth{Password: password, Code: code})
 }
 
 // ResetUserMFA is an administrator removing every second factor of a user
 // who lost them; the user's sessions end and the user is told by mail.
 func (s *Service) ResetUserMFA(ctx context.Context, admin Principal, userID string) error {
-	return s.id.ResetUserMFA(ctx, admin.claims, user.ID(userID))
+	return s.id.MFA.ResetUserMFA(ctx, admin.claims, user.ID(userID))
 }
 
 // EndUserSessions is an administrator ending every session of a user.
 func (s *Service) EndUserSessions(ctx context.Context, admin Principal, userID string) (int, error) {
-	return s.id.EndUserSessions(ctx, admin.claims, user.ID(userID))
+	return s.id.Sessions.EndUserSessions(ctx, admin.claims, user.ID(userID))
 }
 
 // TOTPCode returns the code an authenticator app would show at t for a

@@ -17,14 +17,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 
-	"github.com/usermgmt/usermgmt/adapters/blocklist"
 	"github.com/usermgmt/usermgmt/adapters/crypto"
 	"github.com/usermgmt/usermgmt/adapters/eventlog"
 	"github.com/usermgmt/usermgmt/adapters/eventschema"
@@ -41,7 +39,6 @@ import (
 	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/identity"
 	"github.com/usermgmt/usermgmt/core/relay"
-	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/ports"
 )
 
@@ -52,7 +49,7 @@ const Version = "0.1.0"
 type Service struct {
 	cfg     Config
 	log     *slog.Logger
-	id      *identity.Service
+	id      httpapi.UseCases
 	api     *httpapi.API
 	relay   *relay.Relay
 	ring    *crypto.KeyRing
@@ -524,27 +521,17 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 	if err != nil {
 		return fail(err)
 	}
-	id, err := identity.New(identity.Deps{
-		Tx: st.tx, Users: st.users, Credentials: st.creds, Sessions: st.sessions, Outbox: st.outbox,
-		Hasher: hasher, Blocklist: blocklist.New(), Signer: signer, Verifier: verifier,
-		Revoked: revoked, Limiter: lim.limiter, Failures: lim.failures, Tokens: st.tokens, Mailer: mailer, Clock: clock, IDs: ids,
-		Factors: st.factors, BackupCodes: st.backupCodes, Challenges: st.challenges, OTP: crypto.NewOTP(), Secrets: st.secrets,
-		SMS: texts, Keys: ring, Background: background,
-	}, identity.Config{Issuer: cfg.issuer(), Audience: audience, AccessTTL: cfg.AccessTokenTTL, TOTPIssuer: cfg.MFAIssuer,
-		Limits: identity.Limits{Disabled: !cfg.RateLimit}, PublicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
-		RequireVerifiedEmail: cfg.RequireEmailVerification,
-		Sessions: session.Policy{AbsoluteLifetime: cfg.RefreshTokenTTL, IdleTimeout: cfg.SessionIdle, ReuseGrace: cfg.RefreshReuseGrace,
-			ConcurrentWindow: cfg.RefreshConcurrentWindow}},
-		identity.WithLogger(o.log))
+	id, err := newIdentity(cfg, identityPorts{stores: st, limits: lim, hasher: hasher, signer: signer, verifier: verifier,
+		revoked: revoked, keys: ring, mailer: mailer, sms: texts, background: background, clock: clock, ids: ids}, o.log)
 	if err != nil {
 		return fail(err)
 	}
 	// A restart must forget no revocation whose tokens may still be valid.
-	if err := id.SyncRevocations(ctx, cfg.AccessTokenTTL+verifyLeeway); err != nil {
+	if err := id.Sessions.SyncRevocations(ctx, cfg.AccessTokenTTL+verifyLeeway); err != nil {
 		return fail(err)
 	}
 	if cfg.AdminEmail != "" {
-		created, err := id.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword)
+		created, err := id.Accounts.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword)
 		if errors.Is(err, identity.ErrBootstrapNotAdmin) {
 			o.log.WarnContext(ctx, "USERMGMT_ADMIN_EMAIL names an existing account that is not an administrator; it was left as it is, and no administrator was created",
 				"email", cfg.AdminEmail)
@@ -713,7 +700,7 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); _ = s.relay.Run(ctx) }()
 	every(KeyRefreshInterval, "signing key refresh", s.ring.Refresh)
 	every(sweepInterval, "session sweep", func(ctx context.Context) error {
-		n, err := s.id.EndExpiredSessions(ctx)
+		n, err := s.id.Sessions.EndExpiredSessions(ctx)
 		if n > 0 {
 			s.log.InfoContext(ctx, "expired sessions ended", "sessions", n)
 		}
@@ -726,7 +713,7 @@ func (s *Service) Run(ctx context.Context) error {
 	maxWindow := s.cfg.AccessTokenTTL + verifyLeeway
 	every(time.Second, "revocation sync", func(ctx context.Context) error {
 		start := time.Now()
-		if err := s.id.SyncRevocations(ctx, min(start.Sub(lastSync)+5*time.Second, maxWindow)); err != nil {
+		if err := s.id.Sessions.SyncRevocations(ctx, min(start.Sub(lastSync)+5*time.Second, maxWindow)); err != nil {
 			return err
 		}
 		lastSync = start
