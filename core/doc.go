@@ -2,7 +2,10 @@
 //
 // Leaf packages hold entities and their rules, with no I/O:
 //
-//	user        the user aggregate: profile, status, roles
+//	user        the user aggregate: profile, status, roles, lifecycle;
+//	            the administration query and its order
+//	role        permissions, built-in and custom roles, and the rank
+//	            and grant rules that keep administration from escalating
 //	credential  the password policy and the stored hash type
 //	session     sign-in sessions and their rotating refresh tokens
 //	token       access-token claims and signing keys
@@ -20,6 +23,9 @@
 //	            Issuer, Throttle, ...) and at most ten ports each
 //	inbox       consumed events from other services, applied once each
 //	relay       the transactional outbox, published at least once
+//	admin       staff use cases: account search, lifecycle (edit,
+//	            activate, deactivate, delete, restore, roles), custom
+//	            roles and bulk actions, each authorized in the core
 //	auditlog    recording, verifying, searching, exporting and pruning
 //	            the audit trail; Recorder audits every outboxed event
 //
