@@ -21,6 +21,7 @@ import (
 type Store struct {
 	mu          sync.Mutex
 	users       map[string]*userRow
+	lastLogin   map[string]time.Time // user id -> newest session's start, kept by Sessions.Create
 	credentials map[string]credentialRow
 	sessions    map[string]*sessionRow
 	outbox      []*outboxRow
@@ -38,6 +39,7 @@ type Store struct {
 func New() *Store {
 	return &Store{
 		users:       map[string]*userRow{},
+		lastLogin:   map[string]time.Time{},
 		credentials: map[string]credentialRow{},
 		sessions:    map[string]*sessionRow{},
 		processed:   map[string]time.Time{},
