@@ -45,6 +45,7 @@ type Stores struct {
 	Factors     ports.MFAFactors
 	BackupCodes ports.BackupCodes
 	Challenges  ports.MFAChallenges
+	Directory   ports.UserDirectory // lists what Users stored, with Sessions' sign-ins
 }
 
 // Setup returns fresh, empty stores for one test; cleanup goes to t.Cleanup.
@@ -70,6 +71,7 @@ func All(t *testing.T, setup Setup) {
 	t.Run("MFAFactors", func(t *testing.T) { MFAFactors(t, setup) })
 	t.Run("BackupCodes", func(t *testing.T) { BackupCodes(t, setup) })
 	t.Run("MFAChallenges", func(t *testing.T) { MFAChallenges(t, setup) })
+	t.Run("Directory", func(t *testing.T) { Directory(t, setup) })
 }
 
 // t0 is the suite's epoch: UTC with microseconds, as ports.Clock returns.

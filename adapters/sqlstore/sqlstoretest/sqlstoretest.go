@@ -54,6 +54,7 @@ func Stores(db *sqlstore.DB) adaptertest.Stores {
 		Factors:     sqlstore.NewMFAFactors(db),
 		BackupCodes: sqlstore.NewBackupCodes(db),
 		Challenges:  sqlstore.NewMFAChallenges(db),
+		Directory:   sqlstore.NewDirectory(db),
 	}
 }
 
