@@ -183,7 +183,7 @@ func (d *Directory) selectQuery(ctx context.Context, q user.Query) (*bun.SelectQ
 		// A row comparison is one index condition on (order, id).
 		sq = sq.Where("("+order+", "+f.id+") "+cmp+" ("+key+", ?)", keyArg, string(q.After.ID))
 	}
-	return sq.OrderExpr(order+" "+dir+", "+f.id+" "+dir).Limit(int64(q.Limit) + 1), nil
+	return sq.OrderExpr(order + " " + dir + ", " + f.id + " " + dir).Limit(int64(q.Limit) + 1), nil
 }
 
 // Listed returns the user with id and their last sign-in.
