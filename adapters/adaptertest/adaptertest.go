@@ -47,6 +47,7 @@ type Stores struct {
 	Challenges  ports.MFAChallenges
 	Roles       ports.Roles
 	Audit       ports.AuditLog
+	Directory   ports.UserDirectory // lists what Users stored, with Sessions' sign-ins
 }
 
 // Setup returns fresh, empty stores for one test; cleanup goes to t.Cleanup.
@@ -79,6 +80,7 @@ func All(t *testing.T, setup Setup) {
 	t.Run("BackupCodes", func(t *testing.T) { BackupCodes(t, setup) })
 	t.Run("MFAChallenges", func(t *testing.T) { MFAChallenges(t, setup) })
 	t.Run("AuditLog", func(t *testing.T) { AuditLog(t, setup) })
+	t.Run("Directory", func(t *testing.T) { Directory(t, setup) })
 }
 
 // t0 is the suite's epoch: UTC with microseconds, as ports.Clock returns.

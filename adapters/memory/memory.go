@@ -22,6 +22,7 @@ import (
 type Store struct {
 	mu          sync.Mutex
 	users       map[string]*userRow
+	lastLogin   map[string]time.Time // user id -> newest session's start, kept by Sessions.Create
 	credentials map[string]credentialRow
 	sessions    map[string]*sessionRow
 	outbox      []*outboxRow
@@ -41,6 +42,7 @@ type Store struct {
 func New() *Store {
 	return &Store{
 		users:       map[string]*userRow{},
+		lastLogin:   map[string]time.Time{},
 		credentials: map[string]credentialRow{},
 		sessions:    map[string]*sessionRow{},
 		processed:   map[string]time.Time{},

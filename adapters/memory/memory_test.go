@@ -15,7 +15,8 @@ func setup(*testing.T) adaptertest.Stores {
 		Sessions: memory.NewSessions(m), Outbox: out, Relay: out, Backlog: out, Keys: memory.NewSigningKeys(m),
 		Processed: memory.NewProcessedEvents(m), Activities: memory.NewActivities(m),
 		Tokens: memory.NewOneTimeTokens(m), Factors: memory.NewMFAFactors(m), BackupCodes: memory.NewBackupCodes(m),
-		Challenges: memory.NewMFAChallenges(m), Roles: memory.NewRoles(m), Audit: memory.NewAuditLog(m)}
+		Challenges: memory.NewMFAChallenges(m), Roles: memory.NewRoles(m), Audit: memory.NewAuditLog(m),
+		Directory: memory.NewDirectory(m)}
 }
 
 func TestContract(t *testing.T) { adaptertest.All(t, setup) }

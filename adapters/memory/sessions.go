@@ -30,12 +30,24 @@ func NewSessions(s *Store) *Sessions { return &Sessions{s} }
 
 var _ ports.Sessions = (*Sessions)(nil)
 
-// Create stores a new session.
+// Create stores a new session and, as the databases' trigger does, makes
+// its start the user's last sign-in unless a later one is recorded.
 func (r *Sessions) Create(ctx context.Context, s session.Session) error {
 	defer r.s.lock(ctx)()
 	id := string(s.ID)
 	r.s.sessions[id] = &sessionRow{s: cloneSession(s)}
 	onRollback(ctx, func() { delete(r.s.sessions, id) })
+	uid := string(s.UserID)
+	if prev, ok := r.s.lastLogin[uid]; r.s.users[uid] != nil && (!ok || prev.Before(s.CreatedAt)) {
+		r.s.lastLogin[uid] = s.CreatedAt.UTC()
+		onRollback(ctx, func() {
+			if ok {
+				r.s.lastLogin[uid] = prev
+			} else {
+				delete(r.s.lastLogin, uid)
+			}
+		})
+	}
 	return nil
 }
 

@@ -48,9 +48,13 @@ type userRow struct {
 	UpdatedAt     dbTime `bun:"updated_at"`
 	DeletedAt     dbTime `bun:"deleted_at"` // NULL unless deleted
 	Version       int64  `bun:"version"`
+	// SearchText is what the directory's text filter matches (see
+	// searchText); written with the row, never read back into a user.
+	SearchText string `bun:"search_text"`
 }
 
-// userColumns lists userRow's columns for raw statements.
+// userColumns lists the columns of userRow that make a user, for raw
+// statements.
 const userColumns = `id, email, username, display_name, status, roles, email_verified, mfa_enabled,
 	preferences, created_at, updated_at, deleted_at, version`
 
@@ -70,7 +74,21 @@ func toUserRow(u user.User) (userRow, error) {
 	}
 	return userRow{ID: string(s.ID), Email: s.Email, Username: s.Username, DisplayName: s.DisplayName,
 		Status: s.Status, Roles: string(roles), EmailVerified: s.EmailVerified, MFAEnabled: s.MFAEnabled,
-		Preferences: string(p), CreatedAt: at(s.CreatedAt), UpdatedAt: at(s.UpdatedAt), DeletedAt: at(s.DeletedAt), Version: s.Version}, nil
+		Preferences: string(p), CreatedAt: at(s.CreatedAt), UpdatedAt: at(s.UpdatedAt), DeletedAt: at(s.DeletedAt), Version: s.Version,
+		SearchText: searchText(s.Email, s.Username, s.DisplayName)}, nil
+}
+
+// searchSeparator joins the fields of search_text: a normalised
+// user.Query text never holds a control character, so no match spans two
+// fields.
+const searchSeparator = "\x01"
+
+// searchText is the users.search_text of a user: the fields
+// user.Query.Matches looks in, folded as it folds them (email and username
+// are stored lower-case already). Folding here rather than with SQL lower()
+// keeps SQLite, whose lower() knows only ASCII, exact.
+func searchText(email, username, displayName string) string {
+	return email + searchSeparator + username + searchSeparator + strings.ToLower(displayName)
 }
 
 func fromUserRow(r userRow) (user.User, error) {

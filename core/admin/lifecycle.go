@@ -147,8 +147,10 @@ func (s *Users) deactivation(reason string) (change, error) {
 			if !ended {
 				return nil, nil, nil
 			}
-			if err := s.keepSuperAdmin(ctx, u.ID()); err != nil {
-				return nil, nil, err
+			if u.HasRole(role.SuperAdmin) {
+				if err := s.keepSuperAdmin(ctx, u.ID()); err != nil {
+					return nil, nil, err
+				}
 			}
 			return s.endSessions(ctx, u, now)
 		}}, nil
@@ -172,8 +174,10 @@ func (s *Users) deletion(reason string) (change, error) {
 			if !deleted {
 				return nil, nil, nil
 			}
-			if err := s.keepSuperAdmin(ctx, u.ID()); err != nil {
-				return nil, nil, err
+			if u.HasRole(role.SuperAdmin) {
+				if err := s.keepSuperAdmin(ctx, u.ID()); err != nil {
+					return nil, nil, err
+				}
 			}
 			return s.endSessions(ctx, u, now)
 		}}, nil

@@ -12,7 +12,10 @@ import (
 // the id, so the order is total and a keyset page boundary is exact.
 type SortField string
 
-// The sort keys.
+// The sort keys. Under SortLastLoginAt a user who never signed in sorts as
+// the zero time, before every sign-in: first when ascending, last when
+// descending ("oldest first" puts the accounts nobody uses on top). Stores
+// sort NULL the same way, so the order never depends on the store.
 const (
 	SortCreatedAt   SortField = "createdAt"
 	SortEmail       SortField = "email"
@@ -29,7 +32,9 @@ const (
 // Query selects users for administration. Zero fields do not filter.
 type Query struct {
 	// Text matches a case-insensitive substring of the email, username or
-	// display name.
+	// display name. Once normalised it holds no control character, so a
+	// store may join the three fields with one and match the joined text
+	// without a match spanning two fields.
 	Text string
 	// Status zero lists active and inactive users: deleted ones are
 	// listed only when asked for.
@@ -83,8 +88,11 @@ var ErrInvalidQuery = errs.New(errs.Invalid, "user.invalid_query", "invalid quer
 // first, DefaultPageSize items; text trimmed and lower-cased.
 func (q Query) Normalize() (Query, error) {
 	var v errs.Validation
+	// Validity is checked before lower-casing, which would turn invalid
+	// bytes into U+FFFD and hide them.
+	valid := utf8.ValidString(q.Text)
 	q.Text = strings.ToLower(strings.TrimSpace(q.Text))
-	if !utf8.ValidString(q.Text) || utf8.RuneCountInString(q.Text) > MaxQueryText ||
+	if !valid || utf8.RuneCountInString(q.Text) > MaxQueryText ||
 		strings.ContainsFunc(q.Text, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		v.Add("q", "must be at most 100 printable characters")
 	}
@@ -141,7 +149,9 @@ func (q Query) Matches(l Listed) bool {
 }
 
 // Less reports whether a comes before b under sort, ascending; ties are
-// broken by id.
+// broken by id. The descending order is its exact reverse, the id included,
+// so a page boundary is exact either way. Strings compare byte by byte
+// (databases must use a binary collation to agree).
 func Less(a, b Key, sort SortField) bool {
 	if sort == SortEmail {
 		if a.Email != b.Email {

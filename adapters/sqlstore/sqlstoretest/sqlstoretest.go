@@ -56,6 +56,7 @@ func Stores(db *sqlstore.DB) adaptertest.Stores {
 		Challenges:  sqlstore.NewMFAChallenges(db),
 		Roles:       sqlstore.NewRoles(db),
 		Audit:       sqlstore.NewAuditLog(db),
+		Directory:   sqlstore.NewDirectory(db),
 	}
 }
 
