@@ -6,6 +6,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -26,7 +27,8 @@ func main() {
 
 func run(ctx context.Context, getenv func(string) string) error {
 	cfg, err := usermgmt.FromEnv(getenv)
-	if err != nil {
+	lc, lerr := listenerFromEnv(getenv)
+	if err := errors.Join(err, lerr); err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	log := usermgmt.NewLogger(cfg, os.Stderr)
@@ -51,14 +53,14 @@ func run(ctx context.Context, getenv func(string) string) error {
 		// Profiling lives on its own listener, never the public one (IV-04).
 		defer serveInternal(ctx, "pprof", addr, pprofMux(), log)()
 	}
-	ln, err := svc.Listen(ctx)
+	ln, err := listen(ctx, svc, lc)
 	if err != nil {
 		return err
 	}
 	app := svc.App()
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()
-	log.Info("usermgmt listening", "addr", cfg.HTTPAddr, "store", storeName(cfg))
+	log.Info("usermgmt listening", "addr", lc.addr, "store", storeName(cfg))
 
 	select {
 	case err := <-served:

@@ -13,28 +13,19 @@ import (
 	"time"
 
 	"github.com/usermgmt/usermgmt/adapters/crypto"
-	"github.com/usermgmt/usermgmt/adapters/netguard"
 	"github.com/usermgmt/usermgmt/adapters/sms"
 )
 
-// Config is the whole configuration of the service. FromEnv reads it from
-// USERMGMT_* variables; hosts that embed the library fill it in code.
+// Config is the configuration of the library. FromEnv reads it from
+// USERMGMT_* variables; hosts that embed the library fill it in code. The
+// listeners are the host's: bin/server reads its own from the environment
+// and guards the public one with Service.Guard.
 type Config struct {
-	HTTPAddr     string // USERMGMT_HTTP_ADDR
 	DataDir      string // USERMGMT_DATA_DIR: SQLite file and local state of the embedded default
 	DatabaseURL  string // USERMGMT_DATABASE_URL: postgres://...; empty means SQLite in DataDir
 	ValkeyAddr   string // USERMGMT_VALKEY_ADDR: host:port; empty keeps limits in process
 	ValkeyPrefix string // USERMGMT_VALKEY_PREFIX: prefix of every key, so deployments can share a server
 	AutoMigrate  bool   // USERMGMT_AUTO_MIGRATE
-
-	// The public listener's guards (IV-05): a connection beyond MaxConns,
-	// or beyond MaxConnsPerIP from one address, is closed as soon as it is
-	// accepted, so accept never runs out of descriptors and the process
-	// survives a flood; one that sends nothing within FirstByteTimeout is
-	// closed. Zero caps are derived from the open-file limit by Listen.
-	MaxConns         int           // USERMGMT_MAX_CONNS
-	MaxConnsPerIP    int           // USERMGMT_MAX_CONNS_PER_IP: trusted proxies are held only to MaxConns
-	FirstByteTimeout time.Duration // USERMGMT_FIRST_BYTE_TIMEOUT
 
 	Issuer            string        // USERMGMT_ISSUER: empty means the public URL, so each deployment has its own
 	AccessTokenTTL    time.Duration // USERMGMT_ACCESS_TOKEN_TTL
@@ -91,7 +82,7 @@ type Config struct {
 // parameters, 15-minute access tokens, 30-day sessions.
 func DefaultConfig() Config {
 	return Config{
-		HTTPAddr: ":3011", FirstByteTimeout: netguard.DefaultFirstByteTimeout, DataDir: "./data", AutoMigrate: true,
+		DataDir: "./data", AutoMigrate: true,
 		AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 720 * time.Hour,
 		SessionIdle: 168 * time.Hour, RefreshConcurrentWindow: 50 * time.Millisecond, KeyRotation: 30 * 24 * time.Hour,
 		Argon2MemoryKiB: 19456, Argon2Iterations: 2, Argon2Parallelism: 1,
@@ -111,14 +102,6 @@ var notYet = map[string]string{
 // FromEnv reads the configuration from getenv (os.Getenv in the apps) and
 // validates it; errors name the variable and what is wrong with it.
 func FromEnv(getenv func(string) string) (Config, error) {
-	// The connection caps must fit the open-file limit this process runs
-	// under; where the system reports none, there is nothing to fit.
-	nofile, _ := netguard.DescriptorLimit()
-	return fromEnv(getenv, nofile)
-}
-
-// fromEnv is FromEnv under an open-file limit of nofile (0: unknown).
-func fromEnv(getenv func(string) string, nofile int) (Config, error) {
 	c := DefaultConfig()
 	var errs []error
 	str := func(name string, dst *string) {
@@ -164,10 +147,6 @@ func fromEnv(getenv func(string) string, nofile int) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s: %s is not part of this release; unset it", name, what))
 		}
 	}
-	str("USERMGMT_HTTP_ADDR", &c.HTTPAddr)
-	uintv("USERMGMT_MAX_CONNS", 1<<30, func(n uint64) { c.MaxConns = int(n) })             //nolint:gosec // bounded by uintv
-	uintv("USERMGMT_MAX_CONNS_PER_IP", 1<<30, func(n uint64) { c.MaxConnsPerIP = int(n) }) //nolint:gosec // bounded by uintv
-	dur("USERMGMT_FIRST_BYTE_TIMEOUT", &c.FirstByteTimeout)
 	str("USERMGMT_DATA_DIR", &c.DataDir)
 	str("USERMGMT_DATABASE_URL", &c.DatabaseURL)
 	str("USERMGMT_VALKEY_ADDR", &c.ValkeyAddr)
@@ -236,34 +215,8 @@ func fromEnv(getenv func(string) string, nofile int) (Config, error) {
 			c.TrustedProxies = append(c.TrustedProxies, p)
 		}
 	}
-	errs = append(errs, c.Validate(), c.fitConnCaps(nofile))
+	errs = append(errs, c.Validate())
 	return c, errors.Join(errs...)
-}
-
-// fitConnCaps holds the connection caps below the open-file limit nofile
-// (0: unknown, nothing to check). A cap that does not leave descriptors
-// free lets accept fail with EMFILE before the cap sheds anything, and
-// starves the database and the files of descriptors in a flood.
-func (c Config) fitConnCaps(nofile int) error {
-	if nofile <= 0 {
-		return nil
-	}
-	if c.MaxConns > nofile-netguard.Reserve {
-		return fmt.Errorf("USERMGMT_MAX_CONNS: %d leaves fewer than %d of the %d open files allowed (ulimit -n) to the database, Valkey, Kafka and files; lower it or raise the limit",
-			c.MaxConns, netguard.Reserve, nofile)
-	}
-	if c.MaxConns > 0 {
-		return nil // Validate compares the per-address cap with it
-	}
-	total := netguard.DefaultMaxConns(nofile)
-	if total < 1 {
-		return fmt.Errorf("USERMGMT_MAX_CONNS: the open-file limit %d (ulimit -n) leaves no room for connections beside the %d kept for the database and files; raise it",
-			nofile, netguard.Reserve)
-	}
-	if c.MaxConnsPerIP > total {
-		return fmt.Errorf("USERMGMT_MAX_CONNS_PER_IP: %d exceeds the total cap %d (80%% of the open-file limit %d)", c.MaxConnsPerIP, total, nofile)
-	}
-	return nil
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {
@@ -311,18 +264,6 @@ func (c Config) Validate() error {
 	}
 	if c.Argon2MemoryKiB < 19456 || c.Argon2Iterations < 2 && c.Argon2MemoryKiB < 47104 {
 		bad("USERMGMT_ARGON2_MEMORY_KIB", "with USERMGMT_ARGON2_ITERATIONS must be at least OWASP's minimum (m=19456 KiB, t=2)")
-	}
-	if c.MaxConns < 0 {
-		bad("USERMGMT_MAX_CONNS", "must not be negative (0 derives it from the open-file limit)")
-	}
-	if c.MaxConnsPerIP < 0 {
-		bad("USERMGMT_MAX_CONNS_PER_IP", "must not be negative (0 derives it from the total cap)")
-	} else if c.MaxConns > 0 && c.MaxConnsPerIP > c.MaxConns {
-		bad("USERMGMT_MAX_CONNS_PER_IP", "must not exceed USERMGMT_MAX_CONNS (%d)", c.MaxConns)
-	}
-	// Beyond the API's 15 s read timeout the first-byte timeout would never fire.
-	if c.FirstByteTimeout < time.Second || c.FirstByteTimeout > 15*time.Second {
-		bad("USERMGMT_FIRST_BYTE_TIMEOUT", "must be between 1s and 15s, got %s", c.FirstByteTimeout)
 	}
 	if u, err := url.Parse(c.issuer()); err != nil || u.Scheme == "" || u.Host == "" {
 		bad("USERMGMT_ISSUER", "must be an absolute URL")

@@ -15,21 +15,21 @@ import (
 	"github.com/usermgmt/usermgmt/pkg/usermgmt"
 )
 
-// TestListen_GuardsThePublicListener_IV05: the listener Listen returns
+// TestGuard_GuardsThePublicListener_IV05: the listener Guard returns
 // closes a connection over the per-address cap at accept and counts it in
 // the metrics; trusted proxies, which carry many clients, are held only to
 // the total cap.
-func TestListen_GuardsThePublicListener_IV05(t *testing.T) {
+func TestGuard_GuardsThePublicListener_IV05(t *testing.T) {
 	for name, trusted := range map[string][]netip.Prefix{"direct": nil, "trusted proxy": {netip.MustParsePrefix("127.0.0.1/32")}} {
 		t.Run(name, func(t *testing.T) {
 			cfg := usermgmt.DefaultConfig()
-			cfg.HTTPAddr, cfg.MaxConns, cfg.MaxConnsPerIP, cfg.TrustedProxies = "127.0.0.1:0", 4, 1, trusted
+			cfg.TrustedProxies = trusted
 			svc, err := usermgmt.NewInMemory(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer svc.Close()
-			ln, err := svc.Listen(t.Context())
+			ln, err := svc.Guard(t.Context(), listenLocal(t), usermgmt.ListenerLimits{MaxConns: 4, MaxConnsPerIP: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,6 +68,32 @@ func TestListen_GuardsThePublicListener_IV05(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGuard_RefusesNegativeCaps: a cap below zero set in code is an
+// error, not a listener without one.
+func TestGuard_RefusesNegativeCaps(t *testing.T) {
+	svc, err := usermgmt.NewInMemory(usermgmt.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	ln := listenLocal(t)
+	defer ln.Close()
+	if _, err := svc.Guard(t.Context(), ln, usermgmt.ListenerLimits{MaxConns: -1}); err == nil {
+		t.Fatal("a negative cap was accepted")
+	}
+}
+
+// listenLocal opens a listener on a free loopback port.
+func listenLocal(t *testing.T) net.Listener {
+	t.Helper()
+	var lc net.ListenConfig
+	ln, err := lc.Listen(t.Context(), "tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
 }
 
 func dial(t *testing.T, addr string) net.Conn {

@@ -593,23 +593,30 @@ func readiness(checks ...func(context.Context) error) func(context.Context) erro
 // App returns a standalone Fiber app serving the whole API.
 func (s *Service) App() *fiber.App { return s.api.App() }
 
-// Listen opens the public listener on the configured HTTPAddr behind the
-// connection guards of IV-05 (caps in total and per address, retried
-// accepts when descriptors run out, a first-byte timeout); serve App on it
-// with app.Listener. Hosts that Mount the API keep their own listener.
-func (s *Service) Listen(ctx context.Context) (net.Listener, error) {
-	// tcp4, as Fiber's own Listen did: serving IPv6 too would be a change
-	// of its own.
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp4", s.cfg.HTTPAddr)
+// ListenerLimits are the guards of a public listener (IV-05): a
+// connection beyond MaxConns, or beyond MaxConnsPerIP from one address, is
+// closed as soon as it is accepted, so accept never runs out of
+// descriptors and the process survives a flood; one that sends nothing
+// within FirstByteTimeout is closed. Zero caps are derived from the
+// open-file limit, a zero FirstByteTimeout is 5s. A FirstByteTimeout
+// beyond the API's 15 s read timeout would never fire.
+type ListenerLimits struct {
+	MaxConns         int
+	MaxConnsPerIP    int // trusted proxies are held only to MaxConns
+	FirstByteTimeout time.Duration
+}
+
+// Guard puts ln, the listener App is to be served on with app.Listener,
+// behind the connection guards of IV-05 within lim: caps in total and per
+// address, retried accepts when descriptors run out, a first-byte
+// timeout. Shed connections are counted in the metrics. On error ln is
+// left to the caller to close. Hosts that Mount the API keep their own
+// listener and limits.
+func (s *Service) Guard(ctx context.Context, ln net.Listener, lim ListenerLimits) (net.Listener, error) {
+	g, err := netguard.New(ln, netguard.Config{MaxConns: lim.MaxConns, MaxConnsPerIP: lim.MaxConnsPerIP,
+		FirstByteTimeout: lim.FirstByteTimeout, Exempt: s.cfg.TrustedProxies, Logger: s.log, OnShed: s.metrics.ObserveShed})
 	if err != nil {
-		return nil, fmt.Errorf("USERMGMT_HTTP_ADDR: %w", err)
-	}
-	g, err := netguard.New(ln, netguard.Config{MaxConns: s.cfg.MaxConns, MaxConnsPerIP: s.cfg.MaxConnsPerIP,
-		FirstByteTimeout: s.cfg.FirstByteTimeout, Exempt: s.cfg.TrustedProxies, Logger: s.log, OnShed: s.metrics.ObserveShed})
-	if err != nil {
-		_ = ln.Close()
-		return nil, fmt.Errorf("USERMGMT_MAX_CONNS, USERMGMT_MAX_CONNS_PER_IP: %w", err)
+		return nil, err
 	}
 	maxConns, perIP, firstByte := g.Limits()
 	s.log.InfoContext(ctx, "connection caps", "maxConns", maxConns, "maxConnsPerIP", perIP, "firstByteTimeout", firstByte)

@@ -122,7 +122,7 @@ func TestConfig_FromEnv(t *testing.T) {
 		}
 	}
 	cfg, err := usermgmt.FromEnv(func(string) string { return "" })
-	if err != nil || cfg.HTTPAddr != ":3011" || cfg.DataDir != "./data" || !cfg.AutoMigrate {
+	if err != nil || cfg.DataDir != "./data" || !cfg.AutoMigrate {
 		t.Fatalf("defaults: %+v %v", cfg, err)
 	}
 	pg, err := usermgmt.FromEnv(func(k string) string {
