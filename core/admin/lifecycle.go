@@ -36,27 +36,23 @@ func (s *Users) Activate(ctx context.Context, p token.Claims, id user.ID) (user.
 // Deactivate stops an account from signing in and ends its sessions at
 // once (users:write).
 func (s *Users) Deactivate(ctx context.Context, p token.Claims, id user.ID, reason string) (user.User, error) {
-	c, err := s.deactivation(reason)
-	if err != nil {
-		return user.User{}, err
-	}
-	u, _, err := s.run(ctx, p, id, c)
-	if err != nil {
-		return user.User{}, fmt.Errorf("deactivate user: %w", err)
-	}
-	return u, nil
+	return s.withReason(ctx, p, id, reason, s.deactivation, "deactivate user")
 }
 
 // Delete deletes an account: it cannot sign in, its sessions end, and it
 // can be restored until the retention ends (users:delete).
 func (s *Users) Delete(ctx context.Context, p token.Claims, id user.ID, reason string) (user.User, error) {
-	c, err := s.deletion(reason)
+	return s.withReason(ctx, p, id, reason, s.deletion, "delete user")
+}
+
+func (s *Users) withReason(ctx context.Context, p token.Claims, id user.ID, reason string, op func(string) (change, error), what string) (user.User, error) {
+	c, err := op(reason)
 	if err != nil {
 		return user.User{}, err
 	}
 	u, _, err := s.run(ctx, p, id, c)
 	if err != nil {
-		return user.User{}, fmt.Errorf("delete user: %w", err)
+		return user.User{}, fmt.Errorf("%s: %w", what, err)
 	}
 	return u, nil
 }
@@ -143,17 +139,7 @@ func (s *Users) deactivation(reason string) (change, error) {
 			}
 			return []event.Payload{event.UserDeactivated{UserID: string(u.ID()), DeactivatedBy: string(by.User.ID()), Reason: reason}}, nil
 		},
-		after: func(ctx context.Context, u user.User, _ Principal, now time.Time) ([]session.Revocation, []event.Payload, error) {
-			if !ended {
-				return nil, nil, nil
-			}
-			if u.HasRole(role.SuperAdmin) {
-				if err := s.keepSuperAdmin(ctx, u.ID()); err != nil {
-					return nil, nil, err
-				}
-			}
-			return s.endSessions(ctx, u, now)
-		}}, nil
+		after: s.lockOut(&ended)}, nil
 }
 
 func (s *Users) deletion(reason string) (change, error) {
@@ -170,17 +156,23 @@ func (s *Users) deletion(reason string) (change, error) {
 			return []event.Payload{event.UserDeleted{UserID: string(u.ID()), DeletionReason: reason, DeletedBy: string(by.User.ID()),
 				RetentionPolicy: s.RetentionPolicy()}}, nil
 		},
-		after: func(ctx context.Context, u user.User, _ Principal, now time.Time) ([]session.Revocation, []event.Payload, error) {
-			if !deleted {
-				return nil, nil, nil
+		after: s.lockOut(&deleted)}, nil
+}
+
+// lockOut ends every session of an account that can no longer sign in,
+// once *done says it changed, unless it was the last active superadmin.
+func (s *Users) lockOut(done *bool) func(context.Context, user.User, Principal, time.Time) ([]session.Revocation, []event.Payload, error) {
+	return func(ctx context.Context, u user.User, _ Principal, now time.Time) ([]session.Revocation, []event.Payload, error) {
+		if !*done {
+			return nil, nil, nil
+		}
+		if u.HasRole(role.SuperAdmin) {
+			if err := s.keepSuperAdmin(ctx, u.ID()); err != nil {
+				return nil, nil, err
 			}
-			if u.HasRole(role.SuperAdmin) {
-				if err := s.keepSuperAdmin(ctx, u.ID()); err != nil {
-					return nil, nil, err
-				}
-			}
-			return s.endSessions(ctx, u, now)
-		}}, nil
+		}
+		return s.endSessions(ctx, u, now)
+	}
 }
 
 func (s *Users) restoration() change {
