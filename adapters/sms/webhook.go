@@ -135,6 +135,11 @@ func (w *Webhook) SendSMS(ctx context.Context, to, text string) error {
 	if p, err := mfa.NormalizePhone(to); err != nil || p != to {
 		return mfa.ErrInvalidPhone
 	}
+	// The transport may write a request on an idle kept-alive connection
+	// before it sees a cancellation: a caller who gave up gets nothing sent.
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sms: %w", err)
+	}
 	id := make([]byte, 16)
 	if _, err := rand.Read(id); err != nil {
 		return fmt.Errorf("sms: message id: %w", err)
