@@ -2,7 +2,6 @@ package admin
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -106,21 +105,13 @@ func (d *Directory) seal(k user.Key, q user.Query) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sealed, err := d.box.Seal(b, binding(q))
-	if err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(sealed), nil
+	return sealCursor(d.box, b, binding(q))
 }
 
 func (d *Directory) open(cursor string, q user.Query) (user.Key, error) {
-	sealed, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || len(cursor) > 512 {
-		return user.Key{}, ErrInvalidCursor
-	}
-	b, err := d.box.Open(sealed, binding(q))
+	b, err := openCursor(d.box, cursor, binding(q))
 	if err != nil {
-		return user.Key{}, ErrInvalidCursor
+		return user.Key{}, err
 	}
 	var k cursorKey
 	if err := json.Unmarshal(b, &k); err != nil || k.I == "" {

@@ -171,14 +171,19 @@ func (m *Mail) resetLink(ctx context.Context, email string) error {
 	if err != nil || !ok {
 		return err
 	}
-	link, expires, err := m.link(ctx, ports.PurposePasswordReset, u, "/reset-password", ResetTTL)
-	if err == nil {
-		err = m.d.Mailer.SendPasswordReset(ctx, u.Email(), link, expires)
-	}
-	if err != nil {
+	if err := m.sendReset(ctx, ports.PurposePasswordReset, u); err != nil {
 		return fmt.Errorf("request password reset: %w", err)
 	}
 	return nil
+}
+
+// sendReset mails u a reset link of purpose.
+func (m *Mail) sendReset(ctx context.Context, purpose ports.TokenPurpose, u user.User) error {
+	link, expires, err := m.link(ctx, purpose, u, "/reset-password", ResetTTL)
+	if err != nil {
+		return err
+	}
+	return m.d.Mailer.SendPasswordReset(ctx, u.Email(), link, expires)
 }
 
 // notify sends the owner of u a security notice; it never fails the

@@ -62,7 +62,7 @@ func (s *Passwords) ChangePassword(ctx context.Context, p token.Claims, current,
 	var ended []session.Revocation
 	err = s.d.Ledger.commit(ctx, func(ctx context.Context) error {
 		var err error
-		if ended, err = s.replace(ctx, uid, hash, session.ID(p.SessionID), now); err != nil {
+		if ended, err = s.replace(ctx, uid, hash, session.ID(p.SessionID), event.SecurityLevelUser, now); err != nil {
 			return err
 		}
 		return s.d.Credentials.setRecovered(ctx, uid, time.Time{}) // proven at AAL2: no longer a recovered password
@@ -78,15 +78,17 @@ func (s *Passwords) ChangePassword(ctx context.Context, p token.Claims, current,
 // its reset links (LG-07), ends every session but keep (SE-08) and emits
 // user.password_changed with a user.logout per ended session. It returns
 // the ended sessions for the revocation lookups, to publish after commit.
-func (s *Passwords) replace(ctx context.Context, uid user.ID, hash credential.PasswordHash, keep session.ID, now time.Time) ([]session.Revocation, error) {
+func (s *Passwords) replace(ctx context.Context, uid user.ID, hash credential.PasswordHash, keep session.ID, level string, now time.Time) ([]session.Revocation, error) {
 	if err := s.d.Credentials.store(ctx, uid, hash, now); err != nil {
 		return nil, err
 	}
-	if err := s.d.Mail.dropLinks(ctx, ports.PurposePasswordReset, uid); err != nil {
-		return nil, err
+	for _, p := range []ports.TokenPurpose{ports.PurposePasswordReset, ports.PurposeAdminPasswordReset} {
+		if err := s.d.Mail.dropLinks(ctx, p, uid); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.d.Ledger.record(ctx, uid, now, event.UserPasswordChanged{
-		UserID: string(uid), ChangedBy: string(uid), SecurityLevel: event.SecurityLevelUser,
+		UserID: string(uid), ChangedBy: string(uid), SecurityLevel: level,
 	}); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/usermgmt/usermgmt/core/errs"
+	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/user"
 	"github.com/usermgmt/usermgmt/ports"
@@ -38,7 +39,12 @@ func (s *Passwords) ResetPassword(ctx context.Context, token, newPassword string
 		return ErrInvalidResetToken
 	}
 	now := s.d.Clock.Now()
-	uid, err := s.d.Mail.lookup(ctx, ports.PurposePasswordReset, token, now)
+	purpose, level := ports.PurposePasswordReset, event.SecurityLevelUser
+	uid, err := s.d.Mail.lookup(ctx, purpose, token, now)
+	if errors.Is(err, user.ErrNotFound) {
+		purpose, level = ports.PurposeAdminPasswordReset, event.SecurityLevelAdmin
+		uid, err = s.d.Mail.lookup(ctx, purpose, token, now)
+	}
 	if errors.Is(err, user.ErrNotFound) {
 		return ErrInvalidResetToken
 	}
@@ -55,14 +61,14 @@ func (s *Passwords) ResetPassword(ctx context.Context, token, newPassword string
 	}
 	var ended []session.Revocation
 	err = s.d.Ledger.commit(ctx, func(ctx context.Context) error {
-		used, err := s.d.Mail.consume(ctx, ports.PurposePasswordReset, token, now)
+		used, err := s.d.Mail.consume(ctx, purpose, token, now)
 		if errors.Is(err, user.ErrNotFound) || (err == nil && used != uid) {
 			return ErrInvalidResetToken // used by a concurrent reset meanwhile
 		}
 		if err != nil {
 			return err
 		}
-		if ended, err = s.replace(ctx, uid, hash, "", now); err != nil {
+		if ended, err = s.replace(ctx, uid, hash, "", level, now); err != nil {
 			return err
 		}
 		// The link proved the mailbox: an unverified address is verified
@@ -93,4 +99,18 @@ func (s *Passwords) ResetPassword(ctx context.Context, token, newPassword string
 	}
 	s.d.Mail.notify(ctx, u, ports.SecurityNotice{Kind: ports.NoticePasswordReset, At: now})
 	return s.d.Revoker.publish(ctx, ended...)
+}
+
+// SendAdminReset mails the account uid a password-reset link on an
+// administrator's behalf; the caller (core/admin) has authorized by. The
+// password the link sets is reported with securityLevel admin.
+func (s *Passwords) SendAdminReset(ctx context.Context, uid, by user.ID) error {
+	u, err := s.d.Users.ByID(ctx, uid)
+	if err != nil {
+		return fmt.Errorf("admin password reset: %w", err)
+	}
+	if err := s.d.Mail.sendReset(ctx, ports.PurposeAdminPasswordReset, u); err != nil {
+		return fmt.Errorf("admin password reset by %s: %w", by, err)
+	}
+	return nil
 }

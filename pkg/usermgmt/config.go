@@ -71,6 +71,18 @@ type Config struct {
 	ConsumerGroup  string              // USERMGMT_CONSUMER_GROUP
 	PlanRoles      map[string][]string // USERMGMT_PLAN_ROLES: JSON {"plan": ["role", ...]}
 
+	// AuditKey keys the audit trail's hash chain (32+ bytes, base64 or
+	// hex): without it, someone who can write to the database cannot
+	// rewrite the chain unnoticed. Empty derives it from the first
+	// encryption key; set it to rotate encryption keys independently.
+	AuditKey string // USERMGMT_AUDIT_KEY
+	// AuditRetention is how long audit entries are kept (the worker's
+	// prune deletes older ones, the chain restarting at a checkpoint).
+	AuditRetention time.Duration // USERMGMT_AUDIT_RETENTION
+	// DeletedUserRetention is how long a deleted account can be restored
+	// before the worker's prune erases it.
+	DeletedUserRetention time.Duration // USERMGMT_DELETED_USER_RETENTION
+
 	AdminEmail    string // USERMGMT_ADMIN_EMAIL
 	AdminPassword string // USERMGMT_ADMIN_PASSWORD
 
@@ -88,6 +100,7 @@ func DefaultConfig() Config {
 		Argon2MemoryKiB: 19456, Argon2Iterations: 2, Argon2Parallelism: 1,
 		RateLimit: true, PublicURL: "http://localhost:3011", KafkaTopic: "user-events", ValkeyPrefix: "usermgmt:",
 		MailFrom: "usermgmt <no-reply@localhost>", MFAIssuer: "usermgmt",
+		AuditRetention: 365 * 24 * time.Hour, DeletedUserRetention: 30 * 24 * time.Hour,
 		ConsumerTopics: []string{"account-events", "campaign-events", "subscription-events", "compliance-events"},
 		ConsumerGroup:  "usermgmt", PlanRoles: map[string][]string{}, LogLevel: slog.LevelInfo, LogFormat: "text",
 	}
@@ -111,9 +124,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	dur := func(name string, dst *time.Duration) {
 		if v := getenv(name); v != "" {
-			d, err := time.ParseDuration(v)
+			d, err := parseDuration(v)
 			if err != nil || d < 0 {
-				errs = append(errs, fmt.Errorf("%s: %q is not a duration such as 15m or 720h", name, v))
+				errs = append(errs, fmt.Errorf("%s: %q is not a duration such as 15m, 720h or 30d", name, v))
 				return
 			}
 			*dst = d
@@ -199,6 +212,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	str("USERMGMT_ADMIN_EMAIL", &c.AdminEmail)
 	c.AdminPassword = getenv("USERMGMT_ADMIN_PASSWORD")
+	c.AuditKey = strings.TrimSpace(getenv("USERMGMT_AUDIT_KEY"))
+	dur("USERMGMT_AUDIT_RETENTION", &c.AuditRetention)
+	dur("USERMGMT_DELETED_USER_RETENTION", &c.DeletedUserRetention)
 	str("USERMGMT_LOG_FORMAT", &c.LogFormat)
 	if v := getenv("USERMGMT_LOG_LEVEL"); v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
@@ -298,6 +314,17 @@ func (c Config) Validate() error {
 	case c.DatabaseURL != "":
 		bad("USERMGMT_ENCRYPTION_KEY", "is required with USERMGMT_DATABASE_URL: every instance must seal secrets with the same key (generate one with `openssl rand -base64 32`)")
 	}
+	if c.AuditKey != "" {
+		if k, err := crypto.ParseEncryptionKeys(c.AuditKey); err != nil || len(k) != 1 {
+			bad("USERMGMT_AUDIT_KEY", "must be one key of 32 bytes in base64 or hex")
+		}
+	}
+	if c.AuditRetention < 24*time.Hour {
+		bad("USERMGMT_AUDIT_RETENTION", "must be at least 1d")
+	}
+	if c.DeletedUserRetention < time.Hour {
+		bad("USERMGMT_DELETED_USER_RETENTION", "must be at least 1h")
+	}
 	if c.MFAIssuer == "" || len(c.MFAIssuer) > 64 || strings.ContainsAny(c.MFAIssuer, ":\r\n") {
 		bad("USERMGMT_MFA_ISSUER", "must be 1 to 64 characters without ':' or line breaks")
 	}
@@ -319,4 +346,17 @@ func (c Config) issuer() string {
 		return c.Issuer
 	}
 	return strings.TrimRight(c.PublicURL, "/")
+}
+
+// parseDuration is time.ParseDuration that also takes whole days ("30d"),
+// the unit retention is thought of in.
+func parseDuration(v string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		d, err := strconv.ParseUint(n, 10, 16)
+		if err != nil {
+			return 0, err
+		}
+		return time.Duration(d) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
 }
