@@ -182,6 +182,11 @@ func (d *Directory) selectQuery(ctx context.Context, q user.Query) (*bun.SelectQ
 	if q.After != nil {
 		// A row comparison is one index condition on (order, id).
 		sq = sq.Where("("+order+", "+f.id+") "+cmp+" ("+key+", ?)", keyArg, string(q.After.ID))
+		if !d.db.postgres() {
+			// SQLite seeks an expression index (the last-login order) by
+			// a plain range only, not by a row value: say it twice.
+			sq = sq.Where(order+" "+cmp+"= "+key, keyArg)
+		}
 	}
 	return sq.OrderExpr(order + " " + dir + ", " + f.id + " " + dir).Limit(int64(q.Limit) + 1), nil
 }
