@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/user"
 )
 
@@ -270,6 +271,25 @@ func Directory(t *testing.T, setup Setup) {
 		mustNotFail(t, "ByID", err)
 		if d := diffUser(got, u); d != "" {
 			t.Errorf("signing in changed the stored user:\n%s", d)
+		}
+	})
+
+	// Reissue inserts copies of older sessions: were the last sign-in simply
+	// the newest insert's start, it would move back.
+	run(t, setup, "reissuing sessions leaves the last sign-in as it was", func(t *testing.T, s Stores) {
+		ctx := t.Context()
+		u := createUser(t, s)
+		login := t0.Add(2 * time.Hour)
+		// The newer session first: stores copy in id order, so the older
+		// one's copy is inserted last.
+		createSession(t, s, u.ID(), login)
+		createSession(t, s, u.ID(), t0)
+		_, err := s.Sessions.Reissue(ctx, u.ID(), func() session.ID { return session.ID(newID(t)) }, login.Add(time.Hour))
+		mustNotFail(t, "Reissue", err)
+		l, err := s.Directory.Listed(ctx, u.ID())
+		mustNotFail(t, "Listed", err)
+		if !sameTime(l.LastLoginAt, login) {
+			t.Errorf("last login %v after a reissue, want %v", l.LastLoginAt, login)
 		}
 	})
 

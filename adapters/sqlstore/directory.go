@@ -66,8 +66,8 @@ func (db *DB) dirSQL() dirSQL {
 			email:        `u.email COLLATE "C"`,
 			lastLogin:    `coalesce(u.last_login_at, '-infinity'::timestamptz)`,
 			lastLoginKey: `coalesce(?::timestamptz, '-infinity'::timestamptz)`,
-			// Backslash is LIKE's default escape on Postgres; an ESCAPE
-			// clause would only hide the pattern from the trigram index.
+			// Backslash is LIKE's escape by default on Postgres (SQLite
+			// has none: it needs the ESCAPE clause).
 			text: `u.search_text LIKE ?`,
 			role: `u.roles @> ?::jsonb`,
 		}
@@ -122,7 +122,7 @@ func (d *Directory) Search(ctx context.Context, q user.Query) ([]user.Listed, bo
 // selectQuery builds the statement of q (normalised).
 func (d *Directory) selectQuery(ctx context.Context, q user.Query) (*bun.SelectQuery, error) {
 	f := d.db.dirSQL()
-	sq := d.db.readConn(ctx).NewSelect().Model((*listedRow)(nil))
+	sq := d.db.readConn(ctx).NewSelect().Model((*listedRow)(nil)).ExcludeColumn("search_text")
 	if q.Text != "" {
 		sq = sq.Where(f.text, "%"+escapeLike(q.Text)+"%")
 	}
@@ -182,6 +182,11 @@ func (d *Directory) selectQuery(ctx context.Context, q user.Query) (*bun.SelectQ
 	if q.After != nil {
 		// A row comparison is one index condition on (order, id).
 		sq = sq.Where("("+order+", "+f.id+") "+cmp+" ("+key+", ?)", keyArg, string(q.After.ID))
+		if !d.db.postgres() {
+			// SQLite seeks an expression index (the last-login order) by
+			// a plain range only, not by a row value: say it twice.
+			sq = sq.Where(order+" "+cmp+"= "+key, keyArg)
+		}
 	}
 	return sq.OrderExpr(order + " " + dir + ", " + f.id + " " + dir).Limit(int64(q.Limit) + 1), nil
 }
@@ -189,7 +194,7 @@ func (d *Directory) selectQuery(ctx context.Context, q user.Query) (*bun.SelectQ
 // Listed returns the user with id and their last sign-in.
 func (d *Directory) Listed(ctx context.Context, id user.ID) (user.Listed, error) {
 	var row listedRow
-	err := d.db.readConn(ctx).NewSelect().Model(&row).Where("u.id = ?", string(id)).Limit(1).Scan(ctx)
+	err := d.db.readConn(ctx).NewSelect().Model(&row).ExcludeColumn("search_text").Where("u.id = ?", string(id)).Scan(ctx)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return user.Listed{}, user.ErrNotFound

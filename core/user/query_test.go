@@ -69,7 +69,9 @@ func TestQueryMatches(t *testing.T) {
 		s.Roles = []string{user.RoleUser, user.RoleAdmin}
 		s.MFAEnabled = true
 	}, day.Add(48*time.Hour))
-	gone := listed(t, "gone@example.com", "gone", "", func(s *user.Stored) { s.Status, s.DeletedAt = user.StatusDeleted.String(), s.UpdatedAt }, time.Time{})
+	gone := listed(t, "gone@example.com", "gone", "", func(s *user.Stored) {
+		s.Status, s.DeletedAt = user.StatusDeleted.String(), s.UpdatedAt
+	}, time.Time{})
 
 	for name, tt := range map[string]struct {
 		q    user.Query
