@@ -362,12 +362,12 @@ type TokenPurpose string
 
 // The purposes.
 const (
-	PurposePasswordReset     TokenPurpose = "password_reset"
+	PurposePasswordReset TokenPurpose = "password_reset"
 	// PurposeAdminPasswordReset is a reset link an administrator had
 	// mailed: it works like PurposePasswordReset, and the change it makes
 	// is reported with securityLevel admin.
 	PurposeAdminPasswordReset TokenPurpose = "admin_password_reset"
-	PurposeEmailVerification TokenPurpose = "email_verification"
+	PurposeEmailVerification  TokenPurpose = "email_verification"
 	// PurposeMFAReauth is a code sent by email or SMS that stands for a
 	// second factor when a factor is changed (MF-05).
 	PurposeMFAReauth TokenPurpose = "mfa_reauth"

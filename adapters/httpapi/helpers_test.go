@@ -21,6 +21,8 @@ import (
 	"github.com/usermgmt/usermgmt/adapters/httpapi"
 	"github.com/usermgmt/usermgmt/adapters/memory"
 	"github.com/usermgmt/usermgmt/adapters/system"
+	"github.com/usermgmt/usermgmt/core/admin"
+	"github.com/usermgmt/usermgmt/core/auditlog"
 	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/identity"
 	"github.com/usermgmt/usermgmt/core/session"
@@ -246,6 +248,8 @@ func useCases(t *testing.T, p useCasePorts) httpapi.UseCases {
 	reauth, err := identity.NewReauthenticator(identity.ReauthenticatorDeps{Clock: p.clock, Tokens: tokens, Credentials: creds,
 		Factors: factors, Throttle: throttle, Alerts: alerts})
 	must(err)
+	gate, err := admin.NewAuthorizer(users, memory.NewRoles(m))
+	must(err)
 	var uc httpapi.UseCases
 	uc.Accounts, err = identity.NewAccounts(identity.AccountsDeps{Ledger: ledger, Users: users, Sessions: sessions, Clock: p.clock,
 		IDs: p.ids, Throttle: throttle, Credentials: creds, Mail: mail, Issuer: issuer, Factors: factors}, identity.AccountsConfig{})
@@ -260,10 +264,40 @@ func useCases(t *testing.T, p useCasePorts) httpapi.UseCases {
 		Credentials: creds, Mail: mail, Alerts: alerts, Issuer: issuer, Challenges: uc.Challenges}, identity.SignInConfig{})
 	must(err)
 	uc.Sessions, err = identity.NewSessions(identity.SessionsDeps{Sessions: sessions, Users: users, Clock: p.clock,
-		Verifier: p.verifier, Revoked: revoked, Challenges: challenges, Keys: p.keys, Throttle: throttle, Issuer: issuer, Revoker: revoker})
+		Verifier: p.verifier, Revoked: revoked, Challenges: challenges, Keys: p.keys, Throttle: throttle, Issuer: issuer, Revoker: revoker,
+		Gate: gate})
 	must(err)
 	uc.MFA, err = identity.NewMFA(identity.MFADeps{Ledger: ledger, Users: users, Sessions: sessions, Clock: p.clock,
-		Factors: factors, Reauth: reauth, Credentials: creds, Issuer: issuer, Revoker: revoker, Mail: mail})
+		Factors: factors, Reauth: reauth, Credentials: creds, Issuer: issuer, Revoker: revoker, Mail: mail, Gate: gate})
 	must(err)
+	uc.Admin = adminUseCases(t, p, gate, uc.Passwords, revoked)
+	return uc
+}
+
+// adminUseCases wires the administration use cases over p's store.
+func adminUseCases(t *testing.T, p useCasePorts, auth *admin.Authorizer, resets admin.PasswordResets, revoked ports.RevokedSessions) httpapi.AdminUseCases {
+	t.Helper()
+	m := p.store
+	roles, directory, tx := memory.NewRoles(m), memory.NewDirectory(m), memory.NewTransactor(m)
+	trail, err := auditlog.New(auditlog.Deps{Log: memory.NewAuditLog(m), Clock: p.clock}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uc httpapi.AdminUseCases
+	uc.Users, err = admin.NewUsers(admin.UsersDeps{Tx: tx, Users: memory.NewUsers(m), Directory: directory,
+		Sessions: memory.NewSessions(m), Revoked: revoked, Outbox: memory.NewOutbox(m, event.NewEncoder("urn:test", "urn:schema:", nil)),
+		Clock: p.clock, IDs: p.ids, Auth: auth, Resets: resets}, 30*24*time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uc.Roles, err = admin.NewRoles(tx, roles, directory, p.clock, auth); err != nil {
+		t.Fatal(err)
+	}
+	if uc.Directory, err = admin.NewDirectory(directory, p.box, auth); err != nil {
+		t.Fatal(err)
+	}
+	if uc.Trail, err = admin.NewTrail(trail, p.box, auth); err != nil {
+		t.Fatal(err)
+	}
 	return uc
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
+	"github.com/usermgmt/usermgmt/core/admin"
 	"github.com/usermgmt/usermgmt/core/errs"
 	"github.com/usermgmt/usermgmt/core/identity"
 )
@@ -47,7 +48,7 @@ type Options struct {
 	EventSchema func(name string) ([]byte, bool)
 }
 
-// UseCases are the identity use cases the routes serve; all are required.
+// UseCases are the use cases the routes serve; all are required.
 type UseCases struct {
 	Accounts   *identity.Accounts
 	Passwords  *identity.Passwords
@@ -55,9 +56,18 @@ type UseCases struct {
 	Challenges *identity.Challenges
 	Sessions   *identity.Sessions
 	MFA        *identity.MFA
+	Admin      AdminUseCases
 }
 
-// API serves the identity use cases over HTTP.
+// AdminUseCases are the administration use cases.
+type AdminUseCases struct {
+	Users     *admin.Users
+	Roles     *admin.Roles
+	Directory *admin.Directory
+	Trail     *admin.Trail
+}
+
+// API serves the use cases over HTTP.
 type API struct {
 	uc      UseCases
 	opt     Options
@@ -68,8 +78,9 @@ type API struct {
 
 // New returns the API over the use cases uc.
 func New(uc UseCases, opt Options) (*API, error) {
-	if uc.Accounts == nil || uc.Passwords == nil || uc.SignIn == nil || uc.Challenges == nil || uc.Sessions == nil || uc.MFA == nil {
-		return nil, errors.New("httpapi.New: missing identity use case")
+	if uc.Accounts == nil || uc.Passwords == nil || uc.SignIn == nil || uc.Challenges == nil || uc.Sessions == nil || uc.MFA == nil ||
+		uc.Admin.Users == nil || uc.Admin.Roles == nil || uc.Admin.Directory == nil || uc.Admin.Trail == nil {
+		return nil, errors.New("httpapi.New: missing use case")
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)

@@ -260,7 +260,7 @@ func (a *API) endUserSessions(c *fiber.Ctx, p token.Claims) error {
 	if id == "" || len(id) > 64 {
 		return errNotFound
 	}
-	n, err := a.uc.Sessions.EndUserSessions(c.UserContext(), p, user.ID(id))
+	n, err := a.uc.Admin.Users.EndSessions(c.UserContext(), p, user.ID(id))
 	if err != nil {
 		return err
 	}

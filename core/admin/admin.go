@@ -120,3 +120,33 @@ func (a *Authorizer) Recheck(ctx context.Context, who user.ID, perm role.Permiss
 	}
 	return Principal{User: now, Perms: perms}, nil
 }
+
+// Permit returns nil when the caller of p holds every one of perms now
+// and, when target is another account, outranks it. It is the check the
+// use cases of other packages (identity's administrative calls) make.
+func (a *Authorizer) Permit(ctx context.Context, p token.Claims, target user.ID, perms ...role.Permission) error {
+	if len(perms) == 0 {
+		return role.ErrDenied
+	}
+	by, err := a.Principal(ctx, p, perms[0])
+	if err != nil {
+		return err
+	}
+	for _, perm := range perms[1:] {
+		if err := by.Perms.Require(perm); err != nil {
+			return err
+		}
+	}
+	if target == "" || target == by.User.ID() {
+		return nil
+	}
+	u, err := a.users.ByID(ctx, target)
+	if err != nil {
+		return fmt.Errorf("load account: %w", err)
+	}
+	perms2, err := a.Permissions(ctx, u.Roles())
+	if err != nil {
+		return err
+	}
+	return by.Perms.ActOn(perms2)
+}

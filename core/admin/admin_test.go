@@ -356,3 +356,41 @@ func TestSearchCursors(t *testing.T) {
 		}
 	}
 }
+
+// SE-09: an administrator ends one user's sessions (logoutType forced);
+// nobody else may, and a demoted administrator's token no longer can.
+func TestEndUserSessions_Forced_SE09(t *testing.T) {
+	r := newRig(t)
+	ctx := t.Context()
+	adminID, adm, _ := r.account("admin1", role.Admin)
+	bob, bobClaims, bobSession := r.account("bob")
+	ada, _, adaSession := r.account("ada")
+	if _, err := r.svc.EndSessions(ctx, bobClaims, ada); !errors.Is(err, role.ErrDenied) {
+		t.Fatalf("a user ends another's sessions: %v", err)
+	}
+	if _, err := r.svc.EndSessions(ctx, adm, user.ID("00000000-0000-7000-8000-999999999999")); !errors.Is(err, user.ErrNotFound) {
+		t.Errorf("an unknown user: %v", err)
+	}
+	n, err := r.svc.EndSessions(ctx, adm, bob)
+	if err != nil || n != 1 {
+		t.Fatalf("end bob's sessions = %d, %v", n, err)
+	}
+	if got := r.types(); !slices.Equal(got, []string{event.TypeUserLogout}) {
+		t.Errorf("events %v, want one user.logout", got)
+	}
+	if revoked, _ := r.revoked.IsRevoked(ctx, bobSession); !revoked {
+		t.Error("bob's session still passes")
+	}
+	if revoked, _ := r.revoked.IsRevoked(ctx, adaSession); revoked {
+		t.Error("ada's session ended too")
+	}
+	if _, err := r.users.Update(ctx, adminID, func(u *user.User) error {
+		_, err := u.ReplaceRoles([]string{role.Admin}, nil, r.clock.Now())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.svc.EndSessions(ctx, adm, ada); !errors.Is(err, role.ErrDenied) {
+		t.Errorf("a demoted administrator's old token: %v", err)
+	}
+}

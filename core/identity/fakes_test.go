@@ -13,6 +13,7 @@ import (
 
 	"github.com/usermgmt/usermgmt/adapters/crypto"
 	"github.com/usermgmt/usermgmt/adapters/memory"
+	"github.com/usermgmt/usermgmt/core/admin"
 	"github.com/usermgmt/usermgmt/core/credential"
 	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/identity"
@@ -251,10 +252,14 @@ func (e *env) build(t *testing.T, limits limitPorts) useCases {
 		Credentials: creds, Mail: mail, Alerts: alerts, Issuer: issuer, Challenges: uc.Challenges},
 		identity.SignInConfig{RequireVerifiedEmail: e.cfg.RequireVerifiedEmail})
 	must(err)
-	uc.Sessions, err = identity.NewSessions(identity.SessionsDeps{Sessions: sessions, Users: users, Clock: clock, Verifier: tokens,
+	gate, err := admin.NewAuthorizer(users, memory.NewRoles(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	uc.Sessions, err = identity.NewSessions(identity.SessionsDeps{Gate: gate, Sessions: sessions, Users: users, Clock: clock, Verifier: tokens,
 		Revoked: e.revoked, Challenges: challenges, Keys: e.keys, Throttle: throttle, Issuer: issuer, Revoker: revoker})
 	must(err)
-	uc.MFA, err = identity.NewMFA(identity.MFADeps{Ledger: ledger, Users: users, Sessions: sessions, Clock: clock,
+	uc.MFA, err = identity.NewMFA(identity.MFADeps{Gate: gate, Ledger: ledger, Users: users, Sessions: sessions, Clock: clock,
 		Factors: factors, Reauth: reauth, Credentials: creds, Issuer: issuer, Revoker: revoker, Mail: mail})
 	must(err)
 	return uc

@@ -42,6 +42,7 @@ import (
 	"github.com/usermgmt/usermgmt/core/errs"
 	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/mfa"
+	"github.com/usermgmt/usermgmt/core/role"
 	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/token"
 	"github.com/usermgmt/usermgmt/core/user"
@@ -101,22 +102,9 @@ func stepUp(ctx context.Context, users ports.Users, uid user.ID, amr []string) (
 	return u, nil
 }
 
-// ErrNotAdmin refuses an administration call by someone who is not an
-// administrator now (the token's roles may be older than a demotion).
-var ErrNotAdmin = errs.New(errs.Forbidden, "auth.admin_required", "only administrators may do this")
-
-// requireAdmin loads the caller and refuses unless they hold the admin
-// role at this moment, at the AAL their account needs.
-func requireAdmin(ctx context.Context, users ports.Users, p token.Claims) (user.User, error) {
-	u, err := stepUp(ctx, users, user.ID(p.Subject), p.AMR)
-	if errors.Is(err, user.ErrNotFound) {
-		return user.User{}, ErrNotAdmin
-	}
-	if err != nil {
-		return user.User{}, err
-	}
-	if !u.HasRole(user.RoleAdmin) || !u.CanSignIn() {
-		return user.User{}, ErrNotAdmin
-	}
-	return u, nil
+// Gate decides administrative calls: nil when the caller of p holds every
+// one of perms now and, when target is another account, outranks it
+// (core/admin's Authorizer).
+type Gate interface {
+	Permit(ctx context.Context, p token.Claims, target user.ID, perms ...role.Permission) error
 }

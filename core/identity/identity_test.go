@@ -443,7 +443,7 @@ func TestEnsureAdmin_NoDefaultAccounts_PW06(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.User.Role() != user.RoleAdmin {
+	if a.User.Role() != "superadmin" {
 		t.Errorf("role = %s", a.User.Role())
 	}
 	if _, err := newEnv(t).svc.EnsureAdmin(t.Context(), "root@example.com", "password123"); err == nil {

@@ -30,7 +30,9 @@ type MFADeps struct {
 	Issuer      *Issuer
 	Revoker     *Revoker
 	Mail        *Mail
-	Logger      *slog.Logger
+	// Gate decides an administrator's reset of a user's factors.
+	Gate   Gate
+	Logger *slog.Logger
 }
 
 // MFA runs the management of second factors: the caller's enrolment,
@@ -44,7 +46,7 @@ type MFA struct {
 // NewMFA returns the MFA use cases over d.
 func NewMFA(d MFADeps) (*MFA, error) {
 	if d.Ledger == nil || d.Users == nil || d.Sessions == nil || d.Clock == nil || d.Factors == nil || d.Reauth == nil ||
-		d.Credentials == nil || d.Issuer == nil || d.Revoker == nil || d.Mail == nil {
+		d.Credentials == nil || d.Issuer == nil || d.Revoker == nil || d.Mail == nil || d.Gate == nil {
 		return nil, missing("NewMFA")
 	}
 	return &MFA{d: d, log: orDiscard(d.Logger)}, nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/mfa"
+	"github.com/usermgmt/usermgmt/core/role"
 	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/token"
 	"github.com/usermgmt/usermgmt/core/user"
@@ -94,7 +95,7 @@ func (sf *SecondFactors) proveMailbox(ctx context.Context, uid user.ID, ev *even
 // A user without factors is a precondition failure; an unknown user is
 // not found.
 func (s *MFA) ResetUserMFA(ctx context.Context, p token.Claims, uid user.ID) error {
-	if _, err := requireAdmin(ctx, s.d.Users, p); err != nil {
+	if err := s.d.Gate.Permit(ctx, p, uid, role.UsersWrite); err != nil {
 		return err
 	}
 	u, err := s.d.Users.ByID(ctx, uid)

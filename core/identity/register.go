@@ -8,6 +8,7 @@ import (
 
 	"github.com/usermgmt/usermgmt/core/errs"
 	"github.com/usermgmt/usermgmt/core/event"
+	"github.com/usermgmt/usermgmt/core/role"
 	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/token"
 	"github.com/usermgmt/usermgmt/core/user"
@@ -116,12 +117,12 @@ func (s *Accounts) registeredAgain(ctx context.Context, owner, unsaved user.User
 var ErrBootstrapNotAdmin = errs.New(errs.Conflict, "admin.bootstrap_not_admin",
 	"the first administrator's address belongs to an account that is not an administrator")
 
-// EnsureAdmin creates the first administrator with email and password when no
-// account has that email, and reports whether it did. The password must pass
+// EnsureAdmin creates the first administrator, a superadmin, with email
+// and password when no account has that email, and reports whether it did. The password must pass
 // the same policy as any other (PW-06: no default accounts).
 func (s *Accounts) EnsureAdmin(ctx context.Context, email, password string) (bool, error) {
 	if u, err := s.d.Users.ByEmail(ctx, email); err == nil {
-		if !u.HasRole(user.RoleAdmin) {
+		if !u.HasRole(role.SuperAdmin) && !u.HasRole(role.Admin) {
 			return false, ErrBootstrapNotAdmin
 		}
 		return false, nil
@@ -137,7 +138,7 @@ func (s *Accounts) EnsureAdmin(ctx context.Context, email, password string) (boo
 	if err != nil {
 		return false, fmt.Errorf("bootstrap admin: %w", err)
 	}
-	if err := u.GrantRole(user.RoleAdmin, now); err != nil {
+	if err := u.GrantRole(role.SuperAdmin, now); err != nil {
 		return false, fmt.Errorf("bootstrap admin: %w", err)
 	}
 	u.MarkEmailVerified(now)

@@ -78,18 +78,6 @@ func (r *Revoker) revokeUser(ctx context.Context, uid user.ID, keep session.ID, 
 	return ended, r.d.Ledger.recordAll(ctx, r.logoutEvents(ended, reason, now)...)
 }
 
-// endUser is revokeUser of every session of uid in a transaction of its
-// own; the caller publishes what it returns.
-func (r *Revoker) endUser(ctx context.Context, uid user.ID, reason session.RevokeReason, now time.Time) ([]session.Revocation, error) {
-	var ended []session.Revocation
-	err := r.d.Ledger.commit(ctx, func(ctx context.Context) error {
-		var err error
-		ended, err = r.revokeUser(ctx, uid, "", reason, now)
-		return err
-	})
-	return ended, err
-}
-
 // publish puts committed ends into the revocation lookups.
 func (r *Revoker) publish(ctx context.Context, ended ...session.Revocation) error {
 	return r.d.Revoked.Add(ctx, ended...)

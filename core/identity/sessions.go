@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/usermgmt/usermgmt/core/role"
 	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/token"
 	"github.com/usermgmt/usermgmt/core/user"
@@ -27,7 +28,9 @@ type SessionsDeps struct {
 	Throttle *Throttle
 	Issuer   *Issuer
 	Revoker  *Revoker
-	Logger   *slog.Logger
+	// Gate decides the administrator's ending of every session.
+	Gate   Gate
+	Logger *slog.Logger
 }
 
 // Sessions runs what happens to sessions once they are open: refresh,
@@ -42,7 +45,7 @@ type Sessions struct {
 // NewSessions returns the session use cases over d.
 func NewSessions(d SessionsDeps) (*Sessions, error) {
 	if d.Sessions == nil || d.Users == nil || d.Clock == nil || d.Verifier == nil || d.Revoked == nil ||
-		d.Challenges == nil || d.Keys == nil || d.Throttle == nil || d.Issuer == nil || d.Revoker == nil {
+		d.Challenges == nil || d.Keys == nil || d.Throttle == nil || d.Issuer == nil || d.Revoker == nil || d.Gate == nil {
 		return nil, missing("NewSessions")
 	}
 	return &Sessions{d: d, log: orDiscard(d.Logger)}, nil
@@ -132,31 +135,13 @@ func (s *Sessions) EndExpiredSessions(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// EndUserSessions is an administrator ending every session of a user
-// (SE-09), each with user.logout logoutType forced. An unknown user is not
-// found.
-func (s *Sessions) EndUserSessions(ctx context.Context, p token.Claims, uid user.ID) (int, error) {
-	if _, err := requireAdmin(ctx, s.d.Users, p); err != nil {
-		return 0, err
-	}
-	if _, err := s.d.Users.ByID(ctx, uid); err != nil {
-		return 0, fmt.Errorf("end user sessions: %w", err)
-	}
-	ended, err := s.d.Revoker.endUser(ctx, uid, session.ReasonForced, s.d.Clock.Now())
-	if err != nil {
-		return 0, fmt.Errorf("end user sessions: %w", err)
-	}
-	s.log.InfoContext(ctx, "administrator ended a user's sessions", "admin", p.Subject, "user", uid, "sessions", len(ended))
-	return len(ended), s.d.Revoker.publish(ctx, ended...)
-}
-
 // EndAllSessions is an administrator ending every live session of every
 // user, their own included (SE-09): after a key compromise, say. It first
 // retires the signing key at once (SE-12): a token forged with a leaked
 // key names a session that never existed, which no revocation reaches.
 // Sessions end in batches, each committed with its user.logout events.
 func (s *Sessions) EndAllSessions(ctx context.Context, p token.Claims) (int, error) {
-	if _, err := requireAdmin(ctx, s.d.Users, p); err != nil {
+	if err := s.d.Gate.Permit(ctx, p, "", role.SessionsRevoke, role.KeysRotate); err != nil {
 		return 0, err
 	}
 	if err := s.d.Keys.RotateNow(ctx); err != nil {

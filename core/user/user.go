@@ -178,10 +178,16 @@ func (u User) UpdatedAt() time.Time     { return u.updatedAt }
 // Version counts saved changes; adapters use it for optimistic checks.
 func (u User) Version() int64 { return u.version }
 
-// Role is the user's primary role: admin if the user holds it, else the first role.
+// primaryRoles are the built-in roles, most powerful first.
+var primaryRoles = []string{"superadmin", RoleAdmin, "support"}
+
+// Role is the user's primary role: the most powerful built-in role the
+// user holds, else the first role (custom roles come after "user").
 func (u User) Role() string {
-	if slices.Contains(u.roles, RoleAdmin) {
-		return RoleAdmin
+	for _, r := range primaryRoles {
+		if slices.Contains(u.roles, r) {
+			return r
+		}
 	}
 	return u.roles[0]
 }

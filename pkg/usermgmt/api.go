@@ -286,7 +286,7 @@ func (s *Service) ResetUserMFA(ctx context.Context, admin Principal, userID stri
 
 // EndUserSessions is an administrator ending every session of a user.
 func (s *Service) EndUserSessions(ctx context.Context, admin Principal, userID string) (int, error) {
-	return s.id.Sessions.EndUserSessions(ctx, admin.claims, user.ID(userID))
+	return s.id.Admin.Users.EndSessions(ctx, admin.claims, user.ID(userID))
 }
 
 // TOTPCode returns the code an authenticator app would show at t for a

@@ -14,7 +14,12 @@ import (
 
 // identityPorts are the adapters build chose for the identity use cases.
 type identityPorts struct {
-	stores     stores
+	stores stores
+	// events is where the use cases append events: the outbox, behind the
+	// audit recorder.
+	events ports.Outbox
+	// gate decides the administrative calls among the identity use cases.
+	gate       identity.Gate
 	limits     limitStore
 	hasher     ports.PasswordHasher
 	signer     ports.TokenSigner
@@ -41,7 +46,7 @@ func newIdentity(cfg Config, p identityPorts, log *slog.Logger) (httpapi.UseCase
 			first = err
 		}
 	}
-	ledger, err := identity.NewLedger(st.tx, st.outbox, p.ids)
+	ledger, err := identity.NewLedger(st.tx, p.events, p.ids)
 	check(err)
 	issuer, err := identity.NewIssuer(p.signer, p.ids, identity.IssuerConfig{Issuer: cfg.issuer(), Audience: cfg.issuer(),
 		AccessTTL: cfg.AccessTokenTTL, Sessions: session.Policy{AbsoluteLifetime: cfg.RefreshTokenTTL, IdleTimeout: cfg.SessionIdle,
@@ -86,10 +91,10 @@ func newIdentity(cfg Config, p identityPorts, log *slog.Logger) (httpapi.UseCase
 	check(err)
 	uc.Sessions, err = identity.NewSessions(identity.SessionsDeps{Sessions: st.sessions, Users: st.users, Clock: p.clock,
 		Verifier: p.verifier, Revoked: p.revoked, Challenges: st.challenges, Keys: p.keys, Throttle: throttle, Issuer: issuer,
-		Revoker: revoker, Logger: log})
+		Revoker: revoker, Gate: p.gate, Logger: log})
 	check(err)
 	uc.MFA, err = identity.NewMFA(identity.MFADeps{Ledger: ledger, Users: st.users, Sessions: st.sessions, Clock: p.clock,
-		Factors: factors, Reauth: reauth, Credentials: creds, Issuer: issuer, Revoker: revoker, Mail: mail, Logger: log})
+		Factors: factors, Reauth: reauth, Credentials: creds, Issuer: issuer, Revoker: revoker, Mail: mail, Gate: p.gate, Logger: log})
 	check(err)
 	if first != nil {
 		return httpapi.UseCases{}, first

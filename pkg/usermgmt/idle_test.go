@@ -33,7 +33,7 @@ func TestIdleRelayDoesNotSpin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := memoryStores(m, out.Outbox, box)
+	st := memoryStores(m, out.Outbox, box, make([]byte, crypto.EncryptionKeySize))
 	st.outbox = out
 	o := newOptions(nil)
 	o.mailer = &memory.Mailbox{}

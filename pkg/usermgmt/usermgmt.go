@@ -36,6 +36,8 @@ import (
 	"github.com/usermgmt/usermgmt/adapters/system"
 	"github.com/usermgmt/usermgmt/adapters/telemetry"
 	"github.com/usermgmt/usermgmt/adapters/valkey"
+	"github.com/usermgmt/usermgmt/core/admin"
+	"github.com/usermgmt/usermgmt/core/auditlog"
 	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/identity"
 	"github.com/usermgmt/usermgmt/core/relay"
@@ -50,6 +52,7 @@ type Service struct {
 	cfg     Config
 	log     *slog.Logger
 	id      httpapi.UseCases
+	trail   *auditlog.Log
 	api     *httpapi.API
 	relay   *relay.Relay
 	ring    *crypto.KeyRing
@@ -176,10 +179,16 @@ type stores struct {
 	factors     ports.MFAFactors
 	backupCodes ports.BackupCodes
 	challenges  ports.MFAChallenges
+	roles       ports.Roles
+	directory   ports.UserDirectory
+	audit       ports.AuditLog
 	secrets     ports.SecretBox
-	ready       func(context.Context) error
-	close       func() error
-	db          *sqlstore.DB // nil for memory stores
+	// encryptionKey is the key secrets seals with; the audit key derives
+	// from it unless USERMGMT_AUDIT_KEY is set.
+	encryptionKey []byte
+	ready         func(context.Context) error
+	close         func() error
+	db            *sqlstore.DB // nil for memory stores
 }
 
 // New opens the store named by cfg (migrating it when cfg.AutoMigrate is
@@ -217,12 +226,12 @@ func NewInMemory(cfg Config, opts ...Option) (*Service, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	box, err := secretBox(cfg, func() ([]byte, error) { return key, nil })
+	box, key, err := secretBox(cfg, func() ([]byte, error) { return key, nil })
 	if err != nil {
 		return nil, err
 	}
 	m := memory.New()
-	st := memoryStores(m, memory.NewOutbox(m, enc), box)
+	st := memoryStores(m, memory.NewOutbox(m, enc), box, key)
 	o := newOptions(opts)
 	if o.mailer == nil {
 		o.mailer = &memory.Mailbox{} // in memory too: nothing written to disk
@@ -234,11 +243,12 @@ func NewInMemory(cfg Config, opts ...Option) (*Service, error) {
 }
 
 // memoryStores are the stores of NewInMemory: everything in m.
-func memoryStores(m *memory.Store, out *memory.Outbox, box ports.SecretBox) stores {
+func memoryStores(m *memory.Store, out *memory.Outbox, box ports.SecretBox, key []byte) stores {
 	return stores{tx: memory.NewTransactor(m), users: memory.NewUsers(m), creds: memory.NewCredentials(m),
 		sessions: memory.NewSessions(m), outbox: out, keys: memory.NewSigningKeys(m), tokens: memory.NewOneTimeTokens(m),
 		factors: memory.NewMFAFactors(m), backupCodes: memory.NewBackupCodes(m), challenges: memory.NewMFAChallenges(m),
-		secrets: box, close: func() error { return nil }}
+		roles: memory.NewRoles(m), directory: memory.NewDirectory(m), audit: memory.NewAuditLog(m),
+		secrets: box, encryptionKey: key, close: func() error { return nil }}
 }
 
 func newOptions(opts []Option) options {
@@ -307,19 +317,21 @@ func limits(cfg Config, clock ports.Clock) (limitStore, error) {
 
 // secretBox seals secrets at rest with the configured keys, or, on the
 // embedded default, the key that generated returns.
-func secretBox(cfg Config, generated func() ([]byte, error)) (*crypto.SecretBox, error) {
+func secretBox(cfg Config, generated func() ([]byte, error)) (*crypto.SecretBox, []byte, error) {
 	if cfg.EncryptionKey != "" {
 		keys, err := crypto.ParseEncryptionKeys(cfg.EncryptionKey)
 		if err != nil {
-			return nil, fmt.Errorf("USERMGMT_ENCRYPTION_KEY: %w", err)
+			return nil, nil, fmt.Errorf("USERMGMT_ENCRYPTION_KEY: %w", err)
 		}
-		return crypto.NewSecretBox(keys...)
+		box, err := crypto.NewSecretBox(keys...)
+		return box, keys[0], err
 	}
 	k, err := generated()
 	if err != nil {
-		return nil, fmt.Errorf("USERMGMT_DATA_DIR: encryption key: %w", err)
+		return nil, nil, fmt.Errorf("USERMGMT_DATA_DIR: encryption key: %w", err)
 	}
-	return crypto.NewSecretBox(k)
+	box, err := crypto.NewSecretBox(k)
+	return box, k, err
 }
 
 // smsSender is the host's sender, else the webhook when configured, else
@@ -409,7 +421,7 @@ func openSQL(ctx context.Context, cfg Config, log *slog.Logger, enc event.Encode
 			return stores{}, err
 		}
 	}
-	box, err := secretBox(cfg, func() ([]byte, error) {
+	box, key, err := secretBox(cfg, func() ([]byte, error) {
 		return crypto.LoadOrCreateKeyFile(filepath.Join(cfg.DataDir, "encryption.key"))
 	})
 	if err != nil {
@@ -420,7 +432,8 @@ func openSQL(ctx context.Context, cfg Config, log *slog.Logger, enc event.Encode
 	return stores{tx: sqlstore.NewTransactor(db), users: sqlstore.NewUsers(db), creds: sqlstore.NewCredentials(db),
 		sessions: sqlstore.NewSessions(db), outbox: out, keys: sqlstore.NewSigningKeys(db),
 		tokens: sqlstore.NewOneTimeTokens(db), factors: sqlstore.NewMFAFactors(db), backupCodes: sqlstore.NewBackupCodes(db),
-		challenges: sqlstore.NewMFAChallenges(db), secrets: box, ready: db.Ping, close: db.Close, db: db}, nil
+		challenges: sqlstore.NewMFAChallenges(db), roles: sqlstore.NewRoles(db), directory: sqlstore.NewDirectory(db),
+		audit: sqlstore.NewAuditLog(db), secrets: box, encryptionKey: key, ready: db.Ping, close: db.Close, db: db}, nil
 }
 
 // KeyRefreshInterval is how often a running service reloads its signing
@@ -521,11 +534,32 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 	if err != nil {
 		return fail(err)
 	}
-	id, err := newIdentity(cfg, identityPorts{stores: st, limits: lim, hasher: hasher, signer: signer, verifier: verifier,
-		revoked: revoked, keys: ring, mailer: mailer, sms: texts, background: background, clock: clock, ids: ids}, o.log)
+	akey, err := auditKey(cfg, st.encryptionKey)
 	if err != nil {
 		return fail(err)
 	}
+	trail, err := auditlog.New(auditlog.Deps{Log: st.audit, Clock: clock}, akey)
+	if err != nil {
+		return fail(err)
+	}
+	// Every event an action appends is audited in its transaction.
+	events := auditlog.NewRecorder(st.tx, st.outbox, trail)
+	auth, err := admin.NewAuthorizer(st.users, st.roles)
+	if err != nil {
+		return fail(err)
+	}
+	id, err := newIdentity(cfg, identityPorts{stores: st, events: events, gate: auth, limits: lim, hasher: hasher, signer: signer,
+		verifier: verifier, revoked: revoked, keys: ring, mailer: mailer, sms: texts, background: background, clock: clock,
+		ids: ids}, o.log)
+	if err != nil {
+		return fail(err)
+	}
+	adm, err := newAdmin(cfg, adminPorts{stores: st, events: events, revoked: revoked, passwords: id.Passwords, trail: trail,
+		auth: auth, clock: clock, ids: ids}, o.log)
+	if err != nil {
+		return fail(err)
+	}
+	id.Admin = adm
 	// A restart must forget no revocation whose tokens may still be valid.
 	if err := id.Sessions.SyncRevocations(ctx, cfg.AccessTokenTTL+verifyLeeway); err != nil {
 		return fail(err)
@@ -561,7 +595,7 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 	if err != nil {
 		return fail(err)
 	}
-	return &Service{cfg: cfg, log: o.log, id: id, api: api, relay: rl, ring: ring, ready: ready, metrics: metrics,
+	return &Service{cfg: cfg, log: o.log, id: id, trail: trail, api: api, relay: rl, ring: ring, ready: ready, metrics: metrics,
 		closers: append(closers, st.close)}, nil
 }
 
