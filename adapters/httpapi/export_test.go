@@ -24,3 +24,20 @@ func RenderErrorForTest(t *testing.T, err error) (int, map[string][]string, []by
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, res.Header, b
 }
+
+// AccessForTest is the declared access of every route of the table, by
+// "METHOD path": "public", "owner" or the permission.
+func (a *API) AccessForTest() map[string]string {
+	out := map[string]string{}
+	for _, rt := range a.routes {
+		access := string(rt.perm)
+		switch {
+		case rt.public != nil:
+			access = "public"
+		case rt.owner:
+			access = "owner"
+		}
+		out[rt.method+" "+rt.path] = access
+	}
+	return out
+}

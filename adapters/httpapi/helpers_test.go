@@ -33,8 +33,10 @@ import (
 // argon2 parameters cheap enough for tests.
 type server struct {
 	app     *fiber.App
+	api     *httpapi.API
 	logs    *bytes.Buffer
 	mailbox *memory.Mailbox
+	store   *memory.Store
 }
 
 func newServer(t *testing.T, trusted ...string) *server {
@@ -77,7 +79,7 @@ func newServer(t *testing.T, trusted ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &server{app: api.App(), logs: logs, mailbox: mailbox}
+	return &server{app: api.App(), api: api, logs: logs, mailbox: mailbox, store: m}
 }
 
 type response struct {
@@ -224,7 +226,11 @@ func useCases(t *testing.T, p useCasePorts) httpapi.UseCases {
 	m := p.store
 	users, sessions, challenges, tokens := memory.NewUsers(m), memory.NewSessions(m), memory.NewMFAChallenges(m), memory.NewOneTimeTokens(m)
 	revoked := memory.NewRevokedSessions(p.clock, time.Hour)
-	ledger, err := identity.NewLedger(memory.NewTransactor(m), memory.NewOutbox(m, event.NewEncoder("urn:test", "urn:schema:", nil)), p.ids)
+	trail, err := auditlog.New(auditlog.Deps{Log: memory.NewAuditLog(m), Clock: p.clock}, nil)
+	must(err)
+	// Events are audited as the service audits them.
+	events := auditlog.NewRecorder(memory.NewTransactor(m), memory.NewOutbox(m, event.NewEncoder("urn:test", "urn:schema:", nil)), trail)
+	ledger, err := identity.NewLedger(memory.NewTransactor(m), events, p.ids)
 	must(err)
 	issuer, err := identity.NewIssuer(p.signer, p.ids, identity.IssuerConfig{Issuer: "urn:test", Audience: "urn:test", AccessTTL: 15 * time.Minute,
 		Sessions: session.Policy{AbsoluteLifetime: time.Hour, IdleTimeout: time.Hour, ConcurrentWindow: 50 * time.Millisecond}})
@@ -270,33 +276,39 @@ func useCases(t *testing.T, p useCasePorts) httpapi.UseCases {
 	uc.MFA, err = identity.NewMFA(identity.MFADeps{Ledger: ledger, Users: users, Sessions: sessions, Clock: p.clock,
 		Factors: factors, Reauth: reauth, Credentials: creds, Issuer: issuer, Revoker: revoker, Mail: mail, Gate: gate})
 	must(err)
-	uc.Admin = adminUseCases(t, p, gate, uc.Passwords, revoked)
+	uc.Admin = adminUseCases(t, p, adminParts{auth: gate, resets: uc.Passwords, revoked: revoked, events: events, trail: trail})
 	return uc
 }
 
+// adminParts are what the administration use cases share with identity's.
+type adminParts struct {
+	auth    *admin.Authorizer
+	resets  admin.PasswordResets
+	revoked ports.RevokedSessions
+	events  ports.Outbox
+	trail   *auditlog.Log
+}
+
 // adminUseCases wires the administration use cases over p's store.
-func adminUseCases(t *testing.T, p useCasePorts, auth *admin.Authorizer, resets admin.PasswordResets, revoked ports.RevokedSessions) httpapi.AdminUseCases {
+func adminUseCases(t *testing.T, p useCasePorts, a adminParts) httpapi.AdminUseCases {
 	t.Helper()
 	m := p.store
 	roles, directory, tx := memory.NewRoles(m), memory.NewDirectory(m), memory.NewTransactor(m)
-	trail, err := auditlog.New(auditlog.Deps{Log: memory.NewAuditLog(m), Clock: p.clock}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var uc httpapi.AdminUseCases
+	var err error
 	uc.Users, err = admin.NewUsers(admin.UsersDeps{Tx: tx, Users: memory.NewUsers(m), Directory: directory,
-		Sessions: memory.NewSessions(m), Revoked: revoked, Outbox: memory.NewOutbox(m, event.NewEncoder("urn:test", "urn:schema:", nil)),
-		Clock: p.clock, IDs: p.ids, Auth: auth, Resets: resets}, 30*24*time.Hour, nil)
+		Sessions: memory.NewSessions(m), Revoked: a.revoked, Outbox: a.events, Clock: p.clock, IDs: p.ids, Auth: a.auth,
+		Resets: a.resets}, 30*24*time.Hour, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if uc.Roles, err = admin.NewRoles(tx, roles, directory, p.clock, auth); err != nil {
+	if uc.Roles, err = admin.NewRoles(tx, roles, directory, p.clock, a.auth); err != nil {
 		t.Fatal(err)
 	}
-	if uc.Directory, err = admin.NewDirectory(directory, p.box, auth); err != nil {
+	if uc.Directory, err = admin.NewDirectory(directory, p.box, a.auth); err != nil {
 		t.Fatal(err)
 	}
-	if uc.Trail, err = admin.NewTrail(trail, p.box, auth); err != nil {
+	if uc.Trail, err = admin.NewTrail(a.trail, p.box, a.auth); err != nil {
 		t.Fatal(err)
 	}
 	return uc

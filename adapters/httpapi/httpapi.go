@@ -21,6 +21,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/usermgmt/usermgmt/core/admin"
+	"github.com/usermgmt/usermgmt/core/audit"
 	"github.com/usermgmt/usermgmt/core/errs"
 	"github.com/usermgmt/usermgmt/core/identity"
 )
@@ -94,8 +95,8 @@ func New(uc UseCases, opt Options) (*API, error) {
 	a := &API{uc: uc, opt: opt, dec: newDecoder()}
 	a.routes = a.routeTable()
 	for _, rt := range a.routes {
-		if (rt.public == nil) == (rt.authed == nil) {
-			return nil, fmt.Errorf("httpapi.New: %s %s must have exactly one of a public or an authed handler", rt.method, rt.path)
+		if err := rt.checkAccess(); err != nil {
+			return nil, fmt.Errorf("httpapi.New: %w", err)
 		}
 	}
 	doc, err := buildOpenAPI(a.routes, opt.Version)
@@ -187,7 +188,22 @@ func (a *API) register(r fiber.Router) {
 		if rt.authed != nil {
 			h = a.withClaims(rt.authed)
 		}
+		// What changes state is audited with who asked, from where; reads
+		// (verify, the hot path, among them) skip the bookkeeping.
+		if rt.method != fiber.MethodGet {
+			h = a.auditing(h)
+		}
 		r.Add(rt.method, rt.path, h)
+	}
+}
+
+// auditing gives the use cases the request's address, user agent and id,
+// which the audit trail records with each action.
+func (a *API) auditing(h fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		c.SetUserContext(audit.WithRequest(c.UserContext(), audit.Request{IP: a.clientIP(c),
+			UserAgent: c.Get(fiber.HeaderUserAgent), RequestID: ensureRequestID(c)}))
+		return h(c)
 	}
 }
 

@@ -32,10 +32,19 @@ func buildOpenAPI(routes []route, version string) ([]byte, error) {
 		}
 		if rt.authed != nil {
 			op["security"] = []map[string][]string{{"bearer": {}}}
+			// Who may call it: the account's owner or a permission (AC-01).
+			op["x-permission"] = string(rt.perm)
+			if rt.owner {
+				op["x-permission"] = "owner"
+			}
 		} else {
 			op["security"] = []map[string][]string{}
 		}
-		if params := pathParams(rt.path); len(params) > 0 {
+		params := pathParams(rt.path)
+		if rt.query != nil {
+			params = append(params, queryParams(rt.query)...)
+		}
+		if len(params) > 0 {
 			op["parameters"] = params
 		}
 		if rt.body != nil {

@@ -2,13 +2,16 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/usermgmt/usermgmt/core/audit"
 	"github.com/usermgmt/usermgmt/core/errs"
 	"github.com/usermgmt/usermgmt/core/identity"
 	"github.com/usermgmt/usermgmt/core/mfa"
+	"github.com/usermgmt/usermgmt/core/role"
 	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/token"
 	"github.com/usermgmt/usermgmt/core/user"
@@ -31,9 +34,18 @@ type route struct {
 	// fails are the error kinds the use case answers, beyond those every
 	// route of its shape can (see errorStatuses): each is a documented
 	// problem status.
-	fails  []errs.Kind
+	fails []errs.Kind
+	// query is the DTO of the query parameters, nil when the route takes
+	// none (any parameter is then refused).
+	query  any
 	public fiber.Handler
 	authed func(*fiber.Ctx, token.Claims) error
+	// An authed route declares who may call it (AC-01): the owner of the
+	// account the token names (self-service), or a holder of perm. The
+	// use case checks again; the declaration documents the route and
+	// lets a test refuse a route that declares nothing.
+	owner bool
+	perm  role.Permission
 }
 
 // rawBody is a success body served as bytes from elsewhere: its media type
@@ -47,6 +59,10 @@ const (
 )
 
 func (a *API) routeTable() []route {
+	return append(a.identityRoutes(), a.adminRoutes()...)
+}
+
+func (a *API) identityRoutes() []route {
 	return []route{
 		{method: fiber.MethodPost, path: "/v1/auth/register", summary: "Register an account with a password and sign in", tag: "auth",
 			body: registerRequest{}, status: fiber.StatusCreated, resp: authResponse{}, fails: []errs.Kind{errs.Conflict, errs.RateLimited, errs.Unavailable}, public: a.registerAccount},
@@ -59,9 +75,9 @@ func (a *API) routeTable() []route {
 		{method: fiber.MethodPost, path: "/v1/auth/refresh", summary: "Rotate a refresh token for a new token pair", tag: "auth",
 			body: refreshRequest{}, status: fiber.StatusOK, resp: tokenResponse{}, fails: []errs.Kind{errs.Unauthenticated, errs.Forbidden, errs.RateLimited, errs.Unavailable}, public: a.refresh},
 		{method: fiber.MethodPost, path: "/v1/auth/logout", summary: "End the current session (and the one of the given refresh token)", tag: "auth",
-			body: logoutRequest{}, bodyOptional: true, status: fiber.StatusNoContent, authed: a.logout},
+			body: logoutRequest{}, bodyOptional: true, status: fiber.StatusNoContent, owner: true, authed: a.logout},
 		{method: fiber.MethodPost, path: "/v1/auth/password/change", summary: "Change the password; other sessions end", tag: "auth",
-			body: changePasswordRequest{}, status: fiber.StatusNoContent, fails: []errs.Kind{errs.Forbidden, errs.RateLimited, errs.Unavailable}, authed: a.changePassword},
+			body: changePasswordRequest{}, status: fiber.StatusNoContent, fails: []errs.Kind{errs.Forbidden, errs.RateLimited, errs.Unavailable}, owner: true, authed: a.changePassword},
 		{method: fiber.MethodPost, path: "/v1/auth/password/forgot", summary: "Mail a password-reset link; 202 for any address", tag: "auth",
 			body: forgotPasswordRequest{}, status: fiber.StatusAccepted, resp: acceptedResponse{}, fails: []errs.Kind{errs.RateLimited, errs.Unavailable}, public: a.forgotPassword},
 		{method: fiber.MethodPost, path: "/v1/auth/password/reset", summary: "Set a new password with a reset token; every session ends", tag: "auth",
@@ -71,39 +87,39 @@ func (a *API) routeTable() []route {
 		{method: fiber.MethodPost, path: "/v1/auth/email/resend", summary: "Mail a new verification link; 202 for any address", tag: "auth",
 			body: forgotPasswordRequest{}, status: fiber.StatusAccepted, resp: acceptedResponse{}, fails: []errs.Kind{errs.RateLimited, errs.Unavailable}, public: a.resendVerification},
 		{method: fiber.MethodGet, path: "/v1/auth/verify", summary: "Forward-auth: check an access token; X-User-Id, X-User-Roles and X-User-Aal on success", tag: "auth",
-			status: fiber.StatusOK, resp: verifyResponse{}, authed: a.verify},
+			status: fiber.StatusOK, resp: verifyResponse{}, owner: true, authed: a.verify},
 		{method: fiber.MethodGet, path: "/v1/users/me", summary: "The caller's account", tag: "users",
-			status: fiber.StatusOK, resp: userResponse{}, fails: []errs.Kind{errs.Forbidden}, authed: a.me},
+			status: fiber.StatusOK, resp: userResponse{}, fails: []errs.Kind{errs.Forbidden}, owner: true, authed: a.me},
 		{method: fiber.MethodPatch, path: "/v1/users/me", summary: "Update the caller's profile and preferences", tag: "users",
-			body: updateMeRequest{}, status: fiber.StatusOK, resp: userResponse{}, fails: []errs.Kind{errs.Forbidden}, authed: a.updateMe},
+			body: updateMeRequest{}, status: fiber.StatusOK, resp: userResponse{}, fails: []errs.Kind{errs.Forbidden}, owner: true, authed: a.updateMe},
 		{method: fiber.MethodGet, path: "/v1/users/me/sessions", summary: "The caller's live sessions, newest first", tag: "users",
-			status: fiber.StatusOK, resp: sessionsResponse{}, fails: []errs.Kind{errs.Forbidden}, authed: a.mySessions},
+			status: fiber.StatusOK, resp: sessionsResponse{}, fails: []errs.Kind{errs.Forbidden}, owner: true, authed: a.mySessions},
 		{method: fiber.MethodDelete, path: "/v1/users/me/sessions", summary: "End every session of the caller but the current one", tag: "users",
-			status: fiber.StatusOK, resp: endedResponse{}, fails: []errs.Kind{errs.Forbidden}, authed: a.endOtherSessions},
+			status: fiber.StatusOK, resp: endedResponse{}, fails: []errs.Kind{errs.Forbidden}, owner: true, authed: a.endOtherSessions},
 		{method: fiber.MethodDelete, path: "/v1/users/me/sessions/:id", summary: "End one of the caller's sessions", tag: "users",
-			status: fiber.StatusNoContent, fails: []errs.Kind{errs.Forbidden}, authed: a.endMySession},
+			status: fiber.StatusNoContent, fails: []errs.Kind{errs.Forbidden}, owner: true, authed: a.endMySession},
 		{method: fiber.MethodGet, path: "/v1/users/me/mfa", summary: "The caller's second factors and remaining backup codes", tag: "mfa",
-			status: fiber.StatusOK, resp: mfaStatusResponse{}, fails: []errs.Kind{errs.Forbidden}, authed: a.myMFA},
+			status: fiber.StatusOK, resp: mfaStatusResponse{}, fails: []errs.Kind{errs.Forbidden}, owner: true, authed: a.myMFA},
 		{method: fiber.MethodPost, path: "/v1/users/me/mfa/totp", summary: "Start enrolling an authenticator app (password, and a current factor's code when MFA is on)", tag: "mfa",
-			body: reauthRequest{}, status: fiber.StatusOK, resp: totpSetupResponse{}, fails: []errs.Kind{errs.Forbidden, errs.Conflict, errs.Precondition, errs.RateLimited, errs.Unavailable}, authed: a.beginTOTP},
+			body: reauthRequest{}, status: fiber.StatusOK, resp: totpSetupResponse{}, fails: []errs.Kind{errs.Forbidden, errs.Conflict, errs.Precondition, errs.RateLimited, errs.Unavailable}, owner: true, authed: a.beginTOTP},
 		{method: fiber.MethodPost, path: "/v1/users/me/mfa/email", summary: "Start enrolling the verified email address: a code is mailed", tag: "mfa",
-			body: reauthRequest{}, status: fiber.StatusAccepted, resp: sentCodeResponse{}, fails: []errs.Kind{errs.Forbidden, errs.Conflict, errs.Precondition, errs.RateLimited, errs.Unavailable}, authed: a.beginEmailFactor},
+			body: reauthRequest{}, status: fiber.StatusAccepted, resp: sentCodeResponse{}, fails: []errs.Kind{errs.Forbidden, errs.Conflict, errs.Precondition, errs.RateLimited, errs.Unavailable}, owner: true, authed: a.beginEmailFactor},
 		{method: fiber.MethodPost, path: "/v1/users/me/mfa/sms", summary: "Start enrolling a phone number: a code is texted", tag: "mfa",
-			body: smsFactorRequest{}, status: fiber.StatusAccepted, resp: sentCodeResponse{}, fails: []errs.Kind{errs.Forbidden, errs.Conflict, errs.Precondition, errs.RateLimited, errs.Unavailable}, authed: a.beginSMSFactor},
+			body: smsFactorRequest{}, status: fiber.StatusAccepted, resp: sentCodeResponse{}, fails: []errs.Kind{errs.Forbidden, errs.Conflict, errs.Precondition, errs.RateLimited, errs.Unavailable}, owner: true, authed: a.beginSMSFactor},
 		{method: fiber.MethodPost, path: "/v1/users/me/mfa/:method/confirm", summary: "Enable a factor with a code from it; other sessions end", tag: "mfa",
-			body: confirmFactorRequest{}, status: fiber.StatusOK, resp: enabledResponse{}, fails: []errs.Kind{errs.Forbidden, errs.Conflict, errs.RateLimited, errs.Unavailable}, authed: a.confirmFactor},
+			body: confirmFactorRequest{}, status: fiber.StatusOK, resp: enabledResponse{}, fails: []errs.Kind{errs.Forbidden, errs.Conflict, errs.RateLimited, errs.Unavailable}, owner: true, authed: a.confirmFactor},
 		{method: fiber.MethodPost, path: "/v1/users/me/mfa/:method/disable", summary: "Remove a factor (password and a current factor's code); other sessions end", tag: "mfa",
-			body: reauthRequest{}, status: fiber.StatusNoContent, fails: []errs.Kind{errs.Forbidden, errs.Precondition, errs.RateLimited, errs.Unavailable}, authed: a.disableFactor},
+			body: reauthRequest{}, status: fiber.StatusNoContent, fails: []errs.Kind{errs.Forbidden, errs.Precondition, errs.RateLimited, errs.Unavailable}, owner: true, authed: a.disableFactor},
 		{method: fiber.MethodPost, path: "/v1/users/me/mfa/backup-codes", summary: "Replace the backup codes (password and a current factor's code)", tag: "mfa",
-			body: reauthRequest{}, status: fiber.StatusOK, resp: backupCodesResponse{}, fails: []errs.Kind{errs.Forbidden, errs.Precondition, errs.RateLimited, errs.Unavailable}, authed: a.regenerateBackupCodes},
+			body: reauthRequest{}, status: fiber.StatusOK, resp: backupCodesResponse{}, fails: []errs.Kind{errs.Forbidden, errs.Precondition, errs.RateLimited, errs.Unavailable}, owner: true, authed: a.regenerateBackupCodes},
 		{method: fiber.MethodPost, path: "/v1/users/me/mfa/reauth-code", summary: "Send a code by an email or SMS factor, to re-authenticate a factor change", tag: "mfa",
-			body: reauthCodeRequest{}, status: fiber.StatusAccepted, resp: sentCodeResponse{}, fails: []errs.Kind{errs.Forbidden, errs.Precondition, errs.RateLimited, errs.Unavailable}, authed: a.requestReauthCode},
+			body: reauthCodeRequest{}, status: fiber.StatusAccepted, resp: sentCodeResponse{}, fails: []errs.Kind{errs.Forbidden, errs.Precondition, errs.RateLimited, errs.Unavailable}, owner: true, authed: a.requestReauthCode},
 		{method: fiber.MethodDelete, path: "/v1/admin/users/:id/sessions", summary: "Administrators: end every session of a user (logoutType forced)", tag: "admin",
-			status: fiber.StatusOK, resp: endedResponse{}, fails: []errs.Kind{errs.Forbidden}, authed: a.endUserSessions},
+			status: fiber.StatusOK, resp: endedResponse{}, fails: []errs.Kind{errs.Forbidden}, perm: role.SessionsRevoke, authed: a.endUserSessions},
 		{method: fiber.MethodPost, path: "/v1/admin/users/:id/mfa/reset", summary: "Administrators: remove every second factor of a user who lost them; their sessions end", tag: "admin",
-			status: fiber.StatusNoContent, fails: []errs.Kind{errs.Forbidden}, authed: a.resetUserMFA},
+			status: fiber.StatusNoContent, fails: []errs.Kind{errs.Forbidden}, perm: role.UsersWrite, authed: a.resetUserMFA},
 		{method: fiber.MethodDelete, path: "/v1/admin/sessions", summary: "Administrators: end every session of every user (logoutType forced)", tag: "admin",
-			status: fiber.StatusOK, resp: endedResponse{}, fails: []errs.Kind{errs.Forbidden}, authed: a.endAllSessions},
+			status: fiber.StatusOK, resp: endedResponse{}, fails: []errs.Kind{errs.Forbidden}, perm: role.KeysRotate, authed: a.endAllSessions},
 		{method: fiber.MethodGet, path: "/healthz", summary: "Liveness", tag: "operations",
 			status: fiber.StatusOK, resp: healthResponse{}, public: a.healthz},
 		{method: fiber.MethodGet, path: "/readyz", summary: "Readiness: dependencies reachable", tag: "operations",
@@ -380,6 +396,9 @@ func (a *API) withClaims(h func(*fiber.Ctx, token.Claims) error) fiber.Handler {
 		if err != nil {
 			return err
 		}
+		if c.Method() != fiber.MethodGet {
+			c.SetUserContext(audit.WithActor(c.UserContext(), audit.Actor{Kind: audit.ActorUser, ID: p.Subject}))
+		}
 		return h(c, p)
 	}
 }
@@ -391,4 +410,20 @@ func bearerToken(h string) (string, bool) {
 	}
 	t := strings.TrimSpace(h[len(prefix):])
 	return t, t != "" && len(t) <= 4096
+}
+
+// checkAccess refuses a route whose access is not declared exactly once:
+// public, or authed for the owner or for a permission (AC-01).
+func (rt route) checkAccess() error {
+	switch {
+	case (rt.public == nil) == (rt.authed == nil):
+		return fmt.Errorf("%s %s must have exactly one of a public or an authed handler", rt.method, rt.path)
+	case rt.public != nil && (rt.owner || rt.perm != ""):
+		return fmt.Errorf("%s %s is public: it cannot declare an owner or a permission", rt.method, rt.path)
+	case rt.authed != nil && rt.owner == (rt.perm != ""):
+		return fmt.Errorf("%s %s must declare exactly one of owner or a permission", rt.method, rt.path)
+	case rt.perm != "" && !role.Known(rt.perm):
+		return fmt.Errorf("%s %s declares the unknown permission %q", rt.method, rt.path, rt.perm)
+	}
+	return nil
 }

@@ -487,7 +487,7 @@ func TestE2E_BootstrapAdmin(t *testing.T) {
 	dir := t.TempDir()
 	s := start(t, "USERMGMT_DATA_DIR="+dir, "USERMGMT_ADMIN_EMAIL=root@example.com", "USERMGMT_ADMIN_PASSWORD="+pw)
 	r := s.call(t, "POST", "/v1/auth/login", "", map[string]string{"identifier": "root@example.com", "password": pw})
-	if r.status != 200 || r.body["user"].(map[string]any)["role"] != "admin" {
+	if r.status != 200 || r.body["user"].(map[string]any)["role"] != "superadmin" {
 		t.Fatalf("admin login: %d %s", r.status, r.raw)
 	}
 }

@@ -63,12 +63,17 @@ func (t *Trail) Search(ctx context.Context, p token.Claims, f audit.Filter, curs
 	return out, nil
 }
 
-// Export calls fn with every entry matching f, oldest first, streaming.
-func (t *Trail) Export(ctx context.Context, p token.Claims, f audit.Filter, fn func(audit.Entry) error) error {
+// Exporter authorizes an export of the entries matching f and returns
+// what streams them, oldest first, to fn: a transport answers a refusal
+// before it starts a stream it could no longer turn into an error.
+func (t *Trail) Exporter(ctx context.Context, p token.Claims, f audit.Filter) (func(ctx context.Context, fn func(audit.Entry) error) error, error) {
 	if _, err := t.auth.Principal(ctx, p, role.AuditRead); err != nil {
-		return fmt.Errorf("export audit trail: %w", err)
+		return nil, fmt.Errorf("export audit trail: %w", err)
 	}
-	return t.log.Export(ctx, f, fn)
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, fn func(audit.Entry) error) error { return t.log.Export(ctx, f, fn) }, nil
 }
 
 func trailBinding(f audit.Filter) []byte {
