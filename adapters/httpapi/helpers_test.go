@@ -240,7 +240,8 @@ func useCases(t *testing.T, p useCasePorts) httpapi.UseCases {
 	mail, err := identity.NewMail(identity.MailDeps{Users: users, Tokens: tokens, Mailer: p.mailer, Background: p.background,
 		IDs: p.ids, Clock: p.clock, Throttle: throttle}, identity.MailConfig{PublicURL: "https://id.example.com"})
 	must(err)
-	alerts, err := identity.NewAlerts(identity.AlertsDeps{Ledger: ledger, Clock: p.clock, Sessions: sessions, Mail: mail, Throttle: throttle})
+	alerts, err := identity.NewAlerts(identity.AlertsDeps{Ledger: ledger, Clock: p.clock, Sessions: sessions, Mail: mail, Throttle: throttle,
+		Trail: trail})
 	must(err)
 	creds, err := identity.NewCredentials(identity.CredentialsDeps{Users: users, Credentials: memory.NewCredentials(m), Hasher: p.hasher,
 		Blocklist: blocklist.New(), Throttle: throttle, Alerts: alerts})
@@ -254,7 +255,7 @@ func useCases(t *testing.T, p useCasePorts) httpapi.UseCases {
 	reauth, err := identity.NewReauthenticator(identity.ReauthenticatorDeps{Clock: p.clock, Tokens: tokens, Credentials: creds,
 		Factors: factors, Throttle: throttle, Alerts: alerts})
 	must(err)
-	gate, err := admin.NewAuthorizer(users, memory.NewRoles(m))
+	gate, err := admin.NewAuthorizer(users, memory.NewRoles(m), trail)
 	must(err)
 	var uc httpapi.UseCases
 	uc.Accounts, err = identity.NewAccounts(identity.AccountsDeps{Ledger: ledger, Users: users, Sessions: sessions, Clock: p.clock,

@@ -148,5 +148,19 @@ func TestE2E_Administration(t *testing.T) {
 		if r := s.call(t, "GET", "/v1/audit", mgrAccess, nil); r.status != 200 {
 			t.Fatalf("an admin reads the trail: %d", r.status)
 		}
+
+		// LO-03: a failed sign-in and a refusal are in the trail too.
+		if r := s.call(t, "POST", "/v1/auth/login", "", map[string]string{"identifier": "root@example.com", "password": "wrong " + pw}); r.status != 401 {
+			t.Fatalf("a wrong password: %d", r.status)
+		}
+		rootID := s.call(t, "GET", "/v1/users/me", root, nil).str("id")
+		failed := s.call(t, "GET", "/v1/audit?action=user.login&outcome=failure&target="+rootID, root, nil)
+		if failed.status != 200 || len(failed.body["items"].([]any)) != 1 {
+			t.Fatalf("the failed sign-in in the trail: %d %s", failed.status, failed.raw)
+		}
+		refused := s.call(t, "GET", "/v1/audit?action=authz.refused&outcome=denied&actor="+mgr, root, nil)
+		if refused.status != 200 || len(refused.body["items"].([]any)) < 2 {
+			t.Fatalf("the refusals of the admin in the trail: %d %s", refused.status, refused.raw)
+		}
 	})
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/usermgmt/usermgmt/core/audit"
 	"github.com/usermgmt/usermgmt/core/errs"
 	"github.com/usermgmt/usermgmt/core/mfa"
 	"github.com/usermgmt/usermgmt/core/role"
@@ -33,24 +34,57 @@ type Principal struct {
 	Perms role.Set
 }
 
-// Authorizer resolves principals and the permissions of accounts.
+// Recorder records audit entries outside an action's transaction
+// (core/auditlog's Log).
+type Recorder interface {
+	Record(ctx context.Context, e audit.Entry) error
+}
+
+// Authorizer resolves principals and the permissions of accounts, and
+// records every refusal in the audit trail (LO-03).
 type Authorizer struct {
 	users ports.Users
 	roles ports.Roles
+	trail Recorder
 }
 
-// NewAuthorizer returns an Authorizer over users and custom roles.
-func NewAuthorizer(users ports.Users, roles ports.Roles) (*Authorizer, error) {
-	if users == nil || roles == nil {
+// NewAuthorizer returns an Authorizer over users and custom roles that
+// records refusals in trail.
+func NewAuthorizer(users ports.Users, roles ports.Roles, trail Recorder) (*Authorizer, error) {
+	if users == nil || roles == nil || trail == nil {
 		return nil, errors.New("admin.NewAuthorizer: missing dependency")
 	}
-	return &Authorizer{users: users, roles: roles}, nil
+	return &Authorizer{users: users, roles: roles, trail: trail}, nil
+}
+
+// Refused records that the caller of p was refused perm on target (which
+// may be empty) with err, when err is a refusal; it returns err.
+func (a *Authorizer) Refused(ctx context.Context, p token.Claims, perm role.Permission, target user.ID, err error) error {
+	if err == nil || errs.KindOf(err) != errs.Forbidden {
+		return err
+	}
+	code := "forbidden"
+	var de *errs.Error
+	if errors.As(err, &de) {
+		code = de.Code
+	}
+	e := audit.Entry{Actor: audit.Actor{Kind: audit.ActorUser, ID: p.Subject}, Action: "authz.refused", Target: string(target),
+		Outcome: audit.Denied, Details: map[string]string{"permission": string(perm), "reason": code}}
+	if rerr := a.trail.Record(ctx, e); rerr != nil {
+		return errors.Join(err, fmt.Errorf("audit the refusal: %w", rerr))
+	}
+	return err
 }
 
 // Principal loads the caller of p as stored now and returns them with
 // their permissions, after checking perm. An account that cannot sign in,
 // or a session below the account's assurance level, holds nothing.
 func (a *Authorizer) Principal(ctx context.Context, p token.Claims, perm role.Permission) (Principal, error) {
+	by, err := a.principal(ctx, p, perm)
+	return by, a.Refused(ctx, p, perm, "", err)
+}
+
+func (a *Authorizer) principal(ctx context.Context, p token.Claims, perm role.Permission) (Principal, error) {
 	u, err := a.users.ByID(ctx, user.ID(p.Subject))
 	if errors.Is(err, user.ErrNotFound) {
 		return Principal{}, role.ErrDenied
@@ -148,5 +182,5 @@ func (a *Authorizer) Permit(ctx context.Context, p token.Claims, target user.ID,
 	if err != nil {
 		return err
 	}
-	return by.Perms.ActOn(perms2)
+	return a.Refused(ctx, p, perms[0], target, by.Perms.ActOn(perms2))
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/usermgmt/usermgmt/adapters/crypto"
 	"github.com/usermgmt/usermgmt/adapters/memory"
 	"github.com/usermgmt/usermgmt/core/admin"
+	"github.com/usermgmt/usermgmt/core/audit"
+	"github.com/usermgmt/usermgmt/core/auditlog"
 	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/role"
 	"github.com/usermgmt/usermgmt/core/session"
@@ -51,6 +53,7 @@ type rig struct {
 	svc      *admin.Users
 	roles    *admin.Roles
 	dir      *admin.Directory
+	trail    *auditlog.Log
 }
 
 func newRig(t *testing.T) *rig {
@@ -59,7 +62,12 @@ func newRig(t *testing.T) *rig {
 	r := &rig{t: t, m: m, clock: &clock{t0}, ids: &ids{}, users: memory.NewUsers(m), sessions: memory.NewSessions(m),
 		outbox: memory.NewOutbox(m, event.NewEncoder("urn:test", "https://schemas.test/", nil)), resets: &resets{}}
 	r.revoked = memory.NewRevokedSessions(r.clock, time.Hour)
-	auth, err := admin.NewAuthorizer(r.users, memory.NewRoles(m))
+	var err error
+	r.trail, err = auditlog.New(auditlog.Deps{Log: memory.NewAuditLog(m), Clock: r.clock}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := admin.NewAuthorizer(r.users, memory.NewRoles(m), r.trail)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,5 +400,36 @@ func TestEndUserSessions_Forced_SE09(t *testing.T) {
 	}
 	if _, err := r.svc.EndSessions(ctx, adm, ada); !errors.Is(err, role.ErrDenied) {
 		t.Errorf("a demoted administrator's old token: %v", err)
+	}
+}
+
+// LO-03: every refusal is in the audit trail, with who was refused what.
+func TestRefusalsAreAudited_LO03(t *testing.T) {
+	r := newRig(t)
+	ctx := t.Context()
+	_, support, _ := r.account("help", role.Support)
+	adminID, adm, _ := r.account("admin1", role.Admin)
+	peer, _, _ := r.account("admin2", role.Admin)
+	_, _ = r.svc.Deactivate(ctx, support, peer, "x") // no users:write
+	_, _ = r.svc.Deactivate(ctx, adm, peer, "x")     // a peer
+	_, _ = r.svc.SetRoles(ctx, adm, adminID, nil)    // oneself
+	if _, err := r.roles.Create(ctx, adm, "keys", "", []role.Permission{role.APIKeysManage}); !errors.Is(err, role.ErrEscalation) {
+		t.Fatal(err)
+	}
+	page, err := r.trail.Search(ctx, audit.Filter{Action: "authz.refused"}, 0, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reasons []string
+	for _, e := range page.Items {
+		if e.Outcome != audit.Denied || e.Actor.ID == "" {
+			t.Errorf("refusal entry %+v", e)
+		}
+		reasons = append(reasons, e.Details["reason"])
+	}
+	slices.Sort(reasons)
+	want := []string{"auth.escalation", "auth.outranked", "auth.permission_denied", "auth.self"}
+	if !slices.Equal(reasons, want) {
+		t.Fatalf("refusals recorded %v, want %v", reasons, want)
 	}
 }

@@ -63,7 +63,7 @@ func (s *Roles) Create(ctx context.Context, p token.Claims, name, description st
 		return s.roles.Create(ctx, r)
 	})
 	if err != nil {
-		return role.Role{}, fmt.Errorf("create role: %w", err)
+		return role.Role{}, fmt.Errorf("create role: %w", s.auth.Refused(ctx, p, role.RolesManage, "", err))
 	}
 	return r, nil
 }
@@ -93,7 +93,7 @@ func (s *Roles) Update(ctx context.Context, p token.Claims, name string, e role.
 		return err
 	})
 	if err != nil {
-		return role.Role{}, fmt.Errorf("update role: %w", err)
+		return role.Role{}, fmt.Errorf("update role: %w", s.auth.Refused(ctx, p, role.RolesManage, "", err))
 	}
 	return out, nil
 }
@@ -127,11 +127,14 @@ func (s *Roles) Delete(ctx context.Context, p token.Claims, name string) error {
 		return s.roles.Delete(ctx, name)
 	})
 	if err != nil {
-		return fmt.Errorf("delete role: %w", err)
+		return fmt.Errorf("delete role: %w", s.auth.Refused(ctx, p, role.RolesManage, "", err))
 	}
 	return nil
 }
 
+// lockedPrincipal is the caller, checked again under lock. It runs in the
+// transaction, which a refusal rolls back with whatever it recorded: the
+// use case records the refusal once the transaction is over.
 func (s *Roles) lockedPrincipal(ctx context.Context, p token.Claims) (Principal, error) {
 	by, err := s.auth.Principal(ctx, p, role.RolesManage)
 	if err != nil {

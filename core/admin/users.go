@@ -108,7 +108,7 @@ func (s *Users) run(ctx context.Context, p token.Claims, id user.ID, c change) (
 		return user.User{}, false, err
 	}
 	if by.User.ID() == id && !c.self {
-		return user.User{}, false, role.ErrSelf
+		return user.User{}, false, s.d.Auth.Refused(ctx, p, c.perm, id, role.ErrSelf)
 	}
 	now := s.d.Clock.Now()
 	var (
@@ -149,7 +149,9 @@ func (s *Users) run(ctx context.Context, p token.Claims, id user.ID, c change) (
 		return s.d.Outbox.Append(ctx, s.events(out.ID(), now, payloads)...)
 	})
 	if err != nil {
-		return user.User{}, false, err
+		// A refusal found in the transaction (rank, self, escalation,
+		// the last superadmin) is audited once it has rolled back.
+		return user.User{}, false, s.d.Auth.Refused(ctx, p, c.perm, id, err)
 	}
 	if err := s.d.Revoked.Add(ctx, revoked...); err != nil {
 		// The sessions ended in the database: every instance refuses

@@ -2,9 +2,12 @@ package identity
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
+	"github.com/usermgmt/usermgmt/core/audit"
+	"github.com/usermgmt/usermgmt/core/errs"
 	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/mfa"
 	"github.com/usermgmt/usermgmt/core/session"
@@ -19,7 +22,16 @@ type AlertsDeps struct {
 	Sessions ports.Sessions
 	Mail     *Mail
 	Throttle *Throttle
-	Logger   *slog.Logger
+	// Trail records the sign-ins that fail (those that succeed are
+	// recorded with their user.login event).
+	Trail  Trail
+	Logger *slog.Logger
+}
+
+// Trail records audit entries outside an action's transaction
+// (core/auditlog's Log).
+type Trail interface {
+	Record(ctx context.Context, e audit.Entry) error
 }
 
 // Alerts tells an account's owner, and the event stream, what its sign-ins
@@ -33,7 +45,7 @@ type Alerts struct {
 
 // NewAlerts returns Alerts over d.
 func NewAlerts(d AlertsDeps) (*Alerts, error) {
-	if d.Ledger == nil || d.Clock == nil || d.Sessions == nil || d.Mail == nil || d.Throttle == nil {
+	if d.Ledger == nil || d.Clock == nil || d.Sessions == nil || d.Mail == nil || d.Throttle == nil || d.Trail == nil {
 		return nil, missing("NewAlerts")
 	}
 	return &Alerts{d: d, log: orDiscard(d.Logger)}, nil
@@ -93,4 +105,24 @@ func (a *Alerts) reportReplay(ctx context.Context, u user.User, m mfa.Method, c 
 	}
 	a.d.Mail.notify(ctx, u, ports.SecurityNotice{Kind: ports.NoticeCodeReused, At: now, IP: c.IP, UserAgent: c.UserAgent, Method: m.String()})
 	return nil
+}
+
+// failedSignIn records a sign-in that failed (LO-03): the account when one
+// was found (never the identifier typed, which may be a password typed in
+// the wrong field), the method and why, by its error code. Recording
+// cannot fail the answer, which is already a failure.
+func (a *Alerts) failedSignIn(ctx context.Context, uid user.ID, method string, err error, c session.Client) {
+	reason := "internal"
+	var de *errs.Error
+	if errors.As(err, &de) {
+		reason = de.Code
+	}
+	e := audit.Entry{At: a.d.Clock.Now(), Action: event.TypeUserLogin, Target: string(uid), IP: c.IP, UserAgent: c.UserAgent,
+		Outcome: audit.Failure, Details: map[string]string{"method": method, "reason": reason}}
+	if uid != "" {
+		e.Actor = audit.Actor{Kind: audit.ActorUser, ID: string(uid)}
+	}
+	if err := a.d.Trail.Record(ctx, e); err != nil {
+		a.log.WarnContext(ctx, "failed sign-in not audited", "user", uid, "err", err)
+	}
 }

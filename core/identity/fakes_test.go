@@ -14,6 +14,7 @@ import (
 	"github.com/usermgmt/usermgmt/adapters/crypto"
 	"github.com/usermgmt/usermgmt/adapters/memory"
 	"github.com/usermgmt/usermgmt/core/admin"
+	"github.com/usermgmt/usermgmt/core/auditlog"
 	"github.com/usermgmt/usermgmt/core/credential"
 	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/identity"
@@ -223,7 +224,12 @@ func (e *env) build(t *testing.T, limits limitPorts) useCases {
 	mail, err := identity.NewMail(identity.MailDeps{Users: users, Tokens: memory.NewOneTimeTokens(m), Mailer: e.mailbox,
 		Background: inline{}, IDs: ids, Clock: clock, Throttle: throttle}, identity.MailConfig{PublicURL: e.cfg.PublicURL})
 	must(err)
-	alerts, err := identity.NewAlerts(identity.AlertsDeps{Ledger: ledger, Clock: clock, Sessions: sessions, Mail: mail, Throttle: throttle})
+	trail, err := auditlog.New(auditlog.Deps{Log: memory.NewAuditLog(m), Clock: clock}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts, err := identity.NewAlerts(identity.AlertsDeps{Ledger: ledger, Clock: clock, Sessions: sessions, Mail: mail, Throttle: throttle,
+		Trail: trail})
 	must(err)
 	creds, err := identity.NewCredentials(identity.CredentialsDeps{Users: users, Credentials: memory.NewCredentials(m),
 		Hasher: e.hasher, Blocklist: fakeBlocklist{}, Throttle: throttle, Alerts: alerts})
@@ -252,7 +258,7 @@ func (e *env) build(t *testing.T, limits limitPorts) useCases {
 		Credentials: creds, Mail: mail, Alerts: alerts, Issuer: issuer, Challenges: uc.Challenges},
 		identity.SignInConfig{RequireVerifiedEmail: e.cfg.RequireVerifiedEmail})
 	must(err)
-	gate, err := admin.NewAuthorizer(users, memory.NewRoles(m))
+	gate, err := admin.NewAuthorizer(users, memory.NewRoles(m), trail)
 	if err != nil {
 		t.Fatal(err)
 	}

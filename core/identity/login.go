@@ -64,10 +64,21 @@ type LoginInput struct {
 // argon2 verification and fail with the same error (LG-01).
 func (s *SignIn) Login(ctx context.Context, in LoginInput) (Auth, error) {
 	in.Client = in.Client.Normalized()
+	var uid user.ID
+	a, err := s.login(ctx, in, &uid)
+	if err != nil {
+		s.d.Alerts.failedSignIn(ctx, uid, event.MethodPassword, err, in.Client)
+	}
+	return a, err
+}
+
+// login is Login; it sets *uid once it has found the account.
+func (s *SignIn) login(ctx context.Context, in LoginInput, uid *user.ID) (Auth, error) {
 	u, hash, err := s.d.Credentials.find(ctx, in.Identifier)
 	if err != nil {
 		return Auth{}, fmt.Errorf("login: %w", err)
 	}
+	*uid = u.ID()
 	// The budgets are spent before the password is looked at, so a guess
 	// over budget costs neither a hash nor an answer (LG-03, LG-04). The
 	// account's budget per address is kept per identifier, like the delay

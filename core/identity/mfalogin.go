@@ -177,6 +177,16 @@ type LoginMFAInput struct {
 // a password lockout refuses this step too.
 func (s *Challenges) LoginMFA(ctx context.Context, in LoginMFAInput) (Auth, error) {
 	in.Client = in.Client.Normalized()
+	var uid user.ID
+	a, err := s.loginMFA(ctx, in, &uid)
+	if err != nil {
+		s.d.Alerts.failedSignIn(ctx, uid, "mfa", err, in.Client)
+	}
+	return a, err
+}
+
+// loginMFA is LoginMFA; it sets *uid once the challenge names the account.
+func (s *Challenges) loginMFA(ctx context.Context, in LoginMFAInput, uid *user.ID) (Auth, error) {
 	if !session.WellFormed(in.Token) {
 		return Auth{}, mfa.ErrInvalidChallenge
 	}
@@ -190,6 +200,7 @@ func (s *Challenges) LoginMFA(ctx context.Context, in LoginMFAInput) (Auth, erro
 	if err != nil {
 		return Auth{}, fmt.Errorf("login mfa: %w", err)
 	}
+	*uid = ch.UserID
 	u, err := s.d.Users.ByID(ctx, ch.UserID)
 	if err != nil {
 		return Auth{}, fmt.Errorf("login mfa: %w", err)

@@ -19,7 +19,9 @@ type identityPorts struct {
 	// audit recorder.
 	events ports.Outbox
 	// gate decides the administrative calls among the identity use cases.
-	gate       identity.Gate
+	gate identity.Gate
+	// trail records what fails before any event would: failed sign-ins.
+	trail      identity.Trail
 	limits     limitStore
 	hasher     ports.PasswordHasher
 	signer     ports.TokenSigner
@@ -57,7 +59,7 @@ func newIdentity(cfg Config, p identityPorts, log *slog.Logger) (httpapi.UseCase
 	mail, err := identity.NewMail(identity.MailDeps{Users: st.users, Tokens: st.tokens, Mailer: p.mailer, Background: p.background,
 		IDs: p.ids, Clock: p.clock, Throttle: throttle, Logger: log}, identity.MailConfig{PublicURL: strings.TrimSuffix(cfg.PublicURL, "/")})
 	check(err)
-	alerts, err := identity.NewAlerts(identity.AlertsDeps{Ledger: ledger, Clock: p.clock, Sessions: st.sessions, Mail: mail,
+	alerts, err := identity.NewAlerts(identity.AlertsDeps{Ledger: ledger, Clock: p.clock, Sessions: st.sessions, Mail: mail, Trail: p.trail,
 		Throttle: throttle, Logger: log})
 	check(err)
 	creds, err := identity.NewCredentials(identity.CredentialsDeps{Users: st.users, Credentials: st.creds, Hasher: p.hasher,

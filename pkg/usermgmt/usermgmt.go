@@ -544,11 +544,11 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 	}
 	// Every event an action appends is audited in its transaction.
 	events := auditlog.NewRecorder(st.tx, st.outbox, trail)
-	auth, err := admin.NewAuthorizer(st.users, st.roles)
+	auth, err := admin.NewAuthorizer(st.users, st.roles, trail)
 	if err != nil {
 		return fail(err)
 	}
-	id, err := newIdentity(cfg, identityPorts{stores: st, events: events, gate: auth, limits: lim, hasher: hasher, signer: signer,
+	id, err := newIdentity(cfg, identityPorts{stores: st, events: events, gate: auth, trail: trail, limits: lim, hasher: hasher, signer: signer,
 		verifier: verifier, revoked: revoked, keys: ring, mailer: mailer, sms: texts, background: background, clock: clock,
 		ids: ids}, o.log)
 	if err != nil {
