@@ -41,7 +41,9 @@ type options struct {
 	// answered no sooner than the server's concurrent window (50ms), so
 	// rotation throughput and the harvest of unseen tokens need many in flight.
 	chains int
-	phases string // comma-separated: sqlite, postgres, events
+	phases string // comma-separated: sqlite, postgres, events, admin
+	// adminUsers is how many accounts the admin search runs over.
+	adminUsers int
 }
 
 // warmDur is the length of a warm-up run, whose figures are discarded.
@@ -56,7 +58,8 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
 		"URL of a Postgres maintenance database; the run creates and drops its own database beside it (skipped when unreachable)")
 	flag.IntVar(&o.fresh, "fresh", 4000, "never-seen access tokens verified per first-seen block")
-	flag.StringVar(&o.phases, "phases", "sqlite,postgres,events", "phases to run, comma-separated")
+	flag.StringVar(&o.phases, "phases", "sqlite,postgres,events,admin", "phases to run, comma-separated")
+	flag.IntVar(&o.adminUsers, "admin-users", 1_000_000, "accounts the admin search runs over (seeded once into "+adminDatabase+", kept between runs)")
 	flag.IntVar(&o.chains, "chains", 160, "refresh chains for rotation throughput and the unseen-token harvest")
 	flag.Parse()
 	switch {
@@ -64,8 +67,8 @@ func parseFlags() (options, error) {
 		return o, fmt.Errorf("unexpected arguments %q", flag.Args())
 	case o.duration < 100*time.Millisecond:
 		return o, errors.New("-duration must be at least 100ms")
-	case o.blocks < 1 || o.workers < 1 || o.fresh < 1 || o.chains < o.workers:
-		return o, errors.New("-blocks, -workers and -fresh must be positive, -chains at least -workers")
+	case o.blocks < 1 || o.workers < 1 || o.fresh < 1 || o.chains < o.workers || o.adminUsers < 1:
+		return o, errors.New("-blocks, -workers, -fresh and -admin-users must be positive, -chains at least -workers")
 	}
 	if _, err := os.Stat(o.server); err != nil {
 		return o, fmt.Errorf("-server: %w (build it first: go build -o bin/server ./apps/server)", err)
@@ -98,7 +101,7 @@ func run(ctx context.Context, opt options) error {
 	printHeader(stdout, opt)
 	rep := &report{}
 	phases := map[string]func(context.Context, options, *report) error{
-		"sqlite": runSQLite, "postgres": runPostgres, "events": runEvents}
+		"sqlite": runSQLite, "postgres": runPostgres, "events": runEvents, "admin": runAdmin}
 	for _, name := range strings.Split(opt.phases, ",") {
 		phase, ok := phases[strings.TrimSpace(name)]
 		if !ok {
