@@ -30,6 +30,8 @@ func Users(t *testing.T, setup Setup) {
 				"empty":  map[string]any{},
 				"notify": map[string]any{"email": true, "digest": "weekly", "hours": []any{9.0, 17.5}, "deep": map[string]any{"x": []any{"a", map[string]any{"y": 1.0}}}},
 			},
+			AvatarURL: "https://cdn.example.com/avatars/jane.png?s=128&v=2#large", Locale: "de-AT-u-ca-gregory",
+			TimeZone:  "America/Argentina/Buenos_Aires",
 			CreatedAt: t0, UpdatedAt: t0.Add(90*time.Minute + 789*time.Microsecond), Version: 7,
 		})
 		mustNotFail(t, "Rehydrate", err)
@@ -154,17 +156,19 @@ func Users(t *testing.T, setup Setup) {
 		u := createUser(t, s)
 		t1 := t0.Add(time.Hour + time.Microsecond)
 		name := "Renamed User"
+		avatar, locale, zone := "https://cdn.example.com/r.png", "pt-BR", "America/Sao_Paulo"
 		got, err := s.Users.Update(ctx, u.ID(), func(u *user.User) error {
 			if err := u.GrantRole(user.RoleAdmin, t1); err != nil {
 				return err
 			}
 			u.MarkEmailVerified(t1)
-			_, err := u.UpdateProfile(user.ProfileUpdate{DisplayName: &name,
+			_, err := u.UpdateProfile(user.ProfileUpdate{DisplayName: &name, AvatarURL: &avatar, Locale: &locale, TimeZone: &zone,
 				Preferences: user.Preferences{"theme": "light", "nested": map[string]any{"a": []any{1.0, "b"}}}}, t1)
 			return err
 		})
 		mustNotFail(t, "Update", err)
 		if !got.HasRole(user.RoleAdmin) || !got.EmailVerified() || got.DisplayName() != name ||
+			got.AvatarURL() != avatar || got.Locale() != locale || got.TimeZone() != zone ||
 			!got.UpdatedAt().Equal(t1) || got.Version() <= u.Version() {
 			t.Fatalf("Update returned %+v: fn's changes are missing", got.Snapshot())
 		}

@@ -52,12 +52,20 @@ type changePasswordRequest struct {
 	NewPassword     string `json:"newPassword" validate:"required,max=1024" text:"secret"`
 }
 
+// updateMeRequest is the owner's profile change: an absent field stays as
+// it is, an empty avatarUrl, locale or timeZone clears it.
 type updateMeRequest struct {
 	DisplayName *string        `json:"displayName,omitempty" validate:"omitempty,max=400"`
+	AvatarURL   *string        `json:"avatarUrl,omitempty" validate:"omitempty,max=2048"`
+	Locale      *string        `json:"locale,omitempty" validate:"omitempty,max=64"`
+	TimeZone    *string        `json:"timeZone,omitempty" validate:"omitempty,max=64"`
 	Preferences map[string]any `json:"preferences,omitempty"`
 }
 
 // Response bodies.
+
+// userResponse is an account as the owner and administrators see it; the
+// optional profile fields are absent while unset.
 type userResponse struct {
 	ID            string         `json:"id"`
 	Email         string         `json:"email"`
@@ -69,6 +77,9 @@ type userResponse struct {
 	EmailVerified bool           `json:"emailVerified"`
 	MFAEnabled    bool           `json:"mfaEnabled"`
 	Preferences   map[string]any `json:"preferences"`
+	AvatarURL     string         `json:"avatarUrl,omitempty"`
+	Locale        string         `json:"locale,omitempty"`
+	TimeZone      string         `json:"timeZone,omitempty"`
 	CreatedAt     time.Time      `json:"createdAt"`
 	UpdatedAt     time.Time      `json:"updatedAt"`
 }
@@ -122,7 +133,8 @@ type healthResponse struct {
 func toUserResponse(u user.User) userResponse {
 	return userResponse{ID: string(u.ID()), Email: u.Email(), Username: u.Username(), DisplayName: u.DisplayName(),
 		Role: u.Role(), Roles: u.Roles(), Status: u.Status().String(), EmailVerified: u.EmailVerified(),
-		MFAEnabled: u.MFAEnabled(), Preferences: u.Preferences(), CreatedAt: u.CreatedAt(), UpdatedAt: u.UpdatedAt()}
+		MFAEnabled: u.MFAEnabled(), Preferences: u.Preferences(), AvatarURL: u.AvatarURL(), Locale: u.Locale(),
+		TimeZone: u.TimeZone(), CreatedAt: u.CreatedAt(), UpdatedAt: u.UpdatedAt()}
 }
 
 func toTokenResponse(t identity.Tokens) tokenResponse {

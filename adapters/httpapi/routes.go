@@ -232,7 +232,8 @@ func (a *API) updateMe(c *fiber.Ctx, p token.Claims) error {
 	if err := a.dec.decode(c, &in, false); err != nil {
 		return err
 	}
-	u, err := a.uc.Accounts.UpdateMe(c.UserContext(), p, user.ProfileUpdate{DisplayName: in.DisplayName, Preferences: in.Preferences})
+	u, err := a.uc.Accounts.UpdateMe(c.UserContext(), p, user.ProfileUpdate{DisplayName: in.DisplayName,
+		AvatarURL: in.AvatarURL, Locale: in.Locale, TimeZone: in.TimeZone, Preferences: in.Preferences})
 	if err != nil {
 		return err
 	}

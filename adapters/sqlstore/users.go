@@ -44,6 +44,9 @@ type userRow struct {
 	EmailVerified bool   `bun:"email_verified"`
 	MFAEnabled    bool   `bun:"mfa_enabled"`
 	Preferences   string `bun:"preferences"` // JSON object
+	AvatarURL     string `bun:"avatar_url"`
+	Locale        string `bun:"locale"`
+	TimeZone      string `bun:"time_zone"`
 	CreatedAt     dbTime `bun:"created_at"`
 	UpdatedAt     dbTime `bun:"updated_at"`
 	DeletedAt     dbTime `bun:"deleted_at"` // NULL unless deleted
@@ -56,7 +59,7 @@ type userRow struct {
 // userColumns lists the columns of userRow that make a user, for raw
 // statements.
 const userColumns = `id, email, username, display_name, status, roles, email_verified, mfa_enabled,
-	preferences, created_at, updated_at, deleted_at, version`
+	preferences, avatar_url, locale, time_zone, created_at, updated_at, deleted_at, version`
 
 func toUserRow(u user.User) (userRow, error) {
 	s := u.Snapshot()
@@ -74,7 +77,8 @@ func toUserRow(u user.User) (userRow, error) {
 	}
 	return userRow{ID: string(s.ID), Email: s.Email, Username: s.Username, DisplayName: s.DisplayName,
 		Status: s.Status, Roles: string(roles), EmailVerified: s.EmailVerified, MFAEnabled: s.MFAEnabled,
-		Preferences: string(p), CreatedAt: at(s.CreatedAt), UpdatedAt: at(s.UpdatedAt), DeletedAt: at(s.DeletedAt), Version: s.Version,
+		Preferences: string(p), AvatarURL: s.AvatarURL, Locale: s.Locale, TimeZone: s.TimeZone,
+		CreatedAt: at(s.CreatedAt), UpdatedAt: at(s.UpdatedAt), DeletedAt: at(s.DeletedAt), Version: s.Version,
 		SearchText: searchText(s.Email, s.Username, s.DisplayName)}, nil
 }
 
@@ -94,6 +98,7 @@ func searchText(email, username, displayName string) string {
 func fromUserRow(r userRow) (user.User, error) {
 	s := user.Stored{ID: user.ID(r.ID), Email: r.Email, Username: r.Username, DisplayName: r.DisplayName,
 		Status: r.Status, EmailVerified: r.EmailVerified, MFAEnabled: r.MFAEnabled,
+		AvatarURL: r.AvatarURL, Locale: r.Locale, TimeZone: r.TimeZone,
 		CreatedAt: r.CreatedAt.Time, UpdatedAt: r.UpdatedAt.Time, DeletedAt: r.DeletedAt.Time, Version: r.Version}
 	if err := json.Unmarshal([]byte(r.Roles), &s.Roles); err != nil {
 		return user.User{}, user.ErrCorrupt.Wrap(fmt.Errorf("roles of user %s: %w", r.ID, err))

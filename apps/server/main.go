@@ -13,6 +13,11 @@ import (
 	"syscall"
 	"time"
 
+	// A profile's time zone must be one the tz database knows; a host
+	// without one (a scratch or distroless image) would refuse every zone.
+	// The system's database still wins where there is one.
+	_ "time/tzdata"
+
 	"github.com/usermgmt/usermgmt/pkg/usermgmt"
 )
 

@@ -2,6 +2,7 @@ package identity_test
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -426,6 +427,47 @@ func TestUpdateMe_EmitsChanges(t *testing.T) {
 	empty := "   "
 	if _, err := e.svc.UpdateMe(t.Context(), claims, user.ProfileUpdate{DisplayName: &empty}); errs.KindOf(err) != errs.Invalid {
 		t.Errorf("blank display name: %v", err)
+	}
+}
+
+// The profile fields reach user.updated with their previous values, and
+// clearing one is a change from it to "".
+func TestUpdateMe_ProfileFieldsInEvent(t *testing.T) {
+	e := newEnv(t)
+	a := e.register(t, "ada@example.com", "ada")
+	claims, _ := e.svc.Verify(t.Context(), a.AccessToken)
+	avatar, locale, zone := "https://cdn.example.com/ada.png", "en-gb", "Europe/London"
+	u, err := e.svc.UpdateMe(t.Context(), claims, user.ProfileUpdate{AvatarURL: &avatar, Locale: &locale, TimeZone: &zone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.AvatarURL() != avatar || u.Locale() != "en-GB" || u.TimeZone() != zone {
+		t.Fatalf("not applied: %+v", u.Snapshot())
+	}
+	v := e.payload(t, event.TypeUserUpdated)
+	want := map[string]any{"avatarUrl": avatar, "locale": "en-GB", "timeZone": zone}
+	if !reflect.DeepEqual(v["changes"], want) || v["updatedBy"] != string(a.User.ID()) ||
+		!reflect.DeepEqual(v["previousValues"], map[string]any{"avatarUrl": "", "locale": "", "timeZone": ""}) {
+		t.Errorf("payload = %v", v)
+	}
+
+	empty, paris := "", "Europe/Paris"
+	if _, err := e.svc.UpdateMe(t.Context(), claims, user.ProfileUpdate{AvatarURL: &empty, TimeZone: &paris}); err != nil {
+		t.Fatal(err)
+	}
+	v = e.payload(t, event.TypeUserUpdated)
+	if !reflect.DeepEqual(v["changes"], map[string]any{"avatarUrl": "", "timeZone": paris}) ||
+		!reflect.DeepEqual(v["previousValues"], map[string]any{"avatarUrl": avatar, "timeZone": zone}) {
+		t.Errorf("payload = %v", v)
+	}
+
+	before := len(e.events(t))
+	bad := "Local"
+	if _, err := e.svc.UpdateMe(t.Context(), claims, user.ProfileUpdate{TimeZone: &bad}); errs.KindOf(err) != errs.Invalid {
+		t.Errorf("time zone Local: %v", err)
+	}
+	if len(e.events(t)) != before {
+		t.Error("a refused update emitted an event")
 	}
 }
 

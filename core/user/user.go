@@ -60,8 +60,11 @@ const (
 	MinUsernameLength    = 3
 	MaxUsernameLength    = 32
 	MaxDisplayNameLength = 100
-	MaxPreferencesBytes  = 4096
+	MaxPreferencesBytes  = 16 << 10
 	MaxPreferenceKeys    = 32
+	MaxAvatarURLLength   = 2048
+	MaxLocaleLength      = 64
+	MaxTimeZoneLength    = 64
 )
 
 // Errors of the user rules.
@@ -70,6 +73,9 @@ var (
 	ErrInvalidUsername    = errs.New(errs.Invalid, "user.invalid_username", fmt.Sprintf("must be %d to %d characters: letters, digits, '.', '_' or '-', starting and ending with a letter or digit", MinUsernameLength, MaxUsernameLength))
 	ErrInvalidDisplayName = errs.New(errs.Invalid, "user.invalid_display_name", fmt.Sprintf("must be at most %d printable characters", MaxDisplayNameLength))
 	ErrInvalidPreferences = errs.New(errs.Invalid, "user.invalid_preferences", fmt.Sprintf("must be a JSON object of at most %d keys and %d bytes", MaxPreferenceKeys, MaxPreferencesBytes))
+	ErrInvalidAvatarURL   = errs.New(errs.Invalid, "user.invalid_avatar_url", fmt.Sprintf("must be an absolute https URL of at most %d bytes in ASCII, with a DNS host name and no user info", MaxAvatarURLLength))
+	ErrInvalidLocale      = errs.New(errs.Invalid, "user.invalid_locale", "must be a well-formed BCP 47 language tag, such as en-US")
+	ErrInvalidTimeZone    = errs.New(errs.Invalid, "user.invalid_time_zone", "must be an IANA time zone name, such as Europe/Paris")
 	ErrInvalidRole        = errs.New(errs.Invalid, "user.invalid_role", "must be a lower-case role name")
 	ErrInvalidStatus      = errs.New(errs.Invalid, "user.invalid_status", "must be active, inactive or deleted")
 	ErrEmailTaken         = errs.New(errs.Conflict, "user.email_taken", "email already registered")
@@ -78,8 +84,8 @@ var (
 	ErrCorrupt            = errs.New(errs.Internal, "user.corrupt", "stored user is invalid")
 )
 
-// Preferences are a user's free-form settings (theme, locale, notification
-// choices): a small JSON object, bounded so a profile cannot grow without limit.
+// Preferences are a user's free-form settings (theme, notification choices):
+// a small JSON object, bounded so a profile cannot grow without limit.
 type Preferences map[string]any
 
 // User is the user aggregate.
@@ -93,6 +99,9 @@ type User struct {
 	emailVerified bool
 	mfaEnabled    bool
 	preferences   Preferences
+	avatarURL     string // "" when unset, as are locale and timeZone
+	locale        string
+	timeZone      string
 	createdAt     time.Time
 	updatedAt     time.Time
 	deletedAt     time.Time // zero unless status is deleted
@@ -131,6 +140,9 @@ type Stored struct {
 	EmailVerified bool
 	MFAEnabled    bool
 	Preferences   Preferences
+	AvatarURL     string
+	Locale        string
+	TimeZone      string
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 	DeletedAt     time.Time
@@ -151,7 +163,8 @@ func Rehydrate(s Stored) (User, error) {
 	}
 	return User{id: s.ID, email: s.Email, username: s.Username, displayName: s.DisplayName, status: st,
 		roles: slices.Clone(s.Roles), emailVerified: s.EmailVerified, mfaEnabled: s.MFAEnabled,
-		preferences: prefs, createdAt: s.CreatedAt.UTC(), updatedAt: s.UpdatedAt.UTC(), deletedAt: s.DeletedAt.UTC(),
+		preferences: prefs, avatarURL: s.AvatarURL, locale: s.Locale, timeZone: s.TimeZone,
+		createdAt: s.CreatedAt.UTC(), updatedAt: s.UpdatedAt.UTC(), deletedAt: s.DeletedAt.UTC(),
 		version: s.Version}, nil
 }
 
@@ -159,7 +172,8 @@ func Rehydrate(s Stored) (User, error) {
 func (u User) Snapshot() Stored {
 	return Stored{ID: u.id, Email: u.email, Username: u.username, DisplayName: u.displayName,
 		Status: u.status.s, Roles: slices.Clone(u.roles), EmailVerified: u.emailVerified,
-		MFAEnabled: u.mfaEnabled, Preferences: clonePrefs(u.preferences), CreatedAt: u.createdAt,
+		MFAEnabled: u.mfaEnabled, Preferences: clonePrefs(u.preferences), AvatarURL: u.avatarURL,
+		Locale: u.locale, TimeZone: u.timeZone, CreatedAt: u.createdAt,
 		UpdatedAt: u.updatedAt, DeletedAt: u.deletedAt, Version: u.version}
 }
 
@@ -172,6 +186,9 @@ func (u User) Roles() []string          { return slices.Clone(u.roles) }
 func (u User) EmailVerified() bool      { return u.emailVerified }
 func (u User) MFAEnabled() bool         { return u.mfaEnabled }
 func (u User) Preferences() Preferences { return clonePrefs(u.preferences) }
+func (u User) AvatarURL() string        { return u.avatarURL }
+func (u User) Locale() string           { return u.locale }
+func (u User) TimeZone() string         { return u.timeZone }
 func (u User) CreatedAt() time.Time     { return u.createdAt }
 func (u User) UpdatedAt() time.Time     { return u.updatedAt }
 
@@ -209,6 +226,10 @@ type Change struct {
 // It deliberately has no way to set email verification, roles or status (AC-03).
 type ProfileUpdate struct {
 	DisplayName *string
+	// AvatarURL, Locale and TimeZone are optional: an empty string clears them.
+	AvatarURL   *string
+	Locale      *string
+	TimeZone    *string
 	Preferences Preferences // merged key by key; a nil value removes the key
 }
 
@@ -224,6 +245,25 @@ func (u *User) UpdateProfile(p ProfileUpdate, now time.Time) ([]Change, error) {
 		}
 		if err == nil && d != "" && d != u.displayName {
 			changes = append(changes, Change{"displayName", u.displayName, d})
+		}
+	}
+	for _, f := range []struct {
+		name      string
+		in        *string
+		normalize func(string) (string, error)
+		current   string
+	}{
+		{"avatarUrl", p.AvatarURL, normalizeAvatarURL, u.avatarURL},
+		{"locale", p.Locale, normalizeLocale, u.locale},
+		{"timeZone", p.TimeZone, normalizeTimeZone, u.timeZone},
+	} {
+		if f.in == nil {
+			continue
+		}
+		s, err := f.normalize(*f.in)
+		v.Check(f.name, err)
+		if err == nil && s != f.current {
+			changes = append(changes, Change{f.name, f.current, s})
 		}
 	}
 	var merged Preferences
@@ -249,6 +289,12 @@ func (u *User) UpdateProfile(p ProfileUpdate, now time.Time) ([]Change, error) {
 		switch c.Field {
 		case "displayName":
 			u.displayName = c.Current.(string)
+		case "avatarUrl":
+			u.avatarURL = c.Current.(string)
+		case "locale":
+			u.locale = c.Current.(string)
+		case "timeZone":
+			u.timeZone = c.Current.(string)
 		case "preferences":
 			u.preferences = merged
 		}

@@ -26,6 +26,9 @@ type User struct {
 	EmailVerified bool
 	MFAEnabled    bool
 	Preferences   map[string]any
+	AvatarURL     string // "" when unset, as are Locale and TimeZone
+	Locale        string // a BCP 47 tag in its canonical case
+	TimeZone      string // an IANA name
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 }
@@ -58,7 +61,8 @@ type Client struct{ IP, UserAgent string }
 func fromUser(u user.User) User {
 	return User{ID: string(u.ID()), Email: u.Email(), Username: u.Username(), DisplayName: u.DisplayName(),
 		Role: u.Role(), Roles: u.Roles(), Status: u.Status().String(), EmailVerified: u.EmailVerified(),
-		MFAEnabled: u.MFAEnabled(), Preferences: u.Preferences(), CreatedAt: u.CreatedAt(), UpdatedAt: u.UpdatedAt()}
+		MFAEnabled: u.MFAEnabled(), Preferences: u.Preferences(), AvatarURL: u.AvatarURL(), Locale: u.Locale(),
+		TimeZone: u.TimeZone(), CreatedAt: u.CreatedAt(), UpdatedAt: u.UpdatedAt()}
 }
 
 func fromTokens(t identity.Tokens) Tokens {
@@ -114,16 +118,21 @@ func (s *Service) Me(ctx context.Context, p Principal) (User, error) {
 	return fromUser(u), nil
 }
 
-// ProfileUpdate changes a profile; nil fields stay as they are, and a nil
-// preference value removes that key.
+// ProfileUpdate changes a profile; nil fields stay as they are, an empty
+// AvatarURL, Locale or TimeZone clears it, and a nil preference value
+// removes that key.
 type ProfileUpdate struct {
 	DisplayName *string
+	AvatarURL   *string // an absolute https URL
+	Locale      *string // a BCP 47 tag, stored in its canonical case
+	TimeZone    *string // an IANA name, such as Europe/Paris
 	Preferences map[string]any
 }
 
 // UpdateMe changes the principal's profile.
 func (s *Service) UpdateMe(ctx context.Context, p Principal, upd ProfileUpdate) (User, error) {
-	u, err := s.id.Accounts.UpdateMe(ctx, p.claims, user.ProfileUpdate{DisplayName: upd.DisplayName, Preferences: upd.Preferences})
+	u, err := s.id.Accounts.UpdateMe(ctx, p.claims, user.ProfileUpdate{DisplayName: upd.DisplayName,
+		AvatarURL: upd.AvatarURL, Locale: upd.Locale, TimeZone: upd.TimeZone, Preferences: upd.Preferences})
 	if err != nil {
 		return User{}, err
 	}

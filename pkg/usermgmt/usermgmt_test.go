@@ -318,3 +318,29 @@ func TestEmbedded_MailedLinksAreProtected_LG01_LG03(t *testing.T) {
 		t.Fatal("Close returned before the accepted reset mail was sent")
 	}
 }
+
+func TestEmbedded_Profile(t *testing.T) {
+	svc := newService(t)
+	ctx := t.Context()
+	_, tok, err := svc.Register(ctx, "ada@example.com", "ada", pw, "", usermgmt.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := svc.Verify(ctx, tok.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	avatar, locale, zone := "https://cdn.example.com/ada.png", "pt-br", "America/Sao_Paulo"
+	u, err := svc.UpdateMe(ctx, p, usermgmt.ProfileUpdate{AvatarURL: &avatar, Locale: &locale, TimeZone: &zone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if me, err := svc.Me(ctx, p); err != nil || me.AvatarURL != avatar || me.Locale != "pt-BR" || me.TimeZone != zone || !me.UpdatedAt.Equal(u.UpdatedAt) {
+		t.Fatalf("me: %+v %v", me, err)
+	}
+	bad := "Local"
+	_, err = svc.UpdateMe(ctx, p, usermgmt.ProfileUpdate{TimeZone: &bad})
+	if _, named := usermgmt.FieldErrors(err)["timeZone"]; !usermgmt.IsInvalid(err) || !named {
+		t.Errorf("time zone Local: %v", err)
+	}
+}
