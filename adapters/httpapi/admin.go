@@ -61,9 +61,15 @@ func (a *API) adminRoutes() []route {
 	}
 }
 
+// errBadID refuses a path id with control characters (IV-06).
+var errBadID = errs.ErrValidation.WithFields(errs.FieldError{Field: "id", Message: "must not contain control characters"})
+
 // userID is the :id of a path; a value no account can have is not found.
 func userID(c *fiber.Ctx) (user.ID, error) {
 	id := c.Params("id")
+	if hasControl(id) {
+		return "", errBadID
+	}
 	if id == "" || len(id) > 64 {
 		return "", errNotFound
 	}

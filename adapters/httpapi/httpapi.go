@@ -188,12 +188,30 @@ func (a *API) register(r fiber.Router) {
 		if rt.authed != nil {
 			h = a.withClaims(rt.authed)
 		}
+		if rt.body == nil && rt.method != fiber.MethodGet {
+			h = noBody(h)
+		}
 		// What changes state is audited with who asked, from where; reads
 		// (verify, the hot path, among them) skip the bookkeeping.
 		if rt.method != fiber.MethodGet {
 			h = a.auditing(h)
 		}
 		r.Add(rt.method, rt.path, h)
+	}
+}
+
+// errUnexpectedBody refuses a body on a route that takes none: a field
+// sent there would be ignored, and a client that believes it set
+// something must be told it did not (AC-03).
+var errUnexpectedBody = errs.ErrValidation.WithFields(errs.FieldError{Field: "body", Message: "this route takes no body"})
+
+// noBody refuses any body but an empty one or an empty JSON object.
+func noBody(h fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if b := bytes.TrimSpace(c.Body()); len(b) > 0 && !bytes.Equal(b, []byte("{}")) {
+			return errUnexpectedBody
+		}
+		return h(c)
 	}
 }
 

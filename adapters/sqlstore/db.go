@@ -40,6 +40,8 @@ import (
 	"github.com/uptrace/bun/driver/pgdriver"
 	"github.com/uptrace/bun/driver/sqliteshim"
 	"github.com/uptrace/bun/schema"
+
+	"github.com/usermgmt/usermgmt/core/errs"
 )
 
 // Dialect names returned by (*DB).Dialect.
@@ -363,13 +365,26 @@ func (db *DB) runInTx(ctx context.Context, fn func(ctx context.Context) error) (
 		}
 	}()
 	if err := fn(context.WithValue(ctx, txKey{}, &txState{owner: db, tx: tx})); err != nil {
-		return err
+		return contended(err)
 	}
 	done = true
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlstore: commit: %w", err)
+		return contended(fmt.Errorf("sqlstore: commit: %w", err))
 	}
 	return nil
+}
+
+// errContended answers a transaction the database ended to break a
+// deadlock or a serialization conflict: nothing was written, and the same
+// request can succeed a moment later (503 with Retry-After, not a 500).
+var errContended = errs.New(errs.Unavailable, "store.contended",
+	"the change collided with a concurrent one; try again").WithRetryAfter(time.Second)
+
+func contended(err error) error {
+	if kind, _ := classify(err); kind == failRetry {
+		return errContended.Wrap(err)
+	}
+	return err
 }
 
 // dbTime is a time column: timestamptz on Postgres, integer Unix

@@ -131,6 +131,15 @@ func (a *Authorizer) Permissions(ctx context.Context, names []string) (role.Set,
 // errKeep ends a locking read without a write.
 var errKeep = errors.New("admin: keep")
 
+// lockUser locks the account id in ctx's transaction until it ends.
+func (a *Authorizer) lockUser(ctx context.Context, id user.ID) error {
+	_, err := a.users.Update(ctx, id, func(*user.User) error { return errKeep })
+	if errors.Is(err, errKeep) {
+		return nil
+	}
+	return err
+}
+
 // Recheck locks the principal's row in ctx's transaction and checks perm
 // again against what is stored now; what it returns holds until commit.
 func (a *Authorizer) Recheck(ctx context.Context, who user.ID, perm role.Permission) (Principal, error) {
@@ -156,7 +165,8 @@ func (a *Authorizer) Recheck(ctx context.Context, who user.ID, perm role.Permiss
 }
 
 // Permit returns nil when the caller of p holds every one of perms now
-// and, when target is another account, outranks it. It is the check the
+// and, when target names an account, it is another one, which the caller
+// outranks. It is the check the
 // use cases of other packages (identity's administrative calls) make.
 func (a *Authorizer) Permit(ctx context.Context, p token.Claims, target user.ID, perms ...role.Permission) error {
 	if len(perms) == 0 {
@@ -171,8 +181,13 @@ func (a *Authorizer) Permit(ctx context.Context, p token.Claims, target user.ID,
 			return err
 		}
 	}
-	if target == "" || target == by.User.ID() {
+	if target == "" {
 		return nil
+	}
+	if target == by.User.ID() {
+		// Administration is not self-service: one's own factors and
+		// account go through the owner's routes, with their proofs.
+		return a.Refused(ctx, p, perms[0], target, role.ErrSelf)
 	}
 	u, err := a.users.ByID(ctx, target)
 	if err != nil {
@@ -183,4 +198,42 @@ func (a *Authorizer) Permit(ctx context.Context, p token.Claims, target user.ID,
 		return err
 	}
 	return a.Refused(ctx, p, perms[0], target, by.Perms.ActOn(perms2))
+}
+
+// PermissionsWith resolves role names as Permissions does, but with def in
+// place of the stored role of its name: what the names would grant were
+// that role so defined.
+func (a *Authorizer) PermissionsWith(ctx context.Context, names []string, def role.Role) (role.Set, error) {
+	rest := make([]string, 0, len(names))
+	for _, n := range names {
+		if n != def.Name {
+			rest = append(rest, n)
+		}
+	}
+	base, err := a.Permissions(ctx, rest)
+	if err != nil {
+		return role.Set{}, err
+	}
+	if len(rest) == len(names) {
+		return base, nil
+	}
+	return role.Of(append(base.Permissions(), def.Permissions...)...), nil
+}
+
+// lockRole locks the custom role name in ctx's transaction until it ends
+// and returns it; role.ErrNotFound when there is none (deleted meanwhile).
+func (a *Authorizer) lockRole(ctx context.Context, name string) (role.Role, error) {
+	var r role.Role
+	_, err := a.roles.Update(ctx, name, func(x *role.Role) error { r = *x; return errKeep })
+	if err != nil && !errors.Is(err, errKeep) {
+		return role.Role{}, err
+	}
+	return r, nil
+}
+
+// record appends an audit entry of an action of the caller of p in ctx's
+// transaction, so it commits or rolls back with the action.
+func (a *Authorizer) record(ctx context.Context, p token.Claims, action, target string, details map[string]string) error {
+	return a.trail.Record(ctx, audit.Entry{Actor: audit.Actor{Kind: audit.ActorUser, ID: p.Subject}, Action: action,
+		Target: target, Outcome: audit.Success, Details: details})
 }

@@ -54,6 +54,7 @@ type rig struct {
 	roles    *admin.Roles
 	dir      *admin.Directory
 	trail    *auditlog.Log
+	auth     *admin.Authorizer
 }
 
 func newRig(t *testing.T) *rig {
@@ -71,6 +72,7 @@ func newRig(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.auth = auth
 	tx, directory := memory.NewTransactor(m), memory.NewDirectory(m)
 	r.svc, err = admin.NewUsers(admin.UsersDeps{Tx: tx, Users: r.users, Directory: directory, Sessions: r.sessions,
 		Revoked: r.revoked, Outbox: r.outbox, Clock: r.clock, IDs: r.ids, Auth: auth, Resets: r.resets}, 30*24*time.Hour, nil)
@@ -431,5 +433,71 @@ func TestRefusalsAreAudited_LO03(t *testing.T) {
 	want := []string{"auth.escalation", "auth.outranked", "auth.permission_denied", "auth.self"}
 	if !slices.Equal(reasons, want) {
 		t.Fatalf("refusals recorded %v, want %v", reasons, want)
+	}
+}
+
+// AC-05: editing a role acts on everyone who holds it. An admin cannot
+// strip a peer admin by editing the custom role the peer holds, nor edit a
+// role they hold themselves, nor act on their own account through
+// administration.
+func TestRoleEditsActOnHolders_AC05(t *testing.T) {
+	r := newRig(t)
+	ctx := t.Context()
+	_, root, _ := r.account("root", role.SuperAdmin)
+	_, adm, _ := r.account("admin1", role.Admin)
+	adminPerms, _ := role.BuiltInRole(role.Admin)
+	if _, err := r.roles.Create(ctx, root, "ops", "", adminPerms.Permissions); err != nil {
+		t.Fatal(err)
+	}
+	peer, _, _ := r.account("peer", "ops")
+	none := []role.Permission{}
+	if _, err := r.roles.Update(ctx, adm, "ops", role.Edit{Permissions: &none}); !errors.Is(err, role.ErrOutranked) {
+		t.Fatalf("an admin emptied the role a peer admin holds: %v", err)
+	}
+	if _, err := r.svc.Deactivate(ctx, adm, peer, "x"); !errors.Is(err, role.ErrOutranked) {
+		t.Fatalf("the peer became deactivatable: %v", err)
+	}
+	if _, err := r.roles.Create(ctx, root, "readers", "", []role.Permission{role.UsersRead}); err != nil {
+		t.Fatal(err)
+	}
+	r.account("reader", "readers")
+	if _, err := r.svc.SetRoles(ctx, root, user.ID(adm.Subject), []string{role.Admin, "readers"}); err != nil {
+		t.Fatal(err)
+	}
+	more := []role.Permission{role.UsersRead, role.AuditRead}
+	if _, err := r.roles.Update(ctx, adm, "readers", role.Edit{Permissions: &more}); !errors.Is(err, role.ErrSelf) {
+		t.Fatalf("an admin edited a role they hold: %v", err)
+	}
+	// Held by a plain reader only: an admin outranks them before and after.
+	if _, err := r.roles.Update(ctx, root, "readers", role.Edit{Permissions: &more}); err != nil {
+		t.Fatalf("the superadmin edits a role of lesser holders: %v", err)
+	}
+	if _, err := r.svc.Update(ctx, adm, user.ID(adm.Subject), user.AdminUpdate{}); !errors.Is(err, role.ErrSelf) {
+		t.Fatalf("an admin edited their own account through administration: %v", err)
+	}
+	if err := r.auth.Permit(ctx, adm, user.ID(adm.Subject), role.UsersWrite); !errors.Is(err, role.ErrSelf) {
+		t.Fatalf("Permit on oneself: %v", err)
+	}
+}
+
+// AC-04, LO-03: a caller without the action's permission is refused the
+// whole bulk request once, not a thousand times.
+func TestBulkWithoutPermission(t *testing.T) {
+	r := newRig(t)
+	ctx := t.Context()
+	_, plain, _ := r.account("plain")
+	ids := make([]user.ID, 1000)
+	for i := range ids {
+		ids[i] = user.ID(fmt.Sprintf("00000000-0000-7000-8000-%012d", 900000+i))
+	}
+	if _, err := r.svc.Bulk(ctx, plain, admin.Bulk{Action: admin.BulkRevokeSessions, IDs: ids}); !errors.Is(err, role.ErrDenied) {
+		t.Fatalf("bulk by a plain user: %v", err)
+	}
+	page, err := r.trail.Search(ctx, audit.Filter{Action: "authz.refused"}, 0, 100)
+	if err != nil || len(page.Items) != 1 {
+		t.Fatalf("refusals recorded: %d, %v; want 1", len(page.Items), err)
+	}
+	if _, err := r.svc.Bulk(ctx, plain, admin.Bulk{Action: admin.BulkActivate, IDs: ids[:1], Role: "support"}); err == nil {
+		t.Fatal("a role with activate was accepted")
 	}
 }

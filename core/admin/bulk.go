@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/usermgmt/usermgmt/core/errs"
@@ -62,6 +63,11 @@ func (s *Users) Bulk(ctx context.Context, p token.Claims, b Bulk) ([]BulkResult,
 	if err != nil {
 		return nil, err
 	}
+	// A caller without the action's permission is refused once, not once
+	// per item: a thousand refusals would only flood the audit trail.
+	if _, err := s.d.Auth.Principal(ctx, p, mk().perm); err != nil {
+		return nil, fmt.Errorf("bulk %s: %w", b.Action, err)
+	}
 	ids := make([]user.ID, 0, len(b.IDs))
 	for _, id := range b.IDs {
 		if !slices.Contains(ids, id) {
@@ -103,6 +109,13 @@ func (s *Users) bulkChange(ctx context.Context, b Bulk) (func() change, error) {
 			v.Add("ids", "must be account ids")
 			break
 		}
+	}
+	roleAction := b.Action == BulkAssignRole || b.Action == BulkRemoveRole
+	if b.Role != "" && !roleAction {
+		v.Add("role", "is only for assign-role and remove-role")
+	}
+	if b.Reason != "" && b.Action != BulkDeactivate && b.Action != BulkDelete {
+		v.Add("reason", "is only for deactivate and delete")
 	}
 	var mk func() change
 	switch b.Action {

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -102,7 +103,9 @@ func (s *Users) RetentionPolicy() string {
 }
 
 func (s *Users) edit(upd user.AdminUpdate) change {
-	return change{perm: role.UsersWrite, self: true,
+	// Not on oneself: the owner's own changes go through self-service,
+	// where a new address must be proven.
+	return change{perm: role.UsersWrite,
 		apply: func(u *user.User, _ role.Set, by Principal, now time.Time) ([]event.Payload, error) {
 			cs, err := u.ApplyAdmin(upd, now)
 			if err != nil || len(cs) == 0 {
@@ -189,7 +192,7 @@ func (s *Users) restoration() change {
 // roleChange sets the account's roles to what next makes of its current
 // ones.
 func (s *Users) roleChange(next func(current []string) ([]role.Role, error)) change {
-	var was []string
+	var was, added []string
 	return change{perm: role.RolesManage,
 		apply: func(u *user.User, _ role.Set, by Principal, now time.Time) ([]event.Payload, error) {
 			was = u.Roles()
@@ -206,6 +209,7 @@ func (s *Users) roleChange(next func(current []string) ([]role.Role, error)) cha
 					add = append(add, r.Name)
 				}
 			}
+			added = add
 			for _, n := range was {
 				if !slices.ContainsFunc(want, func(r role.Role) bool { return r.Name == n }) {
 					drop = append(drop, n)
@@ -220,6 +224,20 @@ func (s *Users) roleChange(next func(current []string) ([]role.Role, error)) cha
 		after: func(ctx context.Context, u user.User, by Principal, now time.Time) ([]session.Revocation, []event.Payload, error) {
 			if slices.Equal(was, u.Roles()) {
 				return nil, nil, nil
+			}
+			// A custom role granted is locked until commit, so a delete of
+			// it either waits and then sees this holder, or went first and
+			// the grant fails (AC-05: no account holds a role that is gone).
+			for _, n := range added {
+				if _, builtIn := role.BuiltInRole(n); builtIn {
+					continue
+				}
+				if _, err := s.d.Auth.lockRole(ctx, n); err != nil {
+					if errors.Is(err, role.ErrNotFound) {
+						return nil, nil, ErrUnknownRole
+					}
+					return nil, nil, err
+				}
 			}
 			perms, err := s.d.Auth.Permissions(ctx, u.Roles())
 			if err != nil {

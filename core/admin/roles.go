@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/usermgmt/usermgmt/core/errs"
 	"github.com/usermgmt/usermgmt/core/role"
@@ -60,7 +61,10 @@ func (s *Roles) Create(ctx context.Context, p token.Claims, name, description st
 		if err := by.Perms.Grant(r); err != nil {
 			return err
 		}
-		return s.roles.Create(ctx, r)
+		if err := s.roles.Create(ctx, r); err != nil {
+			return err
+		}
+		return s.auth.record(ctx, p, "role.created", r.Name, map[string]string{"permissions": joinPerms(r.Permissions)})
 	})
 	if err != nil {
 		return role.Role{}, fmt.Errorf("create role: %w", s.auth.Refused(ctx, p, role.RolesManage, "", err))
@@ -69,19 +73,25 @@ func (s *Roles) Create(ctx context.Context, p token.Claims, name, description st
 }
 
 // Update edits a custom role (roles:manage). The caller must hold every
-// permission the role has before and after: editing a role changes what
-// every holder may do.
+// permission the role has before and after, must not hold the role, and
+// must outrank every account that holds it, before and after: editing a
+// role changes what each holder may do, so it is acting on each of them.
 func (s *Roles) Update(ctx context.Context, p token.Claims, name string, e role.Edit) (role.Role, error) {
-	if _, ok := role.BuiltInRole(name); ok {
-		return role.Role{}, role.ErrBuiltIn
-	}
 	var out role.Role
 	err := s.tx.WithinTx(ctx, func(ctx context.Context) error {
 		by, err := s.lockedPrincipal(ctx, p)
 		if err != nil {
 			return err
 		}
+		if _, ok := role.BuiltInRole(name); ok {
+			return role.ErrBuiltIn
+		}
+		if by.User.HasRole(name) {
+			return role.ErrSelf
+		}
+		var before role.Role
 		out, err = s.roles.Update(ctx, name, func(r *role.Role) error {
+			before = *r
 			if err := by.Perms.Grant(*r); err != nil {
 				return err
 			}
@@ -90,7 +100,25 @@ func (s *Roles) Update(ctx context.Context, p token.Claims, name string, e role.
 			}
 			return by.Perms.Grant(*r)
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		if err := s.eachHolder(ctx, name, func(u user.User) error {
+			for _, def := range []role.Role{before, out} {
+				perms, err := s.auth.PermissionsWith(ctx, u.Roles(), def)
+				if err != nil {
+					return err
+				}
+				if err := by.Perms.ActOn(perms); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		return s.auth.record(ctx, p, "role.updated", name, map[string]string{
+			"before": joinPerms(before.Permissions), "after": joinPerms(out.Permissions)})
 	})
 	if err != nil {
 		return role.Role{}, fmt.Errorf("update role: %w", s.auth.Refused(ctx, p, role.RolesManage, "", err))
@@ -98,38 +126,70 @@ func (s *Roles) Update(ctx context.Context, p token.Claims, name string, e role.
 	return out, nil
 }
 
-// Delete removes a custom role no account holds (roles:manage).
+// Delete removes a custom role no account holds (roles:manage). The role
+// is locked first, so an assignment racing with the delete either commits
+// before the check, which then sees the holder, or finds the role gone.
 func (s *Roles) Delete(ctx context.Context, p token.Claims, name string) error {
-	if _, ok := role.BuiltInRole(name); ok {
-		return role.ErrBuiltIn
-	}
 	err := s.tx.WithinTx(ctx, func(ctx context.Context) error {
 		by, err := s.lockedPrincipal(ctx, p)
 		if err != nil {
 			return err
 		}
-		r, err := s.roles.Get(ctx, name)
+		if _, ok := role.BuiltInRole(name); ok {
+			return role.ErrBuiltIn
+		}
+		r, err := s.auth.lockRole(ctx, name)
 		if err != nil {
 			return err
 		}
 		if err := by.Perms.Grant(r); err != nil {
 			return err
 		}
-		for _, st := range []user.Status{user.StatusActive, user.StatusInactive, user.StatusDeleted} {
-			held, _, err := s.dir.Search(ctx, user.Query{Role: name, Status: st, Sort: user.SortCreatedAt, Limit: 1})
-			if err != nil {
-				return err
-			}
-			if len(held) > 0 {
-				return ErrRoleInUse
-			}
+		if err := s.eachHolder(ctx, name, func(user.User) error { return ErrRoleInUse }); err != nil {
+			return err
 		}
-		return s.roles.Delete(ctx, name)
+		if err := s.roles.Delete(ctx, name); err != nil {
+			return err
+		}
+		return s.auth.record(ctx, p, "role.deleted", name, map[string]string{"permissions": joinPerms(r.Permissions)})
 	})
 	if err != nil {
 		return fmt.Errorf("delete role: %w", s.auth.Refused(ctx, p, role.RolesManage, "", err))
 	}
 	return nil
+}
+
+// eachHolder calls fn with every account, of any status, that holds the
+// role name, a page at a time; an error from fn stops it.
+func (s *Roles) eachHolder(ctx context.Context, name string, fn func(user.User) error) error {
+	for _, st := range []user.Status{user.StatusActive, user.StatusInactive, user.StatusDeleted} {
+		q := user.Query{Role: name, Status: st, Sort: user.SortCreatedAt, Limit: user.MaxPageSize}
+		for {
+			page, more, err := s.dir.Search(ctx, q)
+			if err != nil {
+				return err
+			}
+			for _, l := range page {
+				if err := fn(l.User); err != nil {
+					return err
+				}
+			}
+			if !more || len(page) == 0 {
+				break
+			}
+			k := user.KeyOf(page[len(page)-1], q.Sort)
+			q.After = &k
+		}
+	}
+	return nil
+}
+
+func joinPerms(perms []role.Permission) string {
+	out := make([]string, len(perms))
+	for i, p := range perms {
+		out[i] = string(p)
+	}
+	return strings.Join(out, " ")
 }
 
 // lockedPrincipal is the caller, checked again under lock. It runs in the

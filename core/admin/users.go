@@ -117,6 +117,14 @@ func (s *Users) run(ctx context.Context, p token.Claims, id user.ID, c change) (
 		events  int
 	)
 	err = s.d.Tx.WithinTx(ctx, func(ctx context.Context) error {
+		// Both rows are locked in the order of their ids, so two
+		// administrators acting on each other at once wait in turn
+		// rather than deadlock.
+		if id < by.User.ID() {
+			if err := s.d.Auth.lockUser(ctx, id); err != nil {
+				return err
+			}
+		}
 		by, err := s.d.Auth.Recheck(ctx, by.User.ID(), c.perm)
 		if err != nil {
 			return err

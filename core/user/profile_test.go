@@ -299,3 +299,25 @@ func FuzzLocale(f *testing.F) {
 		}
 	})
 }
+
+// Preferences nested deeper than MaxPreferencesDepth are refused: clients
+// with a bounded parser could not read the profile back.
+func TestPreferencesDepth(t *testing.T) {
+	nest := func(n int) user.Preferences {
+		var v any = "leaf"
+		for range n - 1 {
+			v = map[string]any{"k": v}
+		}
+		return user.Preferences{"k": v}
+	}
+	for _, tc := range []struct {
+		levels int
+		ok     bool
+	}{{user.MaxPreferencesDepth, true}, {user.MaxPreferencesDepth + 1, false}, {2000, false}} {
+		u := newProfileUser(t)
+		_, err := u.UpdateProfile(user.ProfileUpdate{Preferences: nest(tc.levels)}, u.CreatedAt())
+		if (err == nil) != tc.ok {
+			t.Errorf("%d levels: %v, want ok %v", tc.levels, err, tc.ok)
+		}
+	}
+}

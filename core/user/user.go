@@ -62,6 +62,7 @@ const (
 	MaxDisplayNameLength = 100
 	MaxPreferencesBytes  = 16 << 10
 	MaxPreferenceKeys    = 32
+	MaxPreferencesDepth  = 8
 	MaxAvatarURLLength   = 2048
 	MaxLocaleLength      = 64
 	MaxTimeZoneLength    = 64
@@ -72,7 +73,7 @@ var (
 	ErrInvalidEmail       = errs.New(errs.Invalid, "user.invalid_email", "must be a valid email address in ASCII (an international domain in its xn-- form)")
 	ErrInvalidUsername    = errs.New(errs.Invalid, "user.invalid_username", fmt.Sprintf("must be %d to %d characters: letters, digits, '.', '_' or '-', starting and ending with a letter or digit", MinUsernameLength, MaxUsernameLength))
 	ErrInvalidDisplayName = errs.New(errs.Invalid, "user.invalid_display_name", fmt.Sprintf("must be at most %d printable characters", MaxDisplayNameLength))
-	ErrInvalidPreferences = errs.New(errs.Invalid, "user.invalid_preferences", fmt.Sprintf("must be a JSON object of at most %d keys and %d bytes", MaxPreferenceKeys, MaxPreferencesBytes))
+	ErrInvalidPreferences = errs.New(errs.Invalid, "user.invalid_preferences", fmt.Sprintf("must be a JSON object of at most %d keys, %d bytes and %d levels of nesting", MaxPreferenceKeys, MaxPreferencesBytes, MaxPreferencesDepth))
 	ErrInvalidAvatarURL   = errs.New(errs.Invalid, "user.invalid_avatar_url", fmt.Sprintf("must be an absolute https URL of at most %d bytes in ASCII, with a DNS host name and no user info", MaxAvatarURLLength))
 	ErrInvalidLocale      = errs.New(errs.Invalid, "user.invalid_locale", "must be a well-formed BCP 47 language tag, such as en-US")
 	ErrInvalidTimeZone    = errs.New(errs.Invalid, "user.invalid_time_zone", "must be an IANA time zone name, such as Europe/Paris")
@@ -436,10 +437,34 @@ func checkPreferences(p Preferences) error {
 		}
 	}
 	b, err := json.Marshal(p)
-	if err != nil || len(b) > MaxPreferencesBytes {
+	if err != nil || len(b) > MaxPreferencesBytes || depth(p) > MaxPreferencesDepth {
 		return ErrInvalidPreferences
 	}
 	return nil
+}
+
+// depth is how deeply v nests objects and arrays (a scalar is 0). Deep
+// nesting is refused: every client that reads a profile would have to
+// parse it, and many parsers stop at a depth of 128 or less.
+func depth(v any) int {
+	d := 0
+	switch x := v.(type) {
+	case map[string]any:
+		for _, e := range x {
+			d = max(d, depth(e))
+		}
+	case Preferences:
+		for _, e := range x {
+			d = max(d, depth(e))
+		}
+	case []any:
+		for _, e := range x {
+			d = max(d, depth(e))
+		}
+	default:
+		return 0
+	}
+	return d + 1
 }
 
 func clonePrefs(p Preferences) Preferences {
