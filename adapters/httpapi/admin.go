@@ -23,12 +23,15 @@ const mimeNDJSON = "application/x-ndjson"
 // adminRoutes are the routes of staff: accounts, roles and the audit trail.
 // Each declares the permission its use case checks (AC-01).
 func (a *API) adminRoutes() []route {
-	userFails := []errs.Kind{errs.Forbidden, errs.Conflict}
+	// Writes lock rows; a lost deadlock or serialization race is a 503
+	// with Retry-After.
+	userFails := []errs.Kind{errs.Forbidden, errs.Conflict, errs.Unavailable}
+	roleFails := []errs.Kind{errs.Forbidden, errs.Conflict, errs.Unavailable}
 	return []route{
 		{method: fiber.MethodGet, path: "/v1/admin/users", summary: "Search accounts: text, filters, sort and keyset pages", tag: "admin",
 			query: userSearchQuery{}, status: fiber.StatusOK, resp: userPageResponse{}, fails: []errs.Kind{errs.Forbidden}, perm: role.UsersRead, authed: a.searchUsers},
 		{method: fiber.MethodPost, path: "/v1/admin/users/bulk", summary: "Apply one action to up to 1000 accounts, each authorized and committed on its own", tag: "admin",
-			body: bulkRequest{}, status: fiber.StatusOK, resp: bulkResponse{}, fails: []errs.Kind{errs.Forbidden}, perm: role.UsersWrite, authed: a.bulkUsers},
+			body: bulkRequest{}, status: fiber.StatusOK, resp: bulkResponse{}, fails: []errs.Kind{errs.Forbidden, errs.Unavailable}, perm: role.UsersWrite, authed: a.bulkUsers},
 		{method: fiber.MethodGet, path: "/v1/admin/users/:id", summary: "One account, with its last sign-in", tag: "admin",
 			status: fiber.StatusOK, resp: adminUserResponse{}, fails: []errs.Kind{errs.Forbidden}, perm: role.UsersRead, authed: a.getUser},
 		{method: fiber.MethodPatch, path: "/v1/admin/users/:id", summary: "Edit an account's email, username, display name or email verification", tag: "admin",
@@ -48,11 +51,11 @@ func (a *API) adminRoutes() []route {
 		{method: fiber.MethodGet, path: "/v1/admin/roles", summary: "The built-in and custom roles with their permissions", tag: "admin",
 			status: fiber.StatusOK, resp: rolesResponse{}, fails: []errs.Kind{errs.Forbidden}, perm: role.UsersRead, authed: a.listRoles},
 		{method: fiber.MethodPost, path: "/v1/admin/roles", summary: "Define a custom role with permissions the caller holds", tag: "admin",
-			body: createRoleRequest{}, status: fiber.StatusCreated, resp: roleResponse{}, fails: []errs.Kind{errs.Forbidden, errs.Conflict}, perm: role.RolesManage, authed: a.createRole},
+			body: createRoleRequest{}, status: fiber.StatusCreated, resp: roleResponse{}, fails: roleFails, perm: role.RolesManage, authed: a.createRole},
 		{method: fiber.MethodPatch, path: "/v1/admin/roles/:name", summary: "Edit a custom role", tag: "admin",
-			body: updateRoleRequest{}, status: fiber.StatusOK, resp: roleResponse{}, fails: []errs.Kind{errs.Forbidden, errs.Conflict}, perm: role.RolesManage, authed: a.updateRole},
+			body: updateRoleRequest{}, status: fiber.StatusOK, resp: roleResponse{}, fails: roleFails, perm: role.RolesManage, authed: a.updateRole},
 		{method: fiber.MethodDelete, path: "/v1/admin/roles/:name", summary: "Delete a custom role that no account holds", tag: "admin",
-			status: fiber.StatusNoContent, fails: []errs.Kind{errs.Forbidden, errs.Conflict}, perm: role.RolesManage, authed: a.deleteRole},
+			status: fiber.StatusNoContent, fails: roleFails, perm: role.RolesManage, authed: a.deleteRole},
 		{method: fiber.MethodGet, path: "/v1/audit", summary: "Search the audit trail, newest first, in keyset pages", tag: "audit",
 			query: auditQuery{}, status: fiber.StatusOK, resp: auditPageResponse{}, fails: []errs.Kind{errs.Forbidden}, perm: role.AuditRead, authed: a.searchAudit},
 		{method: fiber.MethodGet, path: "/v1/audit/export", summary: "Stream the matching audit entries, oldest first, as JSON lines", tag: "audit",
