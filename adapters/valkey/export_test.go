@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/valkey-io/valkey-go"
+
 	"github.com/usermgmt/usermgmt/core/session"
 )
 
@@ -17,4 +19,15 @@ func (r *RevokedSessions) Check(ctx context.Context, id session.ID) (revoked, ca
 func (r *RevokedSessions) TTL(ctx context.Context, id session.ID) (time.Duration, error) {
 	ms, err := r.s.c.Do(ctx, r.s.c.B().Pttl().Key(r.key(id)).Build()).AsInt64()
 	return time.Duration(ms) * time.Millisecond, err
+}
+
+// Uncached is IsRevoked without client-side caching: one round trip.
+type Uncached struct{ R *RevokedSessions }
+
+func (u Uncached) IsRevoked(ctx context.Context, id session.ID) (bool, error) {
+	err := u.R.s.c.Do(ctx, u.R.s.c.B().Get().Key(u.R.key(id)).Build()).Error()
+	if valkey.IsValkeyNil(err) {
+		return false, nil
+	}
+	return err == nil, err
 }

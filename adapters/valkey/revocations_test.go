@@ -109,7 +109,8 @@ func TestRevokedSessions_CacheServesChecksAndDiesWithTheConnection(t *testing.T)
 
 // BenchmarkIsRevoked: the check on the verify hot path, for a session
 // checked before (the common case: a gateway presents the same token
-// again and again), in Valkey with client-side caching and in process.
+// again and again), in Valkey with client-side caching, in Valkey read
+// every time, and in process.
 //
 //	go test -run '^$' -bench IsRevoked -benchmem ./adapters/valkey/
 func BenchmarkIsRevoked(b *testing.B) {
@@ -140,6 +141,9 @@ func BenchmarkIsRevoked(b *testing.B) {
 	}
 	b.Run("valkey", func(b *testing.B) {
 		run(b, valkey.NewRevokedSessions(valkeytest.Open(b), system.Clock{}, time.Hour))
+	})
+	b.Run("valkey-round-trip", func(b *testing.B) { // what the cache saves
+		run(b, valkey.Uncached{R: valkey.NewRevokedSessions(valkeytest.Open(b), system.Clock{}, time.Hour)})
 	})
 	b.Run("memory", func(b *testing.B) {
 		run(b, memory.NewRevokedSessions(system.Clock{}, time.Hour))
