@@ -21,16 +21,20 @@ import (
 // Checks go through valkey-go's client-side caching: the first check of a
 // session reads the server, which then tracks the key for this connection;
 // later checks are answered from process memory until the server pushes an
-// invalidation, which it does when any instance revokes the session. The
-// server sends the push in the same write round as its acknowledgement of
-// the revocation, so in practice it reaches every instance before the
-// revoking request's response can reach a client and the client's next
-// request another instance; no check waits for it, and an instance too
-// busy to read its connection for a while is the window that remains.
-// When a connection drops, valkey-go discards everything cached on it
-// (the server stops tracking a closed connection, so nothing cached there
-// could be trusted), and a check then reads the server again or fails: it
-// never falls back to a stale "not revoked".
+// invalidation, which it does when any instance revokes the session. Add
+// returns only once the server has written that push to every instance
+// that cached the session, so it is on its way before the revoking request
+// is answered. It takes effect when the instance's connection reads it;
+// no check waits for that, so a request that reaches an instance just
+// behind the push may still be answered from memory if its handler runs
+// before the connection's reader. That is the window left between
+// "committed" and "refused everywhere": well under a millisecond, about 1
+// ms on a host whose CPUs are saturated.
+//
+// When a connection drops, valkey-go discards everything cached on it (the
+// server stops tracking a closed connection, so nothing cached there could
+// be trusted), and a check then reads the server again or fails: it never
+// falls back to a stale "not revoked".
 //
 // The revocations added through this instance are also kept in process
 // and checked first. Its own then take effect here without waiting for
@@ -127,6 +131,15 @@ func (r *RevokedSessions) Add(ctx context.Context, rs ...session.Revocation) err
 			if err := res.Error(); err != nil && !valkey.IsValkeyNil(err) { // nil: NX found it recorded
 				return fmt.Errorf("valkey: record revocations: %w", err)
 			}
+		}
+	}
+	// The server writes the invalidations a write causes in the same round
+	// as the write's reply, but may write the reply first; a reply to a
+	// later command means that round is over, so the pushes have left for
+	// every instance before the caller reports the revocation done.
+	if len(cmds) > 0 {
+		if err := r.s.c.Do(ctx, r.s.c.B().Ping().Build()).Error(); err != nil {
+			return fmt.Errorf("valkey: record revocations: %w", err)
 		}
 	}
 	return nil
