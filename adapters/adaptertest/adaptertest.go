@@ -14,7 +14,8 @@
 // and pkg/usermgmt (a host's mailer as the service wraps it);
 // EventPublisher against Kafka, the log and a host's sink; TokenVerifier
 // against the verifier and the caching verifier; SMSSender against the
-// webhook and the in-memory box.
+// webhook and the in-memory box; RevokedSessions against the in-process
+// set and Valkey (two instances, and one cut off from its server).
 //
 // Subtests call t.Parallel, so a setup must be safe to call concurrently.
 package adaptertest

@@ -2,6 +2,7 @@ package memory_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/usermgmt/usermgmt/adapters/adaptertest"
 	"github.com/usermgmt/usermgmt/adapters/memory"
@@ -45,5 +46,11 @@ func TestSMSContract(t *testing.T) {
 			}
 			return out
 		}}
+	})
+}
+
+func TestRevokedSessionsContract(t *testing.T) {
+	adaptertest.RevokedSessions(t, func(_ *testing.T, keep time.Duration) adaptertest.RevocationRig {
+		return adaptertest.RevocationRig{Store: memory.NewRevokedSessions(system.Clock{}, keep)}
 	})
 }

@@ -1,6 +1,8 @@
 // Package valkey keeps the state that every instance of usermgmt must share
 // in Valkey (or Redis): rate-limit windows and failure counters, updated
-// atomically by Lua scripts so limits hold across instances.
+// atomically by Lua scripts so limits hold across instances, and the ended
+// sessions, read through client-side caching so every instance learns of a
+// revocation at once without a round trip per check.
 package valkey
 
 import (
@@ -25,16 +27,23 @@ type Store struct {
 // several deployments (or tests) can share one server.
 func Open(addr, prefix string) (*Store, error) {
 	c, err := valkey.NewClient(valkey.ClientOption{
-		InitAddress:      []string{addr},
-		DisableCache:     true, // every read here must see the latest count
-		ConnWriteTimeout: 2 * time.Second,
-		Dialer:           netDialer(),
+		InitAddress: []string{addr},
+		// Client-side caching (RESP3 tracking, opt-in) serves only the
+		// revocation checks' DoCache; the limits use Do and always read
+		// the server.
+		CacheSizeEachConn: cacheBytes,
+		ConnWriteTimeout:  2 * time.Second,
+		Dialer:            netDialer(),
+		RetryDelay:        retryOnce,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("valkey: connect %s: %w", addr, err)
 	}
 	return &Store{c: c, prefix: prefix}, nil
 }
+
+// Prefix is the prefix of every key of s.
+func (s *Store) Prefix() string { return s.prefix }
 
 // Close closes the connection.
 func (s *Store) Close() { s.c.Close() }

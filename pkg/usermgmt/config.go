@@ -23,7 +23,7 @@ import (
 type Config struct {
 	DataDir      string // USERMGMT_DATA_DIR: SQLite file and local state of the embedded default
 	DatabaseURL  string // USERMGMT_DATABASE_URL: postgres://...; empty means SQLite in DataDir
-	ValkeyAddr   string // USERMGMT_VALKEY_ADDR: host:port; empty keeps limits in process
+	ValkeyAddr   string // USERMGMT_VALKEY_ADDR: host:port; empty keeps limits and revocations in process
 	ValkeyPrefix string // USERMGMT_VALKEY_PREFIX: prefix of every key, so deployments can share a server
 	AutoMigrate  bool   // USERMGMT_AUTO_MIGRATE
 

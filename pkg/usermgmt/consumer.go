@@ -7,7 +7,6 @@ import (
 
 	"github.com/usermgmt/usermgmt/adapters/eventschema"
 	"github.com/usermgmt/usermgmt/adapters/kafka"
-	"github.com/usermgmt/usermgmt/adapters/memory"
 	"github.com/usermgmt/usermgmt/adapters/sqlstore"
 	"github.com/usermgmt/usermgmt/adapters/system"
 	"github.com/usermgmt/usermgmt/core/inbox"
@@ -39,19 +38,25 @@ func NewConsumer(ctx context.Context, cfg Config, opts ...Option) (*Consumer, er
 	}
 	db := st.db
 	clock := system.Clock{}
-	svc, err := inbox.New(inbox.Deps{Tx: st.tx, Processed: sqlstore.NewProcessedEvents(db), Users: st.users,
-		Sessions: st.sessions, Activities: sqlstore.NewActivities(db), Outbox: st.outbox,
-		// Sessions ended here reach the servers' revocation lookups
-		// through the database (they sync every second).
-		Revoked: memory.NewRevokedSessions(clock, cfg.AccessTokenTTL+verifyLeeway),
-		Clock:   clock, IDs: system.IDs{}}, inbox.Config{PlanRoles: cfg.PlanRoles})
+	// Sessions ended here reach the servers' revocation lookups through
+	// Valkey at once when it is configured, else through the database
+	// (they sync every second).
+	sh, err := shared(cfg, clock, cfg.AccessTokenTTL+verifyLeeway)
 	if err != nil {
 		_ = st.close()
 		return nil, err
 	}
+	closeAll := func() error { return errors.Join(sh.close(), st.close()) }
+	svc, err := inbox.New(inbox.Deps{Tx: st.tx, Processed: sqlstore.NewProcessedEvents(db), Users: st.users,
+		Sessions: st.sessions, Activities: sqlstore.NewActivities(db), Outbox: st.outbox, Revoked: sh.revoked,
+		Clock: clock, IDs: system.IDs{}}, inbox.Config{PlanRoles: cfg.PlanRoles})
+	if err != nil {
+		_ = closeAll()
+		return nil, err
+	}
 	schemas, err := eventschema.NewConsumed()
 	if err != nil {
-		_ = st.close()
+		_ = closeAll()
 		return nil, err
 	}
 	kc, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: cfg.KafkaBrokers, Group: cfg.ConsumerGroup,
@@ -64,10 +69,10 @@ func NewConsumer(ctx context.Context, cfg Config, opts ...Option) (*Consumer, er
 		return svc.Handle(ctx, m.Value)
 	})
 	if err != nil {
-		_ = st.close()
+		_ = closeAll()
 		return nil, fmt.Errorf("USERMGMT_KAFKA_BROKERS: %w", err)
 	}
-	return &Consumer{kc: kc, close: st.close}, nil
+	return &Consumer{kc: kc, close: closeAll}, nil
 }
 
 // Run consumes until ctx ends.

@@ -22,7 +22,7 @@ type identityPorts struct {
 	gate identity.Gate
 	// trail records what fails before any event would: failed sign-ins.
 	trail      identity.Trail
-	limits     limitStore
+	limits     sharedStore
 	hasher     ports.PasswordHasher
 	signer     ports.TokenSigner
 	verifier   ports.TokenVerifier

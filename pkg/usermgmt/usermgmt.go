@@ -292,27 +292,34 @@ func serviceMailer(cfg Config, o options, background ports.Background) (ports.Ma
 	return mail.NewBackgroundNotices(m, background, o.log), nil
 }
 
-// limitStore keeps rate limits and failure counts.
-type limitStore struct {
+// sharedStore keeps the state every instance must share: rate limits,
+// failure counts and ended sessions.
+type sharedStore struct {
 	limiter  ports.RateLimiter
 	failures ports.FailureCounter
+	revoked  ports.RevokedSessions
 	ping     func(context.Context) error // nil in process
 	close    func() error
 }
 
-// limits keeps rate limits and failure counts in Valkey when it is
-// configured (shared by every instance), else in this process.
-func limits(cfg Config, clock ports.Clock) (limitStore, error) {
+// shared keeps that state in Valkey when it is configured, one connection
+// for all of it, so limits hold across instances and a revocation reaches
+// every instance at once; else in this process, where instances sharing a
+// database learn of each other's revocations through the sync Run does
+// every second. Revocations are kept for keep.
+func shared(cfg Config, clock ports.Clock, keep time.Duration) (sharedStore, error) {
 	if cfg.ValkeyAddr == "" {
 		l := memory.NewLimits(clock)
-		return limitStore{limiter: l, failures: l, close: func() error { return nil }}, nil
+		return sharedStore{limiter: l, failures: l, revoked: memory.NewRevokedSessions(clock, keep),
+			close: func() error { return nil }}, nil
 	}
 	s, err := valkey.Open(cfg.ValkeyAddr, cfg.ValkeyPrefix)
 	if err != nil {
-		return limitStore{}, fmt.Errorf("USERMGMT_VALKEY_ADDR: %w", err)
+		return sharedStore{}, fmt.Errorf("USERMGMT_VALKEY_ADDR: %w", err)
 	}
 	l := valkey.NewLimits(s)
-	return limitStore{limiter: l, failures: l, ping: s.Ping, close: func() error { s.Close(); return nil }}, nil
+	return sharedStore{limiter: l, failures: l, revoked: valkey.NewRevokedSessions(s, clock, keep),
+		ping: s.Ping, close: func() error { s.Close(); return nil }}, nil
 }
 
 // secretBox seals secrets at rest with the configured keys, or, on the
@@ -501,12 +508,12 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 	if err != nil {
 		return nil, err
 	}
-	revoked := memory.NewRevokedSessions(clock, cfg.AccessTokenTTL+verifyLeeway)
-	lim, err := limits(cfg, clock)
+	sh, err := shared(cfg, clock, cfg.AccessTokenTTL+verifyLeeway)
 	if err != nil {
 		return nil, err
 	}
-	closers := []func() error{lim.close}
+	revoked := sh.revoked
+	closers := []func() error{sh.close}
 	fail := func(err error) (*Service, error) {
 		for _, c := range closers {
 			_ = c()
@@ -548,7 +555,7 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 	if err != nil {
 		return fail(err)
 	}
-	id, err := newIdentity(cfg, identityPorts{stores: st, events: events, gate: auth, trail: trail, limits: lim, hasher: hasher, signer: signer,
+	id, err := newIdentity(cfg, identityPorts{stores: st, events: events, gate: auth, trail: trail, limits: sh, hasher: hasher, signer: signer,
 		verifier: verifier, revoked: revoked, keys: ring, mailer: mailer, sms: texts, background: background, clock: clock,
 		ids: ids}, o.log)
 	if err != nil {
@@ -588,7 +595,7 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 	if err != nil {
 		return fail(err)
 	}
-	ready := readiness(st.ready, lim.ping)
+	ready := readiness(st.ready, sh.ping)
 	api, err := httpapi.New(id, httpapi.Options{Logger: o.log, JWKS: ring.JWKS, Ready: ready,
 		TrustedProxies: cfg.TrustedProxies, Version: Version, EventSchema: eventschema.Schema,
 		ObserveRequest: metrics.ObserveRequest})
@@ -608,8 +615,9 @@ const (
 )
 
 // readiness is ready when every check that is configured passes: the
-// database and, when limits live there, Valkey (sign-in fails closed
-// without it, so the instance should leave the load balancer).
+// database and, when shared state lives there, Valkey (sign-in and every
+// token check fail closed without it, so the instance should leave the
+// load balancer).
 func readiness(checks ...func(context.Context) error) func(context.Context) error {
 	return func(ctx context.Context) error {
 		for _, c := range checks {
@@ -716,7 +724,9 @@ const sweepInterval = time.Minute
 // session sweep (idle and absolute timeouts, SE-06), the
 // signing-key refresh (rotation on schedule) and the revocation sync that
 // makes sessions ended by other processes on the same database (other
-// instances, the consumer) fail here within a second.
+// instances, the consumer) fail here within a second. With Valkey those
+// fail here at once anyway; the sync remains the safety net for a
+// revocation that committed but did not reach Valkey, or that Valkey lost.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	every := func(d time.Duration, what string, job func(context.Context) error) {

@@ -34,7 +34,21 @@ func Open(t testing.TB) *valkey.Store {
 	t.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	s, err := valkey.Open(Addr(), "usermgmt-test:"+hex.EncodeToString(b[:])+":")
+	return OpenAt(t, Addr(), "usermgmt-test:"+hex.EncodeToString(b[:])+":")
+}
+
+// Peer opens another connection with s's prefix: a second instance of the
+// service sharing s's state.
+func Peer(t testing.TB, s *valkey.Store) *valkey.Store {
+	t.Helper()
+	return OpenAt(t, Addr(), s.Prefix())
+}
+
+// OpenAt connects to addr (Addr, or a Proxy's) with prefix and closes the
+// connection when t ends.
+func OpenAt(t testing.TB, addr, prefix string) *valkey.Store {
+	t.Helper()
+	s, err := valkey.Open(addr, prefix)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 		defer cancel()
