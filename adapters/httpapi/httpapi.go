@@ -249,6 +249,12 @@ const headerRequestID = "X-Request-Id"
 
 // requestID keeps a sane incoming X-Request-Id or makes one, and echoes it.
 func (a *API) requestID(c *fiber.Ctx) error {
+	// A request id names the request in logs and the audit trail, so, like
+	// X-Forwarded-For, it is taken only from a trusted proxy: anyone else
+	// could stamp another request's id on their own.
+	if peer, err := netip.ParseAddr(c.Context().RemoteIP().String()); err != nil || !a.trusted(peer) {
+		c.Request().Header.Del(headerRequestID)
+	}
 	ensureRequestID(c)
 	return c.Next()
 }

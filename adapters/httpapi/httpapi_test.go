@@ -323,10 +323,15 @@ func TestChangePassword(t *testing.T) {
 	}
 }
 
+// A client's X-Request-Id is kept only from a trusted proxy: anyone else
+// could stamp another request's id on their own in the audit trail.
 func TestRequestID(t *testing.T) {
-	s := newServer(t)
+	if got := newServer(t).do(t, "GET", "/healthz", nil, "X-Request-Id", "abc-123").header.Get("X-Request-Id"); got == "abc-123" || got == "" {
+		t.Errorf("an untrusted client's id = %q, want one of the server's", got)
+	}
+	s := newServer(t, "0.0.0.0/0", "::/0")
 	if got := s.do(t, "GET", "/healthz", nil, "X-Request-Id", "abc-123").header.Get("X-Request-Id"); got != "abc-123" {
-		t.Errorf("kept id = %q", got)
+		t.Errorf("a trusted proxy's id = %q", got)
 	}
 	if got := s.do(t, "GET", "/healthz", nil, "X-Request-Id", "evil\x01value").header.Get("X-Request-Id"); got == "" || strings.Contains(got, "evil") {
 		t.Errorf("unsafe id kept: %q", got)

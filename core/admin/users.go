@@ -103,9 +103,9 @@ type change struct {
 // run authorizes c for the caller of p on the account id and commits it
 // with its events; revocations reach the lookups after the commit.
 func (s *Users) run(ctx context.Context, p token.Claims, id user.ID, c change) (user.User, bool, error) {
-	by, err := s.d.Auth.Principal(ctx, p, c.perm)
+	by, err := s.d.Auth.principal(ctx, p, c.perm)
 	if err != nil {
-		return user.User{}, false, err
+		return user.User{}, false, s.d.Auth.Refused(ctx, p, c.perm, id, err)
 	}
 	if by.User.ID() == id && !c.self {
 		return user.User{}, false, s.d.Auth.Refused(ctx, p, c.perm, id, role.ErrSelf)
@@ -278,5 +278,5 @@ func (s *Users) SendPasswordReset(ctx context.Context, p token.Claims, id user.I
 	if err := s.d.Resets.SendAdminReset(ctx, u.ID(), by.User.ID()); err != nil {
 		return fmt.Errorf("password reset: %w", err)
 	}
-	return nil
+	return s.d.Auth.record(ctx, p, "admin.password_reset", string(u.ID()), nil)
 }

@@ -2,6 +2,7 @@ package auditlog
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -68,6 +69,13 @@ func entryFor(ctx context.Context, ev event.Event) audit.Entry {
 	case event.UserUpdated:
 		by = p.UpdatedBy
 		d.put("fields", strings.Join(slices.Sorted(maps.Keys(p.Changes)), ","))
+		// What a field became is kept only for the fields that decide
+		// access, which are never secret: who was given what.
+		for _, f := range []string{"roles", "status", "emailVerified"} {
+			if v, ok := p.Changes[f]; ok {
+				d.put(f, fmt.Sprintf("%v -> %v", p.PreviousValues[f], v))
+			}
+		}
 	case event.UserDeleted:
 		by = p.DeletedBy
 		d.put("reason", p.DeletionReason)

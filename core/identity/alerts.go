@@ -112,17 +112,23 @@ func (a *Alerts) reportReplay(ctx context.Context, u user.User, m mfa.Method, c 
 // the wrong field), the method and why, by its error code. Recording
 // cannot fail the answer, which is already a failure.
 func (a *Alerts) failedSignIn(ctx context.Context, uid user.ID, method string, err error, c session.Client) {
+	a.failed(ctx, event.TypeUserLogin, uid, method, err, c)
+}
+
+// failed records a proof of identity that failed: a sign-in, or the
+// password a signed-in user gives again to change a credential.
+func (a *Alerts) failed(ctx context.Context, action string, uid user.ID, method string, err error, c session.Client) {
 	reason := "internal"
 	var de *errs.Error
 	if errors.As(err, &de) {
 		reason = de.Code
 	}
-	e := audit.Entry{At: a.d.Clock.Now(), Action: event.TypeUserLogin, Target: string(uid), IP: c.IP, UserAgent: c.UserAgent,
+	e := audit.Entry{At: a.d.Clock.Now(), Action: action, Target: string(uid), IP: c.IP, UserAgent: c.UserAgent,
 		Outcome: audit.Failure, Details: map[string]string{"method": method, "reason": reason}}
 	if uid != "" {
 		e.Actor = audit.Actor{Kind: audit.ActorUser, ID: string(uid)}
 	}
 	if err := a.d.Trail.Record(ctx, e); err != nil {
-		a.log.WarnContext(ctx, "failed sign-in not audited", "user", uid, "err", err)
+		a.log.WarnContext(ctx, "failed proof not audited", "action", action, "user", uid, "err", err)
 	}
 }

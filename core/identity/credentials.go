@@ -9,6 +9,7 @@ import (
 
 	"github.com/usermgmt/usermgmt/core/credential"
 	"github.com/usermgmt/usermgmt/core/errs"
+	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/user"
 	"github.com/usermgmt/usermgmt/ports"
@@ -76,7 +77,10 @@ func (cr *Credentials) prove(ctx context.Context, u user.User, password string, 
 	}
 	_, _, err = cr.verify(ctx, u, "", password, h, session.Client{}, false)
 	if errors.Is(err, credential.ErrInvalidCredentials) {
-		return wrong
+		err = wrong
+	}
+	if err != nil {
+		cr.d.Alerts.failed(ctx, "user.reauthenticate", u.ID(), event.MethodPassword, err, session.Client{})
 	}
 	return err
 }
