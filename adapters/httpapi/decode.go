@@ -179,12 +179,21 @@ func ruleMessage(fe validator.FieldError) string {
 	case "email":
 		return "must be a valid email address"
 	case "max":
-		return "must be at most " + fe.Param() + " characters"
+		return "must be at most " + fe.Param() + unitOf(fe)
 	case "min":
-		return "must be at least " + fe.Param() + " characters"
+		return "must be at least " + fe.Param() + unitOf(fe)
 	default:
 		return "fails rule " + fe.Tag()
 	}
+}
+
+// unitOf is what a length bound counts: items of a list, characters of text.
+func unitOf(fe validator.FieldError) string {
+	switch fe.Kind() {
+	case reflect.Slice, reflect.Array, reflect.Map:
+		return " items"
+	}
+	return " characters"
 }
 
 func jsonFieldError(err error) errs.FieldError {

@@ -73,7 +73,8 @@ func setQueryField(f reflect.Value, sf reflect.StructField, s string) string {
 		f.Set(reflect.ValueOf(&b))
 	case f.Kind() == reflect.Int:
 		n, err := strconv.Atoi(s)
-		if err != nil || (minN != nil && n < *minN) || (maxN != nil && n > *maxN) {
+		canonical := err == nil && strconv.Itoa(n) == s // no sign, no leading zeros
+		if !canonical || (minN != nil && n < *minN) || (maxN != nil && n > *maxN) {
 			return fmt.Sprintf("must be an integer from %d to %d", orZero(minN), orZero(maxN))
 		}
 		f.SetInt(int64(n))

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/usermgmt/usermgmt/core/errs"
@@ -79,8 +80,10 @@ var ErrInvalidReason = errs.New(errs.Invalid, "admin.invalid_reason", "invalid r
 
 func checkReason(s string) (string, error) {
 	s = strings.TrimSpace(s)
+	// Printable only: no control or bidirectional-override characters,
+	// which would make the reason read otherwise in the audit trail.
 	if s == "" || !utf8.ValidString(s) || utf8.RuneCountInString(s) > MaxReasonLength ||
-		strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) {
 		return "", ErrInvalidReason
 	}
 	return s, nil

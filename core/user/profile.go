@@ -3,6 +3,7 @@ package user
 import (
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -24,7 +25,8 @@ func normalizeAvatarURL(s string) (string, error) {
 		return "", ErrInvalidAvatarURL
 	}
 	u, err := url.Parse(s)
-	if err != nil || u.Scheme != "https" || u.Opaque != "" || u.User != nil || !hostname(u.Hostname()) {
+	if err != nil || u.Scheme != "https" || u.Opaque != "" || u.User != nil || !hostname(u.Hostname()) ||
+		internalHost(u.Hostname()) || !validPort(u.Port()) {
 		return "", ErrInvalidAvatarURL
 	}
 	// Host names compare case-insensitively; one spelling keeps a no-op
@@ -35,6 +37,28 @@ func normalizeAvatarURL(s string) (string, error) {
 		return "", ErrInvalidAvatarURL
 	}
 	return out, nil
+}
+
+// internalHost reports whether host is a name reserved for a machine's or
+// a network's own use (RFC 6761, 6762 and common practice): other users'
+// browsers load the avatar, and must not be sent into their own network.
+func internalHost(host string) bool {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	for _, suffix := range []string{".localhost", ".localdomain", ".local", ".internal", ".home.arpa", ".lan", ".intranet", ".corp"} {
+		if strings.HasSuffix(h, suffix) || h == suffix[1:] {
+			return true
+		}
+	}
+	return false
+}
+
+// validPort accepts no port or a port from 1 to 65535.
+func validPort(p string) bool {
+	if p == "" {
+		return true
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535 && p[0] != '0'
 }
 
 // normalizeLocale validates a BCP 47 language tag (RFC 5646) and returns
@@ -133,6 +157,18 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 // so neither "." nor ".." nor an absolute path can reach the file system.
 var timeZoneRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9._+-]*(?:/[A-Za-z][A-Za-z0-9._+-]*)*$`)
 
+// notAZone reports the names a tz database holds that are not places:
+// the server's own zone, the POSIX default rules, the placeholder zone and
+// the copies under posix/ and right/ (the latter counting leap seconds,
+// which no clock a user reads does).
+func notAZone(s string) bool {
+	switch s {
+	case "Local", "localtime", "posixrules", "Factory":
+		return true
+	}
+	return strings.HasPrefix(s, "posix/") || strings.HasPrefix(s, "right/")
+}
+
 // normalizeTimeZone validates an IANA time zone name; "" clears it. The
 // zone must be one time.LoadLocation finds, so it depends on the tz
 // database the process has: the server embeds one (time/tzdata) for hosts
@@ -143,7 +179,7 @@ func normalizeTimeZone(s string) (string, error) {
 	if s == "" {
 		return "", nil
 	}
-	if len(s) > MaxTimeZoneLength || !timeZoneRE.MatchString(s) || s == "Local" || s == "localtime" {
+	if len(s) > MaxTimeZoneLength || !timeZoneRE.MatchString(s) || notAZone(s) {
 		return "", ErrInvalidTimeZone
 	}
 	if _, err := time.LoadLocation(s); err != nil {

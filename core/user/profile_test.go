@@ -321,3 +321,27 @@ func TestPreferencesDepth(t *testing.T) {
 		}
 	}
 }
+
+// Names that are not places a user is in, and hosts on a reader's own
+// network, are refused.
+func TestProfileRefusesInternalNames(t *testing.T) {
+	for _, v := range []string{"https://foo.localhost/a.png", "https://localhost.localdomain/a.png",
+		"https://metadata.google.internal/a.png", "https://printer.local/a.png", "https://cdn.example.com:99999/a.png",
+		"https://cdn.example.com:0/a.png"} {
+		u := newProfileUser(t)
+		if _, err := u.UpdateProfile(user.ProfileUpdate{AvatarURL: &v}, u.CreatedAt()); err == nil {
+			t.Errorf("avatar %q accepted", v)
+		}
+	}
+	for _, v := range []string{"posixrules", "Factory", "right/UTC", "posix/Europe/Berlin"} {
+		u := newProfileUser(t)
+		if _, err := u.UpdateProfile(user.ProfileUpdate{TimeZone: &v}, u.CreatedAt()); err == nil {
+			t.Errorf("time zone %q accepted", v)
+		}
+	}
+	ok := "https://cdn.example.com:8443/a.png"
+	u := newProfileUser(t)
+	if _, err := u.UpdateProfile(user.ProfileUpdate{AvatarURL: &ok}, u.CreatedAt()); err != nil {
+		t.Errorf("avatar %q: %v", ok, err)
+	}
+}
