@@ -189,8 +189,7 @@ func ruleMessage(fe validator.FieldError) string {
 
 // unitOf is what a length bound counts: items of a list, characters of text.
 func unitOf(fe validator.FieldError) string {
-	switch fe.Kind() {
-	case reflect.Slice, reflect.Array, reflect.Map:
+	if k := fe.Kind(); k == reflect.Slice || k == reflect.Array || k == reflect.Map {
 		return " items"
 	}
 	return " characters"
