@@ -10,6 +10,7 @@ import (
 	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/text"
+	"github.com/usermgmt/usermgmt/core/user"
 	"github.com/usermgmt/usermgmt/ports"
 )
 
@@ -109,7 +110,7 @@ func entryFor(ctx context.Context, ev event.Event) audit.Entry {
 	switch a, ok := audit.ActorFrom(ctx); {
 	case ok:
 		e.Actor = a
-	case by != "" && (by == ev.Subject || isUUID(by)):
+	case by != "" && (by == ev.Subject || isUserID(by)):
 		e.Actor = audit.Actor{Kind: audit.ActorUser, ID: by}
 	case by != "":
 		e.Actor = audit.Actor{Kind: audit.ActorSystem, ID: by}
@@ -137,22 +138,8 @@ func (d details) put(k, v string) {
 	d[k] = v
 }
 
-// isUUID reports whether s has the canonical form of a UUID, as user ids do.
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, c := range []byte(s) {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if (c < '0' || c > '9') && (c < 'a' || c > 'f') && (c < 'A' || c > 'F') {
-				return false
-			}
-		}
-	}
-	return true
+// isUserID reports whether s has the form of a user id.
+func isUserID(s string) bool {
+	_, err := user.ParseID(s)
+	return err == nil
 }
