@@ -42,12 +42,11 @@ func (r *Recorder) Append(ctx context.Context, events ...event.Event) error {
 		if err := r.out.Append(ctx, events...); err != nil {
 			return err
 		}
-		for _, ev := range events {
-			if err := r.log.Record(ctx, entryFor(ctx, ev)); err != nil {
-				return err
-			}
+		entries := make([]audit.Entry, len(events))
+		for i, ev := range events {
+			entries[i] = entryFor(ctx, ev)
 		}
-		return nil
+		return r.log.RecordAll(ctx, entries...)
 	})
 }
 
