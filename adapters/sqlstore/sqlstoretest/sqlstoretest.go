@@ -39,9 +39,10 @@ const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=
 // want them, the outbox encoding with adaptertest.Encoder.
 func Stores(db *sqlstore.DB) adaptertest.Stores {
 	ob := sqlstore.NewOutbox(db, adaptertest.Encoder())
+	users := sqlstore.NewUsers(db)
 	return adaptertest.Stores{
 		Tx:          sqlstore.NewTransactor(db),
-		Users:       sqlstore.NewUsers(db),
+		Users:       users,
 		Credentials: sqlstore.NewCredentials(db),
 		Sessions:    sqlstore.NewSessions(db),
 		Outbox:      ob,
@@ -57,6 +58,8 @@ func Stores(db *sqlstore.DB) adaptertest.Stores {
 		Roles:       sqlstore.NewRoles(db),
 		Audit:       sqlstore.NewAuditLog(db),
 		Directory:   sqlstore.NewDirectory(db),
+		Imports:     users,
+		Eraser:      users,
 	}
 }
 

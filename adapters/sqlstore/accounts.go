@@ -1,0 +1,121 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/usermgmt/usermgmt/core/user"
+	"github.com/usermgmt/usermgmt/ports"
+)
+
+var (
+	_ ports.AccountImports = (*Users)(nil)
+	_ ports.UserEraser     = (*Users)(nil)
+)
+
+// Matching reads the users with one of the ids, emails or usernames in one
+// query: each IN list is answered by its unique index.
+func (r *Users) Matching(ctx context.Context, ids []user.ID, emails, usernames []string) ([]user.User, error) {
+	lower := func(ss []string) []string {
+		out := make([]string, len(ss))
+		for i, s := range ss {
+			out[i] = strings.ToLower(strings.TrimSpace(s))
+		}
+		return out
+	}
+	var conds []string
+	var args []any
+	for _, c := range []struct {
+		expr string
+		vals any
+		n    int
+	}{{"u.id", ids, len(ids)}, {"lower(u.email)", lower(emails), len(emails)}, {"lower(u.username)", lower(usernames), len(usernames)}} {
+		if c.n > 0 {
+			conds = append(conds, c.expr+" IN (?)")
+			args = append(args, bun.In(c.vals))
+		}
+	}
+	if len(conds) == 0 {
+		return nil, nil
+	}
+	var rows []userRow
+	err := r.db.readConn(ctx).NewSelect().Model(&rows).Where(strings.Join(conds, " OR "), args...).Scan(ctx)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlstore: select matching users: %w", err)
+	}
+	return usersOf(rows)
+}
+
+// CreateAccounts inserts the users in one statement and their password
+// hashes in another; the unique indexes decide conflicts.
+func (r *Users) CreateAccounts(ctx context.Context, accounts []ports.ImportedAccount) error {
+	if len(accounts) == 0 {
+		return nil
+	}
+	users := make([]userRow, len(accounts))
+	creds := make([]credentialRow, len(accounts))
+	for i, a := range accounts {
+		row, err := toUserRow(a.User)
+		if err != nil {
+			return err
+		}
+		users[i] = row
+		creds[i] = toCredentialRow(a.User.ID(), a.PasswordHash, a.User.UpdatedAt())
+	}
+	_, err := r.db.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
+		if _, err := tx.NewInsert().Model(&users).Exec(ctx); err != nil {
+			if taken := takenError(err); taken != nil {
+				return taken
+			}
+			return fmt.Errorf("sqlstore: insert %d users: %w", len(users), err)
+		}
+		if _, err := tx.NewInsert().Model(&creds).Exec(ctx); err != nil {
+			return fmt.Errorf("sqlstore: insert %d password hashes: %w", len(creds), err)
+		}
+		return nil
+	})
+	return err
+}
+
+// eraseSQL deletes a batch of users due for erasure and returns them; the
+// foreign keys cascade to everything that is theirs. On Postgres the
+// batch is taken FOR UPDATE SKIP LOCKED, so hosts erasing at once take
+// different users; SQLite's single writer serialises them anyway.
+const eraseSQL = `DELETE FROM users WHERE id IN (
+	SELECT id FROM users WHERE status = 'deleted' AND deleted_at < ?
+	ORDER BY deleted_at, id LIMIT ?%s)
+RETURNING ` + userColumns
+
+// EraseDeleted removes up to limit users deleted before before.
+func (r *Users) EraseDeleted(ctx context.Context, before time.Time, limit int) ([]user.User, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	lock := ""
+	if r.db.postgres() {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	var rows []userRow
+	if err := r.db.conn(ctx).NewRaw(fmt.Sprintf(eraseSQL, lock), at(before), limit).Scan(ctx, &rows); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlstore: erase deleted users: %w", err)
+	}
+	return usersOf(rows)
+}
+
+func usersOf(rows []userRow) ([]user.User, error) {
+	out := make([]user.User, len(rows))
+	for i, row := range rows {
+		u, err := fromUserRow(row)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = u
+	}
+	return out, nil
+}
