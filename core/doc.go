@@ -28,6 +28,9 @@
 //	            roles and bulk actions, each authorized in the core
 //	auditlog    recording, verifying, searching, exporting and pruning
 //	            the audit trail; Recorder audits every outboxed event
+//	transfer    accounts in bulk: the import from another system (ids,
+//	            creation times and password hashes kept, batched,
+//	            idempotent) and the streaming export
 //
 // Dependency contract: packages under core import only the standard library,
 // other core packages and ports. TestCoreImports in this package enforces it

@@ -65,6 +65,7 @@ func entryFor(ctx context.Context, ev event.Event) audit.Entry {
 	case event.UserCreated:
 		d.put("role", p.Role)
 		d.put("registrationMethod", p.RegistrationMethod)
+		d.put("source", p.Metadata["source"])
 	case event.UserUpdated:
 		by = p.UpdatedBy
 		d.put("fields", strings.Join(slices.Sorted(maps.Keys(p.Changes)), ","))
