@@ -25,7 +25,8 @@
 //	relay       the transactional outbox, published at least once
 //	admin       staff use cases: account search, lifecycle (edit,
 //	            activate, deactivate, delete, restore, roles), custom
-//	            roles and bulk actions, each authorized in the core
+//	            roles and bulk actions, each authorized in the core;
+//	            the erasure of deleted accounts past their retention
 //	auditlog    recording, verifying, searching, exporting and pruning
 //	            the audit trail; Recorder audits every outboxed event
 //	transfer    accounts in bulk: the import from another system (ids,
