@@ -20,7 +20,10 @@ var (
 )
 
 // Matching reads the users with one of the ids, emails or usernames in one
-// query: each IN list is answered by its unique index.
+// query: a branch per key, each an index scan of its unique index. (One
+// WHERE of three IN lists joined by OR is planned as a sequential scan on
+// Postgres once the lists are long, as an import batch's are.) A user
+// found by several keys comes back once.
 func (r *Users) Matching(ctx context.Context, ids []user.ID, emails, usernames []string) ([]user.User, error) {
 	lower := func(ss []string) []string {
 		out := make([]string, len(ss))
@@ -29,27 +32,55 @@ func (r *Users) Matching(ctx context.Context, ids []user.ID, emails, usernames [
 		}
 		return out
 	}
-	var conds []string
-	var args []any
-	for _, c := range []struct {
+	keys := []struct {
 		expr string
 		vals any
 		n    int
-	}{{"u.id", ids, len(ids)}, {"lower(u.email)", lower(emails), len(emails)}, {"lower(u.username)", lower(usernames), len(usernames)}} {
-		if c.n > 0 {
-			conds = append(conds, c.expr+" IN (?)")
-			args = append(args, bun.In(c.vals))
-		}
-	}
-	if len(conds) == 0 {
-		return nil, nil
-	}
+	}{{"u.id", ids, len(ids)}, {"lower(u.email)", lower(emails), len(emails)}, {"lower(u.username)", lower(usernames), len(usernames)}}
 	var rows []userRow
-	err := r.db.readConn(ctx).NewSelect().Model(&rows).Where(strings.Join(conds, " OR "), args...).Scan(ctx)
+	read := func(ctx context.Context, idb bun.IDB) error {
+		var q *bun.SelectQuery
+		for _, k := range keys {
+			if k.n == 0 {
+				continue
+			}
+			b := idb.NewSelect().Model((*userRow)(nil)).Where(k.expr+" IN (?)", bun.In(k.vals))
+			if q == nil {
+				q = b
+			} else {
+				q = q.UnionAll(b)
+			}
+		}
+		if q == nil {
+			return nil
+		}
+		return q.Scan(ctx, &rows)
+	}
+	var err error
+	if _, joined := r.db.tx(ctx); joined || !r.db.postgres() {
+		err = read(ctx, r.db.readConn(ctx))
+	} else {
+		// Postgres would run the branches in parallel workers, which take
+		// ten times longer to start than the index scans take to run.
+		_, err = r.db.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
+			if _, err := tx.ExecContext(ctx, "SET LOCAL max_parallel_workers_per_gather = 0"); err != nil {
+				return err
+			}
+			return read(ctx, tx)
+		})
+	}
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlstore: select matching users: %w", err)
 	}
-	return usersOf(rows)
+	seen := make(map[string]bool, len(rows))
+	unique := rows[:0]
+	for _, row := range rows {
+		if !seen[row.ID] {
+			seen[row.ID] = true
+			unique = append(unique, row)
+		}
+	}
+	return usersOf(unique)
 }
 
 // CreateAccounts inserts the users in one statement and their password
