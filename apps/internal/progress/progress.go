@@ -52,7 +52,11 @@ func New(w io.Writer, label, unit string, total int64) *Bar {
 }
 
 func newBar(w io.Writer, terminal bool, label, unit string, total int64, now func() time.Time) *Bar {
-	return &Bar{w: w, terminal: terminal, label: label, unit: unit, total: max(total, 0), start: now(), now: now}
+	b := &Bar{w: w, terminal: terminal, label: label, unit: unit, total: max(total, 0), start: now(), now: now}
+	if !terminal {
+		b.last = b.start // a log's first line comes after an interval, not at once
+	}
+	return b
 }
 
 // Set records that done are done, and updates the report when it is due.
@@ -105,6 +109,9 @@ func (b *Bar) write(line string) {
 	fmt.Fprintln(b.w, line)
 }
 
+// etaAfter is how long a job runs before its rate is worth an estimate.
+const etaAfter = time.Second
+
 // line is the report at t: with a bar on a terminal, in words elsewhere.
 func (b *Bar) line(t time.Time, final bool) string {
 	elapsed := t.Sub(b.start)
@@ -112,34 +119,34 @@ func (b *Bar) line(t time.Time, final bool) string {
 	if s := elapsed.Seconds(); s > 0 {
 		rate = float64(b.done) / s
 	}
-	var parts []string
-	if b.terminal {
-		parts = append(parts, b.label)
-		if b.total > 0 {
-			parts = append(parts, bar(b.done, b.total))
-		}
-	} else {
-		parts = append(parts, b.label+":")
-	}
 	count := Count(b.done)
 	if b.total > 0 {
 		count += "/" + Count(b.total)
 	}
-	parts = append(parts, count+" "+b.unit)
+	fields := []string{count + " " + b.unit}
 	if b.total > 0 && !final {
-		parts = append(parts, fmt.Sprintf("%d%%", min(100, b.done*100/b.total)))
+		fields = append(fields, fmt.Sprintf("%d%%", min(100, b.done*100/b.total)))
 	}
-	parts = append(parts, Count(int64(rate))+"/s")
+	fields = append(fields, Count(int64(rate))+"/s")
 	switch {
 	case final:
-		parts = append(parts, "in "+clock(elapsed))
-	case b.total > 0 && rate > 0 && b.done < b.total:
+		fields = append(fields, "in "+clock(elapsed))
+	case b.total > 0 && b.done < b.total && rate > 0 && elapsed >= etaAfter:
 		left := time.Duration(float64(b.total-b.done) / rate * float64(time.Second))
-		parts = append(parts, "ETA "+clock(left))
+		fields = append(fields, "ETA "+clock(left))
+	case b.total > 0 && b.done < b.total:
+		fields = append(fields, "ETA -:--")
 	default:
-		parts = append(parts, clock(elapsed)+" elapsed")
+		fields = append(fields, clock(elapsed)+" elapsed")
 	}
-	return strings.Join(parts, "  ")
+	if !b.terminal {
+		return b.label + ": " + strings.Join(fields, ", ")
+	}
+	head := b.label
+	if b.total > 0 {
+		head += "  " + bar(b.done, b.total)
+	}
+	return head + "  " + strings.Join(fields, "  ")
 }
 
 // bar draws done of total as [=====>    ].
