@@ -44,7 +44,7 @@ func (r *Users) Matching(ctx context.Context, ids []user.ID, emails, usernames [
 			if k.n == 0 {
 				continue
 			}
-			b := idb.NewSelect().Model((*userRow)(nil)).Where(k.expr+" IN (?)", bun.In(k.vals))
+			b := idb.NewSelect().Model((*userRow)(nil)).Where(k.expr+" IN (?)", bun.List(k.vals))
 			if q == nil {
 				q = b
 			} else {

@@ -257,7 +257,7 @@ func (s *Service) Prune(ctx context.Context, progress func(part string, n int)) 
 }
 
 // SeedPassword is the password of every account SeedUsers makes.
-const SeedPassword = "seed-user-password"
+const SeedPassword = "seed-user-password" //nolint:gosec // synthetic accounts' published password, by design
 
 // SeedUsers makes sure synthetic accounts 0 to n-1 exist, for benchmarks
 // and load tests: realistic names, statuses, roles and sign-in times,
