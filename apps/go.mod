@@ -10,6 +10,7 @@ require (
 	github.com/uptrace/bun/driver/pgdriver v1.2.18
 	github.com/usermgmt/usermgmt v0.0.0
 	golang.org/x/crypto v0.59.0
+	golang.org/x/term v0.48.0
 )
 
 require (

@@ -25,9 +25,13 @@
 //	relay       the transactional outbox, published at least once
 //	admin       staff use cases: account search, lifecycle (edit,
 //	            activate, deactivate, delete, restore, roles), custom
-//	            roles and bulk actions, each authorized in the core
+//	            roles and bulk actions, each authorized in the core;
+//	            the erasure of deleted accounts past their retention
 //	auditlog    recording, verifying, searching, exporting and pruning
 //	            the audit trail; Recorder audits every outboxed event
+//	transfer    accounts in bulk: the import from another system (ids,
+//	            creation times and password hashes kept, batched,
+//	            idempotent) and the streaming export
 //
 // Dependency contract: packages under core import only the standard library,
 // other core packages and ports. TestCoreImports in this package enforces it

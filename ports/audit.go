@@ -24,6 +24,12 @@ type AuditLog interface {
 	// other audited transaction waits meanwhile. seal may run more than
 	// once; it must be pure and quick.
 	Append(ctx context.Context, seal func(prev audit.Link) (audit.Entry, error)) (audit.Entry, error)
+	// AppendAll appends, in order, the entries seal returns, as Append
+	// appends one but under one hold of the head and in one write: seal
+	// gets the head and returns entries sealed one on the other, the first
+	// on the head. None appends nothing. A change with many events (an
+	// import batch, an erasure batch) so holds the head once, briefly.
+	AppendAll(ctx context.Context, seal func(prev audit.Link) ([]audit.Entry, error)) ([]audit.Entry, error)
 	// Head returns the chain head: audit.Genesis() before the first append.
 	Head(ctx context.Context) (audit.Link, error)
 	// Search returns up to limit entries that match f, newest first (by

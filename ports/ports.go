@@ -159,10 +159,20 @@ type Outbox interface {
 type PasswordHasher interface {
 	Hash(ctx context.Context, password string) (credential.PasswordHash, error)
 	// Verify reports whether password matches h, and whether h was made with
-	// weaker parameters than the current ones (so the caller re-hashes). With
+	// weaker parameters than the current ones or by another algorithm (so
+	// the caller re-hashes). With
 	// an empty h it verifies against a dummy hash of equal cost and returns
 	// false: unknown accounts cost the same as known ones (LG-01).
 	Verify(ctx context.Context, password string, h credential.PasswordHash) (ok, rehash bool, err error)
+}
+
+// HashChecker tells whether a password hash made by another system can be
+// stored as it is: whether PasswordHasher.Verify can check passwords
+// against it.
+type HashChecker interface {
+	// CheckHash returns nil for a hash Verify accepts, else an Invalid
+	// error saying why in words that never repeat the hash.
+	CheckHash(h credential.PasswordHash) error
 }
 
 // PasswordBlocklist knows passwords that must not be used (PW-05).

@@ -48,7 +48,9 @@ type Stores struct {
 	Challenges  ports.MFAChallenges
 	Roles       ports.Roles
 	Audit       ports.AuditLog
-	Directory   ports.UserDirectory // lists what Users stored, with Sessions' sign-ins
+	Directory   ports.UserDirectory  // lists what Users stored, with Sessions' sign-ins
+	Imports     ports.AccountImports // stores what Users and Credentials read
+	Eraser      ports.UserEraser     // erases what every other store holds of a user
 }
 
 // Setup returns fresh, empty stores for one test; cleanup goes to t.Cleanup.
@@ -82,6 +84,8 @@ func All(t *testing.T, setup Setup) {
 	t.Run("MFAChallenges", func(t *testing.T) { MFAChallenges(t, setup) })
 	t.Run("AuditLog", func(t *testing.T) { AuditLog(t, setup) })
 	t.Run("Directory", func(t *testing.T) { Directory(t, setup) })
+	t.Run("AccountImports", func(t *testing.T) { AccountImports(t, setup) })
+	t.Run("UserEraser", func(t *testing.T) { UserEraser(t, setup) })
 }
 
 // t0 is the suite's epoch: UTC with microseconds, as ports.Clock returns.

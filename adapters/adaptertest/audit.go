@@ -189,6 +189,63 @@ func AuditLog(t *testing.T, setup Setup) {
 		checkEntries(t, "Scan", scanAll(t, s.Audit, audit.Filter{}, 0), []audit.Entry{first})
 	})
 
+	run(t, setup, "AppendAll chains many entries at once, or none", func(t *testing.T, s Stores) {
+		ctx := t.Context()
+		first := appendEntry(ctx, t, s.Audit, auditEntry(t0, "user.login", "t"))
+		sealAll := func(es ...audit.Entry) func(audit.Link) ([]audit.Entry, error) {
+			return func(prev audit.Link) ([]audit.Entry, error) {
+				out := make([]audit.Entry, len(es))
+				for i, e := range es {
+					out[i] = audit.Seal(prev, e, []byte(auditKey))
+					prev = out[i].Link()
+				}
+				return out, nil
+			}
+		}
+		batch := []audit.Entry{auditEntry(t0, "user.created", "a"), auditEntry(t0, "user.created", "b"), auditEntry(t0, "user.erased", "c")}
+		got, err := s.Audit.AppendAll(ctx, sealAll(batch...))
+		mustNotFail(t, "AppendAll", err)
+		if len(got) != 3 || got[0].Seq != 2 || got[0].PrevHash != first.Hash || got[2].Seq != 4 {
+			t.Fatalf("AppendAll returned seqs %v, want 2, 3, 4 chained on the first entry", seqs(got))
+		}
+		none, err := s.Audit.AppendAll(ctx, sealAll())
+		if err != nil || len(none) != 0 {
+			t.Errorf("AppendAll of nothing = %d entries, %v", len(none), err)
+		}
+		_, err = s.Audit.AppendAll(ctx, func(audit.Link) ([]audit.Entry, error) { return nil, errBoom })
+		wantErr(t, "AppendAll with a failing seal", err, errBoom)
+		// The second entry sealed on the head instead of the first: a fork.
+		_, err = s.Audit.AppendAll(ctx, func(prev audit.Link) ([]audit.Entry, error) {
+			return []audit.Entry{audit.Seal(prev, batch[0], []byte(auditKey)), audit.Seal(prev, batch[1], []byte(auditKey))}, nil
+		})
+		if err == nil {
+			t.Error("AppendAll of a forked batch succeeded")
+		}
+		invalid := auditEntry(t0, "Not An Action", "t")
+		if _, err := s.Audit.AppendAll(ctx, sealAll(batch[0], invalid)); err == nil {
+			t.Error("AppendAll of a batch with an invalid entry succeeded")
+		}
+		head, err := s.Audit.Head(ctx)
+		mustNotFail(t, "Head", err)
+		if head != got[2].Link() {
+			t.Errorf("Head = %+v, want the batch's last entry", head)
+		}
+		checkEntries(t, "Scan", scanAll(t, s.Audit, audit.Filter{}, 0), append([]audit.Entry{first}, got...))
+		err = s.Tx.WithinTx(ctx, func(ctx context.Context) error {
+			if _, err := s.Audit.AppendAll(ctx, sealAll(batch...)); err != nil {
+				return err
+			}
+			return errBoom
+		})
+		wantErr(t, "WithinTx", err, errBoom)
+		if head, err := s.Audit.Head(ctx); err != nil || head != got[2].Link() {
+			t.Errorf("a rolled-back AppendAll moved the head to %+v (%v)", head, err)
+		}
+		if n := verifyChain(t, s.Audit); n != 4 {
+			t.Errorf("verified %d entries, want 4", n)
+		}
+	})
+
 	run(t, setup, "Append in a transaction commits or rolls back with it", func(t *testing.T, s Stores) {
 		ctx := t.Context()
 		first := appendEntry(ctx, t, s.Audit, auditEntry(t0, "user.login", "t"))

@@ -86,7 +86,10 @@ func WithMaxWait(d time.Duration) Argon2Option {
 }
 
 // Argon2Hasher implements ports.PasswordHasher with Argon2id in PHC string
-// format. It is safe for concurrent use.
+// format. It also verifies the bcrypt hashes of accounts imported from
+// another system, asking for a rehash on their first match (see
+// verifyBcrypt), and checks hashes before an import (ports.HashChecker).
+// It is safe for concurrent use.
 type Argon2Hasher struct {
 	params   Argon2Params
 	slots    bulkhead.Bulkhead[any]
@@ -96,7 +99,10 @@ type Argon2Hasher struct {
 	deriveFn func(password, salt []byte, t, m uint32, p uint8, keyLen uint32) []byte // argon2.IDKey; tests count calls through it
 }
 
-var _ ports.PasswordHasher = (*Argon2Hasher)(nil)
+var (
+	_ ports.PasswordHasher = (*Argon2Hasher)(nil)
+	_ ports.HashChecker    = (*Argon2Hasher)(nil)
+)
 
 // NewArgon2Hasher validates p and makes the dummy hash that unknown
 // accounts are checked against, so it costs one hash.
@@ -171,6 +177,9 @@ func (h *Argon2Hasher) Hash(ctx context.Context, password string) (credential.Pa
 // iterations, salt or key length. Stronger stored hashes are kept, so
 // lowering the cost for a while never downgrades them.
 func (h *Argon2Hasher) Verify(ctx context.Context, password string, stored credential.PasswordHash) (ok, rehash bool, err error) {
+	if isBcrypt(stored) {
+		return h.verifyBcrypt(ctx, password, stored)
+	}
 	target, known := h.dummy, false
 	if stored != "" {
 		target, err = parsePHC(string(stored))

@@ -1,5 +1,6 @@
 // Package crypto implements the core's cryptographic ports: password hashing
-// with Argon2id (ports.PasswordHasher) and access tokens as Ed25519-signed
+// with Argon2id (ports.PasswordHasher; bcrypt hashes of imported accounts
+// are verified once and rehashed) and access tokens as Ed25519-signed
 // JWTs (ports.TokenSigner, ports.TokenVerifier) over a rotating KeyRing
 // whose seeds are sealed at rest with the SecretBox, plus a CachingVerifier
 // for the token-check hot path.

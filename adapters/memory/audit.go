@@ -47,26 +47,44 @@ var (
 
 // Append seals an entry on the head and stores it.
 func (a *AuditLog) Append(ctx context.Context, seal func(prev audit.Link) (audit.Entry, error)) (audit.Entry, error) {
-	defer a.s.lock(ctx)()
-	st := &a.s.audit
-	e, err := seal(st.head)
+	es, err := a.AppendAll(ctx, func(prev audit.Link) ([]audit.Entry, error) {
+		e, err := seal(prev)
+		return []audit.Entry{e}, err
+	})
 	if err != nil {
 		return audit.Entry{}, err
 	}
-	if e.Seq != st.head.Seq+1 || e.PrevHash != st.head.Hash {
-		return audit.Entry{}, errNotChained
+	return es[0], nil
+}
+
+// AppendAll seals entries on the head and stores them.
+func (a *AuditLog) AppendAll(ctx context.Context, seal func(prev audit.Link) ([]audit.Entry, error)) ([]audit.Entry, error) {
+	defer a.s.lock(ctx)()
+	st := &a.s.audit
+	es, err := seal(st.head)
+	if err != nil {
+		return nil, err
 	}
-	if err := e.Validate(); err != nil {
-		return audit.Entry{}, err
+	prev := st.head
+	for _, e := range es {
+		if e.Seq != prev.Seq+1 || e.PrevHash != prev.Hash {
+			return nil, errNotChained
+		}
+		if err := e.Validate(); err != nil {
+			return nil, err
+		}
+		prev = e.Link()
 	}
 	n, oldHead := len(st.entries), st.head
-	st.entries = append(st.entries, cloneEntry(e))
-	st.head = e.Link()
+	for _, e := range es {
+		st.entries = append(st.entries, cloneEntry(e))
+	}
+	st.head = prev
 	onRollback(ctx, func() {
 		st.entries = st.entries[:n]
 		st.head = oldHead
 	})
-	return e, nil
+	return es, nil
 }
 
 // Head returns the chain head.

@@ -12,12 +12,13 @@ import (
 func setup(*testing.T) adaptertest.Stores {
 	m := memory.New()
 	out := memory.NewOutbox(m, adaptertest.Encoder())
-	return adaptertest.Stores{Tx: memory.NewTransactor(m), Users: memory.NewUsers(m), Credentials: memory.NewCredentials(m),
+	users := memory.NewUsers(m)
+	return adaptertest.Stores{Tx: memory.NewTransactor(m), Users: users, Credentials: memory.NewCredentials(m),
 		Sessions: memory.NewSessions(m), Outbox: out, Relay: out, Backlog: out, Keys: memory.NewSigningKeys(m),
 		Processed: memory.NewProcessedEvents(m), Activities: memory.NewActivities(m),
 		Tokens: memory.NewOneTimeTokens(m), Factors: memory.NewMFAFactors(m), BackupCodes: memory.NewBackupCodes(m),
 		Challenges: memory.NewMFAChallenges(m), Roles: memory.NewRoles(m), Audit: memory.NewAuditLog(m),
-		Directory: memory.NewDirectory(m)}
+		Directory: memory.NewDirectory(m), Imports: users, Eraser: users}
 }
 
 func TestContract(t *testing.T) { adaptertest.All(t, setup) }

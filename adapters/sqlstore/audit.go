@@ -18,7 +18,7 @@ import (
 // holds in memory.
 const auditBatch = 500
 
-// AuditLog is the ports.AuditLog of a database (migration 0011). Appends
+// AuditLog is the ports.AuditLog of a database (migrations 0011, 0015). Appends
 // take the row lock of audit_head on Postgres (SELECT ... FOR UPDATE), held
 // to the end of the transaction; SQLite's single writer serialises them
 // anyway.
@@ -92,7 +92,20 @@ type auditHeadRow struct {
 // Append locks the chain head, seals an entry on it, stores the entry and
 // advances the head: three statements, in ctx's transaction or its own.
 func (a *AuditLog) Append(ctx context.Context, seal func(prev audit.Link) (audit.Entry, error)) (audit.Entry, error) {
-	var out audit.Entry
+	es, err := a.AppendAll(ctx, func(prev audit.Link) ([]audit.Entry, error) {
+		e, err := seal(prev)
+		return []audit.Entry{e}, err
+	})
+	if err != nil {
+		return audit.Entry{}, err
+	}
+	return es[0], nil
+}
+
+// AppendAll locks the chain head, seals entries on it, stores them in one
+// INSERT and advances the head: three statements, however many entries.
+func (a *AuditLog) AppendAll(ctx context.Context, seal func(prev audit.Link) ([]audit.Entry, error)) ([]audit.Entry, error) {
+	var out []audit.Entry
 	_, err := a.db.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
 		lock := ""
 		if a.db.postgres() {
@@ -107,31 +120,38 @@ func (a *AuditLog) Append(ctx context.Context, seal func(prev audit.Link) (audit
 			return fmt.Errorf("sqlstore: audit chain head: %w", err)
 		}
 		head := audit.Link{Seq: h.Seq, Hash: hash}
-		e, err := seal(head)
+		es, err := seal(head)
 		if err != nil {
 			return err
 		}
-		if e.Seq != head.Seq+1 || e.PrevHash != head.Hash {
-			return fmt.Errorf("sqlstore: audit entry %d is not sealed on the chain head %d", e.Seq, head.Seq)
+		if len(es) == 0 {
+			return nil
 		}
-		if err := e.Validate(); err != nil {
-			return err
+		rows := make([]auditRow, len(es))
+		prev := head
+		for i, e := range es {
+			if e.Seq != prev.Seq+1 || e.PrevHash != prev.Hash {
+				return fmt.Errorf("sqlstore: audit entry %d is not sealed on the chain head %d", e.Seq, prev.Seq)
+			}
+			if err := e.Validate(); err != nil {
+				return err
+			}
+			if rows[i], err = toAuditRow(e); err != nil {
+				return err
+			}
+			prev = e.Link()
 		}
-		row, err := toAuditRow(e)
-		if err != nil {
-			return err
+		if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
+			return fmt.Errorf("sqlstore: insert audit entries %d to %d: %w", es[0].Seq, prev.Seq, err)
 		}
-		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
-			return fmt.Errorf("sqlstore: insert audit entry %d: %w", e.Seq, err)
+		if _, err := tx.NewRaw("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", prev.Seq, prev.Hash[:]).Exec(ctx); err != nil {
+			return fmt.Errorf("sqlstore: advance the audit chain head to %d: %w", prev.Seq, err)
 		}
-		if _, err := tx.NewRaw("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", e.Seq, e.Hash[:]).Exec(ctx); err != nil {
-			return fmt.Errorf("sqlstore: advance the audit chain head to %d: %w", e.Seq, err)
-		}
-		out = e
+		out = es
 		return nil
 	})
 	if err != nil {
-		return audit.Entry{}, err
+		return nil, err
 	}
 	return out, nil
 }

@@ -1,8 +1,9 @@
 // Package sqlstore persists the core's aggregates with Bun on PostgreSQL
 // (pgdialect + pgdriver) or SQLite (sqlitedialect + sqliteshim, pure Go).
-// It implements ports.Transactor, ports.Users, ports.Credentials,
-// ports.Sessions, ports.Outbox, ports.OutboxRelay, ports.SigningKeys and
-// ports.AuditLog, and owns the versioned schema migrations of both dialects.
+// It implements ports.Transactor, ports.Users (with ports.AccountImports
+// and ports.UserEraser), ports.Credentials, ports.Sessions, ports.Outbox,
+// ports.OutboxRelay, ports.SigningKeys and ports.AuditLog, and owns the
+// versioned schema migrations of both dialects.
 //
 // Transactions travel in the context: Transactor.WithinTx puts
 // the Bun transaction under a key private to this package, and every

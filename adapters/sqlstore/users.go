@@ -14,10 +14,13 @@ import (
 	"github.com/usermgmt/usermgmt/ports"
 )
 
-// Names of the unique indexes whose violations mean a taken email or username.
+// Names of the unique indexes whose violations mean a taken id, email or
+// username (SQLite names a primary key by its column).
 const (
 	usersEmailKey    = "users_email_key"
 	usersUsernameKey = "users_username_key"
+	usersPKey        = "users_pkey"
+	usersPKeySQLite  = "users.id"
 )
 
 // maxUpdateAttempts bounds the retries of Users.Update after a serialization
@@ -131,7 +134,7 @@ func (r *Users) Create(ctx context.Context, u user.User) error {
 	return nil
 }
 
-// takenError translates a unique violation of the email or username index,
+// takenError translates a unique violation of the id, email or username,
 // or returns nil.
 func takenError(err error) error {
 	if kind, name := classify(err); kind == failUnique {
@@ -140,6 +143,8 @@ func takenError(err error) error {
 			return user.ErrEmailTaken
 		case usersUsernameKey:
 			return user.ErrUsernameTaken
+		case usersPKey, usersPKeySQLite:
+			return user.ErrIDTaken
 		}
 	}
 	return nil

@@ -1,12 +1,25 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/usermgmt/usermgmt/pkg/usermgmt"
 )
+
+const testEncryptionKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+// runQuiet runs the worker with empty standard input and discarded output.
+func runQuiet(ctx context.Context, args []string, getenv func(string) string) error {
+	var out, errs bytes.Buffer
+	return run(ctx, args, getenv, console{in: strings.NewReader(""), out: &out, err: &errs})
+}
 
 // TestWorkerKeysRotate_SE12: `keys rotate` adds a signing key and leaves
 // tokens of the old one valid; `keys rotate --now` retires every old key,
@@ -14,7 +27,7 @@ import (
 func TestWorkerKeysRotate_SE12(t *testing.T) {
 	env := map[string]string{
 		"USERMGMT_DATA_DIR":       t.TempDir(),
-		"USERMGMT_ENCRYPTION_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		"USERMGMT_ENCRYPTION_KEY": testEncryptionKey,
 		"USERMGMT_LOG_LEVEL":      "error",
 	}
 	getenv := func(k string) string { return env[k] }
@@ -46,7 +59,7 @@ func TestWorkerKeysRotate_SE12(t *testing.T) {
 	}
 	_ = svc.Close()
 
-	if err := run(t.Context(), []string{"keys", "rotate"}, getenv); err != nil {
+	if err := runQuiet(t.Context(), []string{"keys", "rotate"}, getenv); err != nil {
 		t.Fatalf("keys rotate: %v", err)
 	}
 	svc = service(t)
@@ -58,7 +71,7 @@ func TestWorkerKeysRotate_SE12(t *testing.T) {
 	}
 	_ = svc.Close()
 
-	if err := run(t.Context(), []string{"keys", "rotate", "--now"}, getenv); err != nil {
+	if err := runQuiet(t.Context(), []string{"keys", "rotate", "--now"}, getenv); err != nil {
 		t.Fatalf("keys rotate --now: %v", err)
 	}
 	svc = service(t)
@@ -77,11 +90,54 @@ func TestWorkerKeysRotate_SE12(t *testing.T) {
 	}
 }
 
+// TestWorkerUsage: arguments the worker does not understand are refused
+// before the configuration is read (an empty environment would do).
 func TestWorkerUsage(t *testing.T) {
 	getenv := func(string) string { return "" }
-	for _, args := range [][]string{nil, {"keys"}, {"keys", "turn"}, {"keys", "rotate", "--later"}, {"keys", "rotate", "now"}, {"migrate", "extra"}, {"nope"}} {
-		if err := run(t.Context(), args, getenv); !errors.Is(err, errUsage) {
+	for _, args := range [][]string{nil, {"keys"}, {"keys", "turn"}, {"keys", "rotate", "--later"}, {"keys", "rotate", "now"},
+		{"migrate", "extra"}, {"nope"}, {"users"}, {"users", "import"}, {"users", "import", "a.jsonl", "b.jsonl"},
+		{"users", "import", "file.txt"}, {"users", "import", "-"}, {"users", "import", "--format", "xml", "a.csv"},
+		{"users", "export", "a", "b"}, {"audit"}, {"audit", "verify", "now"}, {"prune", "--all"}, {"seed"}, {"seed", "0"},
+		{"seed", "many"}, {"create-admin"}, {"create-admin", "a@example.com", "password"}} {
+		if err := runQuiet(t.Context(), args, getenv); !errors.Is(err, errUsage) {
 			t.Errorf("worker %q: %v, want the usage", args, err)
+		}
+	}
+}
+
+// TestWorkerHelp: help lists every command, and a command's --help its own.
+func TestWorkerHelp(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"help"}, func(string) string { return "" }, console{in: strings.NewReader(""), out: &out, err: &out}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range commands {
+		if !strings.Contains(out.String(), "worker "+c.name) {
+			t.Errorf("help does not list %q", c.name)
+		}
+	}
+	if !strings.Contains(out.String(), "run it again to resume") {
+		t.Error("help does not say that an import resumes")
+	}
+	out.Reset()
+	if err := run(t.Context(), []string{"users", "import", "--help"}, func(string) string { return "" }, console{in: strings.NewReader(""), out: &out, err: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "--dry-run") || !strings.Contains(out.String(), "passwordHash") {
+		t.Errorf("users import --help: %s", out.String())
+	}
+}
+
+// The doc comment of main lists the commands too.
+func TestWorkerDocListsCommands(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(".", "main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _, _ := strings.Cut(string(src), "package main")
+	for _, c := range commands {
+		if c.name != "help" && !strings.Contains(doc, "worker "+c.name) {
+			t.Errorf("the doc comment of main does not list %q", c.name)
 		}
 	}
 }

@@ -1,6 +1,8 @@
 // Package admin holds the administration use cases: custom roles, the
 // account lifecycle run by staff (search, edit, activate, deactivate,
-// delete, restore, roles), and bulk operations over many accounts.
+// delete, restore, roles), and bulk operations over many accounts. The
+// lifecycle ends with Erasure, the system's job that erases deleted
+// accounts once they can no longer be restored.
 //
 // Every use case takes the acting principal and decides there, not in a
 // transport, whether the principal may act: permissions are resolved from

@@ -64,6 +64,41 @@ func New(d Deps, key []byte) (*Log, error) {
 // stays locked until ctx's transaction ends: record last, just before
 // commit.
 func (l *Log) Record(ctx context.Context, e audit.Entry) error {
+	return l.RecordAll(ctx, e)
+}
+
+// RecordAll appends es to the chain in order, each filled in as Record
+// fills one, under one hold of the chain head; one invalid entry records
+// none.
+func (l *Log) RecordAll(ctx context.Context, es ...audit.Entry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	filled := make([]audit.Entry, len(es))
+	for i, e := range es {
+		filled[i] = l.fill(ctx, e).Normalized()
+		if err := filled[i].Validate(); err != nil {
+			return err
+		}
+	}
+	if _, err := l.d.Log.AppendAll(ctx, func(prev audit.Link) ([]audit.Entry, error) {
+		sealed := make([]audit.Entry, len(filled))
+		for i, e := range filled {
+			sealed[i] = audit.Seal(prev, e, l.key)
+			prev = sealed[i].Link()
+		}
+		return sealed, nil
+	}); err != nil {
+		if len(es) == 1 {
+			return fmt.Errorf("record audit entry %s: %w", filled[0].Action, err)
+		}
+		return fmt.Errorf("record %d audit entries: %w", len(es), err)
+	}
+	return nil
+}
+
+// fill completes e from ctx and the clock, as Record says.
+func (l *Log) fill(ctx context.Context, e audit.Entry) audit.Entry {
 	if e.Actor.IsZero() {
 		if a, ok := audit.ActorFrom(ctx); ok {
 			e.Actor = a
@@ -84,16 +119,7 @@ func (l *Log) Record(ctx context.Context, e audit.Entry) error {
 	if e.At.IsZero() {
 		e.At = l.d.Clock.Now()
 	}
-	e = e.Normalized()
-	if err := e.Validate(); err != nil {
-		return err
-	}
-	if _, err := l.d.Log.Append(ctx, func(prev audit.Link) (audit.Entry, error) {
-		return audit.Seal(prev, e, l.key), nil
-	}); err != nil {
-		return fmt.Errorf("record audit entry %s: %w", e.Action, err)
-	}
-	return nil
+	return e
 }
 
 // Report is the outcome of a verification.

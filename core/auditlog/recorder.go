@@ -11,6 +11,7 @@ import (
 	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/text"
+	"github.com/usermgmt/usermgmt/core/user"
 	"github.com/usermgmt/usermgmt/ports"
 )
 
@@ -42,12 +43,11 @@ func (r *Recorder) Append(ctx context.Context, events ...event.Event) error {
 		if err := r.out.Append(ctx, events...); err != nil {
 			return err
 		}
-		for _, ev := range events {
-			if err := r.log.Record(ctx, entryFor(ctx, ev)); err != nil {
-				return err
-			}
+		entries := make([]audit.Entry, len(events))
+		for i, ev := range events {
+			entries[i] = entryFor(ctx, ev)
 		}
-		return nil
+		return r.log.RecordAll(ctx, entries...)
 	})
 }
 
@@ -66,6 +66,7 @@ func entryFor(ctx context.Context, ev event.Event) audit.Entry {
 	case event.UserCreated:
 		d.put("role", p.Role)
 		d.put("registrationMethod", p.RegistrationMethod)
+		d.put("source", p.Metadata["source"])
 	case event.UserUpdated:
 		by = p.UpdatedBy
 		d.put("fields", strings.Join(slices.Sorted(maps.Keys(p.Changes)), ","))
@@ -117,7 +118,7 @@ func entryFor(ctx context.Context, ev event.Event) audit.Entry {
 	switch a, ok := audit.ActorFrom(ctx); {
 	case ok:
 		e.Actor = a
-	case by != "" && (by == ev.Subject || isUUID(by)):
+	case by != "" && (by == ev.Subject || isUserID(by)):
 		e.Actor = audit.Actor{Kind: audit.ActorUser, ID: by}
 	case by != "":
 		e.Actor = audit.Actor{Kind: audit.ActorSystem, ID: by}
@@ -145,22 +146,8 @@ func (d details) put(k, v string) {
 	d[k] = v
 }
 
-// isUUID reports whether s has the canonical form of a UUID, as user ids do.
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, c := range []byte(s) {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if (c < '0' || c > '9') && (c < 'a' || c > 'f') && (c < 'A' || c > 'F') {
-				return false
-			}
-		}
-	}
-	return true
+// isUserID reports whether s has the form of a user id.
+func isUserID(s string) bool {
+	_, err := user.ParseID(s)
+	return err == nil
 }

@@ -160,6 +160,10 @@ func (failingLog) Append(context.Context, func(audit.Link) (audit.Entry, error))
 	return audit.Entry{}, errBoom
 }
 
+func (failingLog) AppendAll(context.Context, func(audit.Link) ([]audit.Entry, error)) ([]audit.Entry, error) {
+	return nil, errBoom
+}
+
 func TestRecorderFailsTheActionWhenItCannotAudit(t *testing.T) {
 	f := newFixture(t)
 	rec, out := f.recorder(failingLog{f.log})

@@ -13,7 +13,9 @@ import (
 )
 
 // PasswordHash is a password hash in PHC string format
-// ($argon2id$v=19$m=...,t=...,p=...$salt$hash). It never holds a password.
+// ($argon2id$v=19$m=...,t=...,p=...$salt$hash), or, for an account brought
+// in from another system until its first sign-in rehashes it, in bcrypt's
+// format ($2a$, $2b$ or $2y$). It never holds a password.
 type PasswordHash string
 
 // Limits of the password policy (PW-01, PW-02). Length is counted in Unicode
@@ -36,7 +38,17 @@ var (
 	ErrInvalidCredentials = errs.New(errs.Unauthenticated, "auth.invalid_credentials", "invalid credentials")
 	ErrSamePassword       = errs.New(errs.Invalid, "password.unchanged", "must differ from the current password")
 	ErrNoPassword         = errs.New(errs.NotFound, "credential.not_found", "no password set")
+	ErrUnsupportedHash    = errs.New(errs.Invalid, "credential.unsupported_hash",
+		"must be an argon2id hash in PHC form ($argon2id$v=19$...) or a bcrypt hash ($2a$, $2b$ or $2y$)")
 )
+
+// UnsupportedHash is ErrUnsupportedHash saying what is wrong with a hash,
+// in words that never repeat it.
+func UnsupportedHash(why string) error {
+	e := *ErrUnsupportedHash
+	e.Msg += ": " + why
+	return &e
+}
 
 // ServiceName is a context word no password may contain (PW-05).
 const ServiceName = "usermgmt"

@@ -186,9 +186,19 @@ func (r *Relay) prune(ctx context.Context) {
 		return
 	}
 	r.lastPrune = now
-	if n, err := r.outbox.Prune(ctx, now.Add(-r.cfg.Retention)); err != nil {
+	if n, err := r.Prune(ctx); err != nil {
 		r.log.WarnContext(ctx, "outbox relay: prune failed", "err", err)
 	} else if n > 0 {
 		r.log.DebugContext(ctx, "outbox relay: pruned", "records", n)
 	}
+}
+
+// Prune deletes the records published longer ago than the retention and
+// reports how many: what a running relay does every PruneEvery, on demand.
+func (r *Relay) Prune(ctx context.Context) (int, error) {
+	n, err := r.outbox.Prune(ctx, r.clock.Now().Add(-r.cfg.Retention))
+	if err != nil {
+		return 0, fmt.Errorf("outbox relay: prune: %w", err)
+	}
+	return n, nil
 }

@@ -240,3 +240,31 @@ func TestRelay_ReportsCommitToAckLatency(t *testing.T) {
 		t.Fatalf("latencies %v, want two of 3ms (the fake clock's)", latencies)
 	}
 }
+
+// TestPrune: Prune deletes what was published longer ago than the
+// retention, and keeps newer and pending records.
+func TestPrune(t *testing.T) {
+	f := newFixture(t, relay.Config{Retention: time.Hour})
+	ctx := t.Context()
+	f.append(t, 3, "u1")
+	if _, err := f.relay.Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(30 * time.Minute)
+	f.append(t, 2, "u2")
+	if _, err := f.relay.Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.broker.down = true
+	f.append(t, 1, "u3")
+	f.clock.Advance(45 * time.Minute)
+	if n, err := f.relay.Prune(ctx); err != nil || n != 3 {
+		t.Fatalf("Prune = %d, %v; want the 3 records published 75 minutes ago", n, err)
+	}
+	if n, err := f.relay.Prune(ctx); err != nil || n != 0 {
+		t.Fatalf("Prune again = %d, %v", n, err)
+	}
+	if pending, _, err := f.outbox.Backlog(ctx); err != nil || pending != 1 {
+		t.Errorf("Backlog = %d, %v; the pending record must stay", pending, err)
+	}
+}

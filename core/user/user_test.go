@@ -1,10 +1,12 @@
 package user_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/usermgmt/usermgmt/core/errs"
 	"github.com/usermgmt/usermgmt/core/user"
 )
 
@@ -94,5 +96,67 @@ func TestUpdateProfile_Rules(t *testing.T) {
 	changes, _ = u.UpdateProfile(user.ProfileUpdate{Preferences: user.Preferences{"theme": nil}}, now.Add(2*time.Second))
 	if len(changes) != 1 || len(u.Preferences()) != 0 {
 		t.Fatalf("removing a key: %v %v", changes, u.Preferences())
+	}
+}
+
+func TestParseID(t *testing.T) {
+	for in, want := range map[string]string{
+		"0190a5b4-8c3e-7d2a-9f10-1234567890ab":  "0190a5b4-8c3e-7d2a-9f10-1234567890ab",
+		"0190A5B4-8C3E-7D2A-9F10-1234567890AB":  "0190a5b4-8c3e-7d2a-9f10-1234567890ab",
+		"f47ac10b-58cc-4372-a567-0e02b2c3d479":  "f47ac10b-58cc-4372-a567-0e02b2c3d479", // v4, as other systems make them
+		"0190a5b4-8c3e-7d2a-9f10-1234567890a":   "",
+		"0190a5b48c3e7d2a9f101234567890ab":      "",
+		"0190a5b4-8c3e-7d2a-9f10-1234567890ag":  "",
+		"{0190a5b4-8c3e-7d2a-9f10-1234567890a}": "",
+		"":                                      "",
+	} {
+		got, err := user.ParseID(in)
+		if want == "" {
+			if err == nil {
+				t.Errorf("ParseID(%q) = %q, want an error", in, got)
+			}
+			continue
+		}
+		if err != nil || string(got) != want {
+			t.Errorf("ParseID(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+func TestImport(t *testing.T) {
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	created := time.Date(2021, 3, 4, 5, 6, 7, 891234567, time.FixedZone("CET", 3600))
+	id := user.ID("f47ac10b-58cc-4372-a567-0e02b2c3d479")
+	u, err := user.Import(id, "Ada@Example.com", "Ada", "", created, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.ID() != id || u.Email() != "ada@example.com" || u.Username() != "ada" || u.DisplayName() != "ada" {
+		t.Errorf("imported %+v", u.Snapshot())
+	}
+	if want := created.UTC().Truncate(time.Microsecond); !u.CreatedAt().Equal(want) || u.CreatedAt().Location() != time.UTC {
+		t.Errorf("createdAt %v, want %v in UTC", u.CreatedAt(), want)
+	}
+	if !u.UpdatedAt().Equal(now) || u.Status() != user.StatusActive || u.Role() != user.RoleUser {
+		t.Errorf("updatedAt %v status %v role %v", u.UpdatedAt(), u.Status(), u.Role())
+	}
+	for name, tc := range map[string]struct {
+		id      user.ID
+		created time.Time
+		field   string
+	}{
+		"not a uuid":    {"42", created, "id"},
+		"upper case":    {"F47AC10B-58CC-4372-A567-0E02B2C3D479", created, "id"},
+		"no createdAt":  {id, time.Time{}, "createdAt"},
+		"in the future": {id, now.Add(time.Second), "createdAt"},
+	} {
+		_, err := user.Import(tc.id, "ada@example.com", "ada", "", tc.created, now)
+		var e *errs.Error
+		if !errors.As(err, &e) || len(e.Fields) != 1 || e.Fields[0].Field != tc.field {
+			t.Errorf("%s: %v, want an invalid %s", name, err, tc.field)
+		}
+	}
+	if _, err := user.Import(id, "not an address", "ada", "", created, now); err == nil {
+		t.Error("an invalid email was imported")
 	}
 }

@@ -1,8 +1,9 @@
 // Package usermgmt embeds the user management service in a Go program. It
 // wires the core use cases to adapters chosen by Config (SQLite in a data
 // directory by default, Postgres by URL) and exposes them as methods, as an
-// HTTP API to mount on a Fiber router or a net/http mux, and as background
-// jobs (the outbox relay). Only this package is covered by semantic
+// HTTP API to mount on a Fiber router or a net/http mux, as background jobs
+// (the outbox relay) and as the operator's jobs of bin/worker (import,
+// export, prune, audit verification, seeding). Only this package is covered by semantic
 // versioning; core, ports and adapters may change between minor releases.
 package usermgmt
 
@@ -56,6 +57,7 @@ type Service struct {
 	api     *httpapi.API
 	relay   *relay.Relay
 	ring    *crypto.KeyRing
+	ops     operations
 	metrics *telemetry.Metrics
 	ready   func(context.Context) error
 	closers []func() error
@@ -165,8 +167,12 @@ func (p sinkPublisher) Publish(ctx context.Context, recs []ports.OutboxRecord) e
 
 // stores are the persistence ports of one backend.
 type stores struct {
-	tx       ports.Transactor
-	users    ports.Users
+	tx    ports.Transactor
+	users interface {
+		ports.Users
+		ports.AccountImports
+		ports.UserEraser
+	}
 	creds    ports.Credentials
 	sessions ports.Sessions
 	outbox   interface {
@@ -567,6 +573,10 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 		return fail(err)
 	}
 	id.Admin = adm
+	ops, err := newOperations(cfg, st, events, hasher, trail, clock, ids)
+	if err != nil {
+		return fail(err)
+	}
 	// A restart must forget no revocation whose tokens may still be valid.
 	if err := id.Sessions.SyncRevocations(ctx, cfg.AccessTokenTTL+verifyLeeway); err != nil {
 		return fail(err)
@@ -602,7 +612,7 @@ func build(ctx context.Context, cfg Config, o options, st stores) (*Service, err
 	if err != nil {
 		return fail(err)
 	}
-	return &Service{cfg: cfg, log: o.log, id: id, trail: trail, api: api, relay: rl, ring: ring, ready: ready, metrics: metrics,
+	return &Service{cfg: cfg, log: o.log, id: id, trail: trail, api: api, relay: rl, ring: ring, ops: ops, ready: ready, metrics: metrics,
 		closers: append(closers, st.close)}, nil
 }
 

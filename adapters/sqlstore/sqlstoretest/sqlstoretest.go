@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun/driver/pgdriver"
+	"github.com/uptrace/bun/driver/sqliteshim"
 
 	"github.com/usermgmt/usermgmt/adapters/adaptertest"
 	"github.com/usermgmt/usermgmt/adapters/sqlstore"
@@ -39,9 +40,10 @@ const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=
 // want them, the outbox encoding with adaptertest.Encoder.
 func Stores(db *sqlstore.DB) adaptertest.Stores {
 	ob := sqlstore.NewOutbox(db, adaptertest.Encoder())
+	users := sqlstore.NewUsers(db)
 	return adaptertest.Stores{
 		Tx:          sqlstore.NewTransactor(db),
-		Users:       sqlstore.NewUsers(db),
+		Users:       users,
 		Credentials: sqlstore.NewCredentials(db),
 		Sessions:    sqlstore.NewSessions(db),
 		Outbox:      ob,
@@ -57,6 +59,8 @@ func Stores(db *sqlstore.DB) adaptertest.Stores {
 		Roles:       sqlstore.NewRoles(db),
 		Audit:       sqlstore.NewAuditLog(db),
 		Directory:   sqlstore.NewDirectory(db),
+		Imports:     users,
+		Eraser:      users,
 	}
 }
 
@@ -107,6 +111,24 @@ func open(t testing.TB, cfg sqlstore.Config) *sqlstore.DB {
 		t.Fatalf("sqlstoretest: %v", err)
 	}
 	return db
+}
+
+// Raw opens a plain database/sql pool on the database cfg names, beside
+// the store, for tests that reach past it (to tamper with it, or to date a
+// row back); t.Cleanup closes it.
+func Raw(t testing.TB, cfg sqlstore.Config) *sql.DB {
+	t.Helper()
+	var raw *sql.DB
+	if cfg.URL != "" {
+		raw = sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(cfg.URL)))
+	} else {
+		var err error
+		if raw, err = sql.Open(sqliteshim.ShimName, cfg.SQLitePath+"?_pragma=busy_timeout(10000)"); err != nil {
+			t.Fatalf("sqlstoretest: %v", err)
+		}
+	}
+	t.Cleanup(func() { _ = raw.Close() })
+	return raw
 }
 
 // RequirePostgres skips t (or fails it when CI=true) unless the test
