@@ -41,7 +41,7 @@ type options struct {
 	// answered no sooner than the server's concurrent window (50ms), so
 	// rotation throughput and the harvest of unseen tokens need many in flight.
 	chains int
-	phases string // comma-separated: sqlite, postgres, events, admin
+	phases string // comma-separated: sqlite, postgres, events, admin, import
 	// adminUsers is how many accounts the admin search runs over.
 	adminUsers int
 }
@@ -58,7 +58,7 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
 		"URL of a Postgres maintenance database; the run creates and drops its own database beside it (skipped when unreachable)")
 	flag.IntVar(&o.fresh, "fresh", 4000, "never-seen access tokens verified per first-seen block")
-	flag.StringVar(&o.phases, "phases", "sqlite,postgres,events,admin", "phases to run, comma-separated")
+	flag.StringVar(&o.phases, "phases", "sqlite,postgres,events,admin,import", "phases to run, comma-separated")
 	flag.IntVar(&o.adminUsers, "admin-users", 1_000_000, "accounts the admin search runs over (seeded once into "+adminDatabase+", kept between runs)")
 	flag.IntVar(&o.chains, "chains", 160, "refresh chains for rotation throughput and the unseen-token harvest")
 	flag.Parse()
@@ -101,7 +101,7 @@ func run(ctx context.Context, opt options) error {
 	printHeader(stdout, opt)
 	rep := &report{}
 	phases := map[string]func(context.Context, options, *report) error{
-		"sqlite": runSQLite, "postgres": runPostgres, "events": runEvents, "admin": runAdmin}
+		"sqlite": runSQLite, "postgres": runPostgres, "events": runEvents, "admin": runAdmin, "import": runImport}
 	for _, name := range strings.Split(opt.phases, ",") {
 		phase, ok := phases[strings.TrimSpace(name)]
 		if !ok {
