@@ -59,9 +59,10 @@ func NewAuthorizer(users ports.Users, roles ports.Roles, trail Recorder) (*Autho
 	return &Authorizer{users: users, roles: roles, trail: trail}, nil
 }
 
-// Refused records that the caller of p was refused perm on target (which
-// may be empty) with err, when err is a refusal; it returns err.
-func (a *Authorizer) Refused(ctx context.Context, p token.Claims, perm role.Permission, target user.ID, err error) error {
+// Refused records that the caller of p was refused perm on target (an
+// account id, "role:" and a role's name, or empty) with err, when err is
+// a refusal; it returns err.
+func (a *Authorizer) Refused(ctx context.Context, p token.Claims, perm role.Permission, target string, err error) error {
 	if err == nil || errs.KindOf(err) != errs.Forbidden {
 		return err
 	}
@@ -70,7 +71,7 @@ func (a *Authorizer) Refused(ctx context.Context, p token.Claims, perm role.Perm
 	if errors.As(err, &de) {
 		code = de.Code
 	}
-	e := audit.Entry{Actor: audit.Actor{Kind: audit.ActorUser, ID: p.Subject}, Action: "authz.refused", Target: string(target),
+	e := audit.Entry{Actor: audit.Actor{Kind: audit.ActorUser, ID: p.Subject}, Action: "authz.refused", Target: target,
 		Outcome: audit.Denied, Details: map[string]string{"permission": string(perm), "reason": code}}
 	if rerr := a.trail.Record(ctx, e); rerr != nil {
 		return errors.Join(err, fmt.Errorf("audit the refusal: %w", rerr))
@@ -189,7 +190,7 @@ func (a *Authorizer) Permit(ctx context.Context, p token.Claims, target user.ID,
 	if target == by.User.ID() {
 		// Administration is not self-service: one's own factors and
 		// account go through the owner's routes, with their proofs.
-		return a.Refused(ctx, p, perms[0], target, role.ErrSelf)
+		return a.Refused(ctx, p, perms[0], string(target), role.ErrSelf)
 	}
 	u, err := a.users.ByID(ctx, target)
 	if err != nil {
@@ -199,7 +200,7 @@ func (a *Authorizer) Permit(ctx context.Context, p token.Claims, target user.ID,
 	if err != nil {
 		return err
 	}
-	return a.Refused(ctx, p, perms[0], target, by.Perms.ActOn(perms2))
+	return a.Refused(ctx, p, perms[0], string(target), by.Perms.ActOn(perms2))
 }
 
 // PermissionsWith resolves role names as Permissions does, but with def in

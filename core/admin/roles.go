@@ -67,7 +67,7 @@ func (s *Roles) Create(ctx context.Context, p token.Claims, name, description st
 		return s.auth.record(ctx, p, "role.created", r.Name, map[string]string{"permissions": joinPerms(r.Permissions)})
 	})
 	if err != nil {
-		return role.Role{}, fmt.Errorf("create role: %w", s.auth.Refused(ctx, p, role.RolesManage, "", err))
+		return role.Role{}, fmt.Errorf("create role: %w", s.auth.Refused(ctx, p, role.RolesManage, "role:"+name, err))
 	}
 	return r, nil
 }
@@ -121,7 +121,7 @@ func (s *Roles) Update(ctx context.Context, p token.Claims, name string, e role.
 			"before": joinPerms(before.Permissions), "after": joinPerms(out.Permissions)})
 	})
 	if err != nil {
-		return role.Role{}, fmt.Errorf("update role: %w", s.auth.Refused(ctx, p, role.RolesManage, "", err))
+		return role.Role{}, fmt.Errorf("update role: %w", s.auth.Refused(ctx, p, role.RolesManage, "role:"+name, err))
 	}
 	return out, nil
 }
@@ -154,7 +154,7 @@ func (s *Roles) Delete(ctx context.Context, p token.Claims, name string) error {
 		return s.auth.record(ctx, p, "role.deleted", name, map[string]string{"permissions": joinPerms(r.Permissions)})
 	})
 	if err != nil {
-		return fmt.Errorf("delete role: %w", s.auth.Refused(ctx, p, role.RolesManage, "", err))
+		return fmt.Errorf("delete role: %w", s.auth.Refused(ctx, p, role.RolesManage, "role:"+name, err))
 	}
 	return nil
 }

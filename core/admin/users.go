@@ -108,10 +108,10 @@ type change struct {
 func (s *Users) run(ctx context.Context, p token.Claims, id user.ID, c change) (user.User, bool, error) {
 	by, err := s.d.Auth.principal(ctx, p, c.perm)
 	if err != nil {
-		return user.User{}, false, s.d.Auth.Refused(ctx, p, c.perm, id, err)
+		return user.User{}, false, s.d.Auth.Refused(ctx, p, c.perm, string(id), err)
 	}
 	if by.User.ID() == id && !c.self {
-		return user.User{}, false, s.d.Auth.Refused(ctx, p, c.perm, id, role.ErrSelf)
+		return user.User{}, false, s.d.Auth.Refused(ctx, p, c.perm, string(id), role.ErrSelf)
 	}
 	now := s.d.Clock.Now()
 	var (
@@ -162,7 +162,7 @@ func (s *Users) run(ctx context.Context, p token.Claims, id user.ID, c change) (
 	if err != nil {
 		// A refusal found in the transaction (rank, self, escalation,
 		// the last superadmin) is audited once it has rolled back.
-		return user.User{}, false, s.d.Auth.Refused(ctx, p, c.perm, id, err)
+		return user.User{}, false, s.d.Auth.Refused(ctx, p, c.perm, string(id), err)
 	}
 	if err := s.d.Revoked.Add(ctx, revoked...); err != nil {
 		// The sessions ended in the database: every instance refuses

@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/usermgmt/usermgmt/core/errs"
@@ -302,6 +303,14 @@ func (f Filter) Validate() error {
 	}
 	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
 		v.Add("to", "must be after from")
+	}
+	// No stored value holds a control character or invalid UTF-8, and
+	// some databases cannot even take one as a parameter (Postgres text
+	// has no NUL): such a filter matches nothing and is refused as such.
+	for name, val := range map[string]string{"actor": f.Actor.ID, "target": f.Target, "action": f.Action, "org": f.Org} {
+		if !utf8.ValidString(val) || strings.ContainsFunc(val, unicode.IsControl) {
+			v.Add(name, "must be printable text")
+		}
 	}
 	return v.Err()
 }

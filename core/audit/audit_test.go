@@ -451,3 +451,16 @@ func TestContext(t *testing.T) {
 		t.Errorf("Actor.String: %q", a.String())
 	}
 }
+
+// A filter value no entry can hold (a control character, invalid UTF-8)
+// is refused, not sent to a store that might choke on it.
+func TestFilterRefusesUnprintable(t *testing.T) {
+	for _, f := range []audit.Filter{{Target: "\x00"}, {Actor: audit.Actor{ID: "a\x01"}}, {Action: "user.login\x00"}, {Org: "\xff"}} {
+		if err := f.Validate(); err == nil {
+			t.Errorf("filter %+v accepted", f)
+		}
+	}
+	if err := (audit.Filter{Target: "00000000-0000-7000-8000-000000000001", Action: "user.login"}).Validate(); err != nil {
+		t.Errorf("a plain filter: %v", err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/usermgmt/usermgmt/core/errs"
@@ -175,8 +176,10 @@ func (r *Role) Apply(e Edit, now time.Time) (bool, error) {
 
 func checkDescription(s string) (string, error) {
 	s = strings.TrimSpace(s)
+	// Printable only: a bidirectional override would make the role read
+	// otherwise to the staff who assign it.
 	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > MaxDescriptionLength ||
-		strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) {
 		return "", ErrInvalidDescription
 	}
 	return s, nil

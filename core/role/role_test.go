@@ -25,6 +25,7 @@ func TestNewRole(t *testing.T) {
 		{"1st", "", nil, false},
 		{role.Admin, "", nil, false},
 		{"x", "line\nbreak", nil, false},
+		{"x", "reads\u202eesrever", nil, false},
 		{"x", "", []role.Permission{"users:fly"}, false},
 	} {
 		r, err := role.New(tc.name, tc.desc, tc.perms, now)
