@@ -181,4 +181,15 @@ func TestAdminRolesAndAuditHTTP(t *testing.T) {
 	}
 	_, plain := s.staff(t, "plain")
 	wantProblem(t, s.do(t, "GET", "/v1/audit/export", nil, "Authorization", plain), 403, "auth.permission_denied")
+
+	// Ending every session is one action of its own in the trail, beside
+	// the logouts it causes.
+	if r := s.do(t, "DELETE", "/v1/admin/sessions", nil, "Authorization", root); r.status != 200 {
+		t.Fatalf("end all: %d %s", r.status, r.body)
+	}
+	_, root2 := s.staff(t, "root2", role.SuperAdmin)
+	r = s.do(t, "GET", "/v1/audit?action=admin.sessions.end_all", nil, "Authorization", root2)
+	if r.status != 200 || !strings.Contains(string(r.body), `"admin.sessions.end_all"`) {
+		t.Fatalf("the end-all action in the trail: %d %s", r.status, r.body)
+	}
 }

@@ -234,6 +234,12 @@ func (a *Authorizer) lockRole(ctx context.Context, name string) (role.Role, erro
 	return r, nil
 }
 
+// Audit records an action of the caller of p that no event records
+// itself (ending every session, say); in ctx's transaction, if any.
+func (a *Authorizer) Audit(ctx context.Context, p token.Claims, action, target string, details map[string]string) error {
+	return a.record(ctx, p, action, target, details)
+}
+
 // record appends an audit entry of an action of the caller of p in ctx's
 // transaction, so it commits or rolls back with the action.
 func (a *Authorizer) record(ctx context.Context, p token.Claims, action, target string, details map[string]string) error {

@@ -107,4 +107,6 @@ func stepUp(ctx context.Context, users ports.Users, uid user.ID, amr []string) (
 // (core/admin's Authorizer).
 type Gate interface {
 	Permit(ctx context.Context, p token.Claims, target user.ID, perms ...role.Permission) error
+	// Audit records an administrative action no event records itself.
+	Audit(ctx context.Context, p token.Claims, action, target string, details map[string]string) error
 }

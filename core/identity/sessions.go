@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/usermgmt/usermgmt/core/role"
@@ -155,6 +156,9 @@ func (s *Sessions) EndAllSessions(ctx context.Context, p token.Claims) (int, err
 		return total, fmt.Errorf("end all sessions: %w", err)
 	}
 	s.log.WarnContext(ctx, "administrator ended every session", "admin", p.Subject, "sessions", total)
+	if err := s.d.Gate.Audit(ctx, p, "admin.sessions.end_all", "", map[string]string{"sessions": strconv.Itoa(total)}); err != nil {
+		return total, fmt.Errorf("end all sessions: audit: %w", err)
+	}
 	return total, nil
 }
 
