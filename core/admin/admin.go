@@ -26,10 +26,6 @@ import (
 	"github.com/usermgmt/usermgmt/ports"
 )
 
-// ErrStepUpRequired refuses administration from a session without a
-// second factor on an account that has one.
-var ErrStepUpRequired = errs.New(errs.Forbidden, "auth.mfa_required", "sign in with your second factor to do this")
-
 // Principal is who acts, with the permissions they hold now.
 type Principal struct {
 	User  user.User
@@ -98,8 +94,8 @@ func (a *Authorizer) principal(ctx context.Context, p token.Claims, perm role.Pe
 	if !u.CanSignIn() {
 		return Principal{}, role.ErrDenied
 	}
-	if u.MFAEnabled() && !mfa.SecondFactor(p.AMR) {
-		return Principal{}, ErrStepUpRequired
+	if err := mfa.StepUp(u.MFAEnabled(), p.AMR); err != nil {
+		return Principal{}, err
 	}
 	perms, err := a.Permissions(ctx, u.Roles())
 	if err != nil {

@@ -111,7 +111,7 @@ func (s *Users) edit(upd user.AdminUpdate) change {
 			if err != nil || len(cs) == 0 {
 				return nil, err
 			}
-			return []event.Payload{changed(updated(u.ID(), by), cs)}, nil
+			return []event.Payload{changed(u.ID(), by, cs)}, nil
 		}}
 }
 
@@ -185,7 +185,7 @@ func (s *Users) restoration() change {
 			if err := u.Restore(now, s.retention); err != nil {
 				return nil, err
 			}
-			return []event.Payload{changed(updated(u.ID(), by), []user.Change{{Field: "status", Previous: before.String(), Current: u.Status().String()}})}, nil
+			return []event.Payload{changed(u.ID(), by, []user.Change{{Field: "status", Previous: before.String(), Current: u.Status().String()}})}, nil
 		}}
 }
 
@@ -219,7 +219,7 @@ func (s *Users) roleChange(next func(current []string) ([]role.Role, error)) cha
 			if err != nil || !ok {
 				return nil, err
 			}
-			return []event.Payload{changed(updated(u.ID(), by), []user.Change{{Field: "roles", Previous: was, Current: u.Roles()}})}, nil
+			return []event.Payload{changed(u.ID(), by, []user.Change{{Field: "roles", Previous: was, Current: u.Roles()}})}, nil
 		},
 		after: func(ctx context.Context, u user.User, by Principal, now time.Time) ([]session.Revocation, []event.Payload, error) {
 			if slices.Equal(was, u.Roles()) {

@@ -214,15 +214,13 @@ func (s *Users) keepSuperAdmin(ctx context.Context, target user.ID) error {
 	return role.ErrLastSuper
 }
 
-func changed(ev event.UserUpdated, cs []user.Change) event.UserUpdated {
+// changed is the user.updated of cs on uid, made by by.
+func changed(uid user.ID, by Principal, cs []user.Change) event.UserUpdated {
+	ev := event.NewUserUpdated(string(uid), string(by.User.ID()))
 	for _, c := range cs {
-		ev.Changes[c.Field], ev.PreviousValues[c.Field] = c.Current, c.Previous
+		ev.Set(c.Field, c.Previous, c.Current)
 	}
 	return ev
-}
-
-func updated(uid user.ID, by Principal) event.UserUpdated {
-	return event.UserUpdated{UserID: string(uid), UpdatedBy: string(by.User.ID()), Changes: map[string]any{}, PreviousValues: map[string]any{}}
 }
 
 // resolveNames loads the roles named, refusing unknown ones; "user" is

@@ -204,6 +204,17 @@ func (UserOAuthConnected) EventType() string    { return TypeUserOAuthConnected 
 func (UserSecurityViolation) EventType() string { return TypeUserSecurityViolation }
 func (UserMFAEnabled) EventType() string        { return TypeUserMFAEnabled }
 
+// NewUserUpdated starts a user.updated of userID made by by, with empty
+// change sets for Set to fill.
+func NewUserUpdated(userID, by string) UserUpdated {
+	return UserUpdated{UserID: userID, UpdatedBy: by, Changes: map[string]any{}, PreviousValues: map[string]any{}}
+}
+
+// Set records that field changed from previous to current.
+func (e UserUpdated) Set(field string, previous, current any) {
+	e.Changes[field], e.PreviousValues[field] = current, previous
+}
+
 // Encoder turns an event into the JSON envelope the outbox stores.
 type Encoder func(ctx context.Context, e Event) ([]byte, error)
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/token"
 	"github.com/usermgmt/usermgmt/core/user"
 	"github.com/usermgmt/usermgmt/ports"
@@ -84,9 +85,9 @@ func (s *Accounts) UpdateMe(ctx context.Context, p token.Claims, upd user.Profil
 		if len(changes) == 0 {
 			return nil
 		}
-		ev := newUserUpdated(uid, uid)
+		ev := event.NewUserUpdated(string(uid), string(uid))
 		for _, c := range changes {
-			ev.Changes[c.Field], ev.PreviousValues[c.Field] = c.Current, c.Previous
+			ev.Set(c.Field, c.Previous, c.Current)
 		}
 		return s.d.Ledger.record(ctx, uid, now, ev)
 	})

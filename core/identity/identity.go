@@ -39,8 +39,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/usermgmt/usermgmt/core/errs"
-	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/mfa"
 	"github.com/usermgmt/usermgmt/core/role"
 	"github.com/usermgmt/usermgmt/core/session"
@@ -78,16 +76,9 @@ func orDiscard(l *slog.Logger) *slog.Logger {
 	return l
 }
 
-// newUserUpdated starts a user.updated event of uid made by by, with
-// empty change sets the caller fills.
-func newUserUpdated(uid, by user.ID) event.UserUpdated {
-	return event.UserUpdated{UserID: string(uid), UpdatedBy: string(by), Changes: map[string]any{}, PreviousValues: map[string]any{}}
-}
-
 // ErrStepUpRequired refuses a session without a second factor on an
-// account that has one (MF-08): such a session can only predate the
-// factor, and every endpoint that acts on the account needs AAL2.
-var ErrStepUpRequired = errs.New(errs.Forbidden, "auth.mfa_required", "sign in with your second factor to do this")
+// account that has one (MF-08); see mfa.StepUp.
+var ErrStepUpRequired = mfa.ErrStepUpRequired
 
 // stepUp loads the caller's account and refuses a session below the AAL
 // the account needs (MF-08).
@@ -96,8 +87,8 @@ func stepUp(ctx context.Context, users ports.Users, uid user.ID, amr []string) (
 	if err != nil {
 		return user.User{}, err
 	}
-	if u.MFAEnabled() && !mfa.SecondFactor(amr) {
-		return user.User{}, ErrStepUpRequired
+	if err := mfa.StepUp(u.MFAEnabled(), amr); err != nil {
+		return user.User{}, err
 	}
 	return u, nil
 }

@@ -75,8 +75,8 @@ func (i *Issuer) tokens(ctx context.Context, u user.User, sess session.Session, 
 	if !u.CanSignIn() {
 		return Tokens{}, session.ErrInvalidRefreshToken
 	}
-	if u.MFAEnabled() && !mfa.SecondFactor(sess.AMR) {
-		return Tokens{}, ErrStepUpRequired
+	if err := mfa.StepUp(u.MFAEnabled(), sess.AMR); err != nil {
+		return Tokens{}, err
 	}
 	a, err := i.auth(ctx, u, sess, refresh, now)
 	return a.Tokens, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/mfa"
 	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/token"
@@ -39,8 +40,8 @@ func (s *MFA) DisableFactor(ctx context.Context, p token.Claims, m mfa.Method, i
 		if err := s.d.Factors.remove(ctx, uid, m); err != nil {
 			return err
 		}
-		ev := newUserUpdated(uid, uid)
-		ev.Changes["mfaMethods"], ev.PreviousValues["mfaMethods"] = factorNames(after), factorNames(before)
+		ev := event.NewUserUpdated(string(uid), string(uid))
+		ev.Set("mfaMethods", factorNames(before), factorNames(after))
 		if len(after) == 0 {
 			if u, err = s.d.Factors.turnOff(ctx, uid, &ev, now); err != nil {
 				return err

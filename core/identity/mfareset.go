@@ -44,7 +44,7 @@ func (sf *SecondFactors) drop(ctx context.Context, uid user.ID, ev *event.UserUp
 	if _, err := sf.turnOff(ctx, uid, ev, now); err != nil {
 		return false, err
 	}
-	ev.Changes["mfaMethods"], ev.PreviousValues["mfaMethods"] = []string{}, factorNames(fs)
+	ev.Set("mfaMethods", factorNames(fs), []string{})
 	return true, nil
 }
 
@@ -59,7 +59,7 @@ func (sf *SecondFactors) turnOff(ctx context.Context, uid user.ID, ev *event.Use
 	if err := sf.d.BackupCodes.Replace(ctx, uid, nil, now); err != nil {
 		return user.User{}, err
 	}
-	ev.Changes["mfaEnabled"], ev.PreviousValues["mfaEnabled"] = false, true
+	ev.Set("mfaEnabled", true, false)
 	return u, nil
 }
 
@@ -80,7 +80,7 @@ func (sf *SecondFactors) proveMailbox(ctx context.Context, uid user.ID, ev *even
 	if !wasUnverified {
 		return nil
 	}
-	ev.Changes["emailVerified"], ev.PreviousValues["emailVerified"] = true, false
+	ev.Set("emailVerified", false, true)
 	dropped, err := sf.drop(ctx, uid, ev, now)
 	if dropped {
 		sf.log.WarnContext(ctx, "second factors enrolled before the address was verified were dropped", "user", uid)
@@ -105,7 +105,7 @@ func (s *MFA) ResetUserMFA(ctx context.Context, p token.Claims, uid user.ID) err
 	now := s.d.Clock.Now()
 	var ended []session.Revocation
 	err = s.d.Ledger.commit(ctx, func(ctx context.Context) error {
-		ev := newUserUpdated(uid, user.ID(p.Subject))
+		ev := event.NewUserUpdated(string(uid), p.Subject)
 		dropped, err := s.d.Factors.drop(ctx, uid, &ev, now)
 		if err != nil {
 			return err

@@ -73,7 +73,7 @@ func (s *Passwords) ResetPassword(ctx context.Context, token, newPassword string
 		}
 		// The link proved the mailbox: an unverified address is verified
 		// now, and factors enrolled before that are dropped (MF-09).
-		ev := newUserUpdated(uid, uid)
+		ev := event.NewUserUpdated(string(uid), string(uid))
 		if err := s.d.Factors.proveMailbox(ctx, uid, &ev, now); err != nil {
 			return err
 		}

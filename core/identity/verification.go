@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/usermgmt/usermgmt/core/errs"
+	"github.com/usermgmt/usermgmt/core/event"
 	"github.com/usermgmt/usermgmt/core/session"
 	"github.com/usermgmt/usermgmt/core/user"
 	"github.com/usermgmt/usermgmt/ports"
@@ -42,7 +43,7 @@ func (s *Accounts) VerifyEmail(ctx context.Context, token string) error {
 		if err != nil {
 			return err
 		}
-		ev := newUserUpdated(uid, uid)
+		ev := event.NewUserUpdated(string(uid), string(uid))
 		if err := s.d.Factors.proveMailbox(ctx, uid, &ev, now); err != nil || len(ev.Changes) == 0 {
 			return err
 		}

@@ -62,6 +62,20 @@ const AMRMulti = "mfa"
 // at AAL2 (MF-08).
 func SecondFactor(amr []string) bool { return slices.Contains(amr, AMRMulti) }
 
+// ErrStepUpRequired refuses a session without a second factor on an
+// account that has one (MF-08): such a session can only predate the
+// factor, and every endpoint that acts on the account needs AAL2.
+var ErrStepUpRequired = errs.New(errs.Forbidden, "auth.mfa_required", "sign in with your second factor to do this")
+
+// StepUp returns ErrStepUpRequired when an account with a second factor
+// (enabled) is acted on by a session whose amr records none.
+func StepUp(enabled bool, amr []string) error {
+	if enabled && !SecondFactor(amr) {
+		return ErrStepUpRequired
+	}
+	return nil
+}
+
 // AAL names the NIST assurance level that amr reaches: "aal2" with a
 // second factor, "aal1" with a password alone. Gateways read it from
 // forward-auth to guard their own sensitive routes.
