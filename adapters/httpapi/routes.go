@@ -273,11 +273,11 @@ func (a *API) endOtherSessions(c *fiber.Ctx, p token.Claims) error {
 }
 
 func (a *API) endUserSessions(c *fiber.Ctx, p token.Claims) error {
-	id := c.Params("id")
-	if id == "" || len(id) > 64 {
-		return errNotFound
+	id, err := userID(c)
+	if err != nil {
+		return err
 	}
-	n, err := a.uc.Admin.Users.EndSessions(c.UserContext(), p, user.ID(id))
+	n, err := a.uc.Admin.Users.EndSessions(c.UserContext(), p, id)
 	if err != nil {
 		return err
 	}
@@ -285,11 +285,11 @@ func (a *API) endUserSessions(c *fiber.Ctx, p token.Claims) error {
 }
 
 func (a *API) resetUserMFA(c *fiber.Ctx, p token.Claims) error {
-	id := c.Params("id")
-	if id == "" || len(id) > 64 {
-		return errNotFound
+	id, err := userID(c)
+	if err != nil {
+		return err
 	}
-	if err := a.uc.MFA.ResetUserMFA(c.UserContext(), p, user.ID(id)); err != nil {
+	if err := a.uc.MFA.ResetUserMFA(c.UserContext(), p, id); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
