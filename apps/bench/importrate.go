@@ -44,21 +44,12 @@ func runImport(ctx context.Context, opt options, rep *report) error {
 		env  []string
 	}{{"SQLite", []string{"USERMGMT_DATA_DIR=" + filepath.Join(dir, "data")}}}
 	if admin, err := openPostgres(ctx, opt.postgres); err == nil {
-		name := fmt.Sprintf("usermgmt_bench_import_%d", os.Getpid())
-		if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-			admin.Close()
+		defer admin.Close()
+		dbURL, drop, err := scratchDatabase(ctx, admin, opt.postgres, fmt.Sprintf("usermgmt_bench_import_%d", os.Getpid()))
+		if err != nil {
 			return fmt.Errorf("import: %w", err)
 		}
-		defer func() {
-			dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			_, _ = admin.ExecContext(dctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			admin.Close()
-		}()
-		dbURL, err := withDatabase(opt.postgres, name)
-		if err != nil {
-			return err
-		}
+		defer drop()
 		targets = append(targets, struct {
 			name string
 			env  []string

@@ -30,21 +30,11 @@ func runPostgres(ctx context.Context, opt options, rep *report) error {
 	defer admin.Close()
 
 	name := fmt.Sprintf("usermgmt_bench_%d", os.Getpid())
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+	dbURL, drop, err := scratchDatabase(ctx, admin, opt.postgres, name)
+	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
-	defer func() {
-		// Not ctx: the database goes even when the run was interrupted.
-		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(dctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			progress("could not drop database " + name + ": " + err.Error())
-		}
-	}()
-	dbURL, err := withDatabase(opt.postgres, name)
-	if err != nil {
-		return err
-	}
+	defer drop()
 
 	dir, err := os.MkdirTemp("", "usermgmt-bench-pg-")
 	if err != nil {
@@ -95,6 +85,26 @@ func runPostgres(ctx context.Context, opt options, rep *report) error {
 		fmt.Sprintf("%d workers, one chain each; median of %d blocks; each answer waits the 50ms concurrent window", opt.chains, opt.blocks))
 	rep.below(fmt.Sprintf("p99 at %d workers: refresh (Postgres)", opt.workers), s.pct(99), 100*time.Millisecond, "all blocks pooled")
 	return nil
+}
+
+// scratchDatabase creates database name beside dsn's and returns its URL
+// and what drops it.
+func scratchDatabase(ctx context.Context, admin *sql.DB, dsn, name string) (string, func(), error) {
+	dbURL, err := withDatabase(dsn, name)
+	if err != nil {
+		return "", nil, err
+	}
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", nil, err
+	}
+	return dbURL, func() {
+		// Not ctx: the database goes even when the run was interrupted.
+		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := admin.ExecContext(dctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			progress("could not drop database " + name + ": " + err.Error())
+		}
+	}, nil
 }
 
 // openPostgres connects to the maintenance database, failing fast when
